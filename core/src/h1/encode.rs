@@ -1,0 +1,254 @@
+//! Writing messages: heads, body framing (Content-Length, chunked, close-delimited) and the
+//! output queue that `poll_transmit` drains.
+
+use super::error::LocalError;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, Method, StatusCode};
+use std::collections::VecDeque;
+
+/// Body chunks at least this large are queued as they are instead of copied.
+const ZERO_COPY_MIN: usize = 1024;
+
+/// Bytes waiting to be written, in order.
+///
+/// Small pieces (heads, chunk-size lines, small bodies) are gathered in a reusable staging
+/// buffer; large body chunks are queued as the `Bytes` the caller gave, without a copy.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    queue: VecDeque<Bytes>,
+    staging: BytesMut,
+}
+
+impl Output {
+    /// The buffer to append small writes to; it follows everything already queued.
+    pub(crate) fn staging(&mut self) -> &mut BytesMut {
+        &mut self.staging
+    }
+
+    /// Appends body bytes, copying only small ones.
+    pub(crate) fn push(&mut self, data: Bytes) {
+        if data.len() < ZERO_COPY_MIN {
+            self.staging.extend_from_slice(&data);
+        } else {
+            if !self.staging.is_empty() {
+                let staged = self.staging.split().freeze();
+                self.queue.push_back(staged);
+            }
+            self.queue.push_back(data);
+        }
+    }
+
+    /// The next bytes to write, oldest first.
+    pub(crate) fn pop(&mut self) -> Option<Bytes> {
+        if let Some(front) = self.queue.pop_front() {
+            return Some(front);
+        }
+        if self.staging.is_empty() {
+            None
+        } else {
+            Some(self.staging.split().freeze())
+        }
+    }
+
+    /// Whether everything has been handed out.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.staging.is_empty()
+    }
+}
+
+/// Writes `name: value\r\n` for every field.
+pub(crate) fn write_fields(out: &mut BytesMut, headers: &HeaderMap) {
+    for (name, value) in headers {
+        out.put_slice(name.as_str().as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+}
+
+/// Writes a status line `HTTP/1.1 200 OK\r\n`.
+pub(crate) fn write_status_line(out: &mut BytesMut, status: StatusCode) {
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+/// Writes a request line `GET /path HTTP/1.1\r\n`.
+pub(crate) fn write_request_line(out: &mut BytesMut, method: &Method, target: &str) {
+    out.put_slice(method.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(target.as_bytes());
+    out.put_slice(b" HTTP/1.1\r\n");
+}
+
+/// Writes a complete minimal response with an empty body, for answers the core gives on its
+/// own (errors, timeouts, `100 Continue`).
+pub(crate) fn write_bare_response(out: &mut BytesMut, status: StatusCode, close: bool) {
+    write_status_line(out, status);
+    if close {
+        out.put_slice(b"connection: close\r\n");
+    }
+    if !status.is_informational() {
+        out.put_slice(b"content-length: 0\r\n");
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// How an outgoing body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyEncoder {
+    /// No body may be sent (1xx, 204, 304, bodiless request).
+    None,
+    /// A response to HEAD: body bytes are accepted and dropped.
+    Discard,
+    /// Exactly this many more bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Delimited by closing the connection (responses to peers that cannot take chunked).
+    UntilClose,
+}
+
+impl BodyEncoder {
+    /// Queues body bytes in this framing.
+    pub(crate) fn encode_data(&mut self, data: Bytes, out: &mut Output) -> Result<(), LocalError> {
+        match self {
+            BodyEncoder::None if data.is_empty() => Ok(()),
+            BodyEncoder::None => Err(LocalError::BodyNotAllowed),
+            BodyEncoder::Discard => Ok(()),
+            BodyEncoder::Length(remaining) => {
+                if data.len() as u64 > *remaining {
+                    return Err(LocalError::BodyTooLong);
+                }
+                *remaining -= data.len() as u64;
+                out.push(data);
+                Ok(())
+            }
+            BodyEncoder::Chunked => {
+                // An empty chunk would end the body: write nothing instead.
+                if !data.is_empty() {
+                    let staging = out.staging();
+                    write_hex(staging, data.len() as u64);
+                    staging.put_slice(b"\r\n");
+                    out.push(data);
+                    out.staging().put_slice(b"\r\n");
+                }
+                Ok(())
+            }
+            BodyEncoder::UntilClose => {
+                out.push(data);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the body, with trailers if chunked.
+    pub(crate) fn encode_end(
+        &self,
+        trailers: Option<&HeaderMap>,
+        out: &mut Output,
+    ) -> Result<(), LocalError> {
+        let has_trailers = trailers.is_some_and(|t| !t.is_empty());
+        match self {
+            BodyEncoder::Length(n) if *n > 0 => Err(LocalError::BodyTooShort),
+            BodyEncoder::Chunked => {
+                let staging = out.staging();
+                staging.put_slice(b"0\r\n");
+                if let Some(trailers) = trailers {
+                    write_fields(staging, trailers);
+                }
+                staging.put_slice(b"\r\n");
+                Ok(())
+            }
+            _ if has_trailers => Err(LocalError::TrailersNotAllowed),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn write_hex(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(out: &mut Output) -> Vec<u8> {
+        let mut all = Vec::new();
+        while let Some(b) = out.pop() {
+            all.extend_from_slice(&b);
+        }
+        all
+    }
+
+    #[test]
+    fn chunked_framing_and_trailers() {
+        let mut out = Output::default();
+        let mut enc = BodyEncoder::Chunked;
+        enc.encode_data(Bytes::from_static(b"hello"), &mut out).unwrap();
+        enc.encode_data(Bytes::new(), &mut out).unwrap();
+        enc.encode_data(Bytes::from(vec![b'x'; 4096]), &mut out)
+            .unwrap();
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-sum", "abc".parse().unwrap());
+        enc.encode_end(Some(&trailers), &mut out).unwrap();
+        let mut expected = b"5\r\nhello\r\n1000\r\n".to_vec();
+        expected.extend(vec![b'x'; 4096]);
+        expected.extend_from_slice(b"\r\n0\r\nx-sum: abc\r\n\r\n");
+        assert_eq!(drain(&mut out), expected);
+    }
+
+    #[test]
+    fn content_length_is_enforced() {
+        let mut out = Output::default();
+        let mut enc = BodyEncoder::Length(3);
+        assert_eq!(
+            enc.encode_data(Bytes::from_static(b"abcd"), &mut out),
+            Err(LocalError::BodyTooLong)
+        );
+        enc.encode_data(Bytes::from_static(b"ab"), &mut out).unwrap();
+        assert_eq!(enc.encode_end(None, &mut out), Err(LocalError::BodyTooShort));
+        enc.encode_data(Bytes::from_static(b"c"), &mut out).unwrap();
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x", "y".parse().unwrap());
+        assert_eq!(
+            enc.encode_end(Some(&trailers), &mut out),
+            Err(LocalError::TrailersNotAllowed)
+        );
+        enc.encode_end(None, &mut out).unwrap();
+        assert_eq!(drain(&mut out), b"abc");
+    }
+
+    #[test]
+    fn no_body_rejects_data() {
+        let mut out = Output::default();
+        let mut enc = BodyEncoder::None;
+        enc.encode_data(Bytes::new(), &mut out).unwrap();
+        assert_eq!(
+            enc.encode_data(Bytes::from_static(b"x"), &mut out),
+            Err(LocalError::BodyNotAllowed)
+        );
+    }
+
+    #[test]
+    fn hex_sizes() {
+        for (n, s) in [(0u64, "0"), (10, "a"), (255, "ff"), (u64::MAX, "ffffffffffffffff")] {
+            let mut b = BytesMut::new();
+            write_hex(&mut b, n);
+            assert_eq!(&b[..], s.as_bytes());
+        }
+    }
+}

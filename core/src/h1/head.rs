@@ -1,0 +1,534 @@
+//! Message heads: finding their end, parsing them with `httparse`, and turning them into
+//! `http` types with the facts that decide framing and connection reuse.
+//!
+//! Header values and the request-target are `Bytes` slices of the received head, not copies.
+
+use super::config::Limits;
+use super::error::{RemoteError, RemoteErrorKind as Kind};
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use std::mem::MaybeUninit;
+
+/// Header slots kept on the stack; a larger `max_headers` falls back to the heap.
+const STACK_HEADERS: usize = 128;
+
+/// Where the body of a received message ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyLength {
+    /// Exactly this many bytes (0 for no body).
+    Fixed(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Everything until the peer closes (responses only).
+    UntilEof,
+}
+
+/// What the head says about framing and the connection, gathered in one pass.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HeadFacts {
+    pub(crate) content_length: Option<u64>,
+    /// `Transfer-Encoding` present; `te_chunked_last` says whether its final coding is chunked,
+    /// `te_other` whether it names any other coding.
+    pub(crate) has_te: bool,
+    pub(crate) te_chunked_last: bool,
+    pub(crate) te_other: bool,
+    pub(crate) conn_close: bool,
+    pub(crate) conn_keep_alive: bool,
+    pub(crate) conn_upgrade: bool,
+    pub(crate) has_upgrade: bool,
+    pub(crate) expect_continue: bool,
+    pub(crate) host_count: u32,
+}
+
+impl HeadFacts {
+    /// Whether the connection may stay open after this message, judging by its own head.
+    pub(crate) fn wants_keep_alive(&self, version: Version) -> bool {
+        if self.conn_close {
+            return false;
+        }
+        version == Version::HTTP_11 || self.conn_keep_alive
+    }
+}
+
+/// A parsed head: the message, how many input bytes it took, and its framing facts.
+pub(crate) struct Parsed<T> {
+    pub(crate) message: T,
+    pub(crate) facts: HeadFacts,
+}
+
+/// Finds the end of a message head (an empty line) without rescanning bytes already seen,
+/// so that a head trickling in byte by byte costs O(n), not O(n²).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct HeadScanner {
+    /// Bytes of the current head already searched for the terminator.
+    searched: usize,
+}
+
+impl HeadScanner {
+    /// Whether `buf` (the bytes of the head received so far) may hold a complete head, or is
+    /// over `max` and can be judged now. Call with the same growing buffer until it says yes.
+    pub(crate) fn ready(&mut self, buf: &[u8], max: usize) -> bool {
+        if buf.len() > max {
+            return true;
+        }
+        // Step back two bytes so a terminator split across inputs is still seen.
+        let start = self.searched.saturating_sub(2);
+        self.searched = buf.len();
+        let mut at = start;
+        while let Some(i) = memchr::memchr(b'\n', &buf[at..]) {
+            let lf = at + i;
+            match &buf[lf + 1..] {
+                [b'\n', ..] | [b'\r', b'\n', ..] => return true,
+                _ => {}
+            }
+            at = lf + 1;
+        }
+        false
+    }
+
+    /// Forget the head just parsed.
+    pub(crate) fn reset(&mut self) {
+        self.searched = 0;
+    }
+}
+
+fn map_httparse(e: httparse::Error) -> Kind {
+    match e {
+        httparse::Error::HeaderName => Kind::InvalidHeaderName,
+        httparse::Error::HeaderValue => Kind::InvalidHeaderValue,
+        httparse::Error::NewLine => Kind::InvalidLineEnding,
+        httparse::Error::Status => Kind::InvalidStatus,
+        httparse::Error::Token => Kind::InvalidMethod,
+        httparse::Error::TooManyHeaders => Kind::TooManyHeaders,
+        httparse::Error::Version => Kind::InvalidVersion,
+    }
+}
+
+/// Refines an `httparse` error with a position where we can find one: a folded line is
+/// reported as [`Kind::ObsFold`] at the fold.
+fn classify_error(buf: &[u8], kind: Kind, base: u64) -> RemoteError {
+    if kind == Kind::InvalidHeaderName {
+        if let Some(i) = buf.windows(2).position(|w| matches!(w, [b'\n', b' ' | b'\t'])) {
+            return RemoteError::new(Kind::ObsFold, base + i as u64 + 1);
+        }
+    }
+    RemoteError::new(kind, base)
+}
+
+/// Outcome of trying to parse a head from the front of the receive buffer.
+pub(crate) enum HeadStatus<T> {
+    /// A full head was parsed and removed from the buffer.
+    Complete(Parsed<T>),
+    /// More bytes are needed.
+    Partial,
+}
+
+/// Byte ranges of one header field within the head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldRange {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+fn range_in(base: &[u8], part: &[u8]) -> (usize, usize) {
+    let start = part.as_ptr() as usize - base.as_ptr() as usize;
+    (start, start + part.len())
+}
+
+/// Records where the fields are; `fields` is reused across parses to avoid allocating.
+fn record_fields(base: &[u8], headers: &[httparse::Header<'_>], fields: &mut Vec<FieldRange>) {
+    fields.clear();
+    fields.extend(headers.iter().map(|h| FieldRange {
+        name: range_in(base, h.name.as_bytes()),
+        value: range_in(base, h.value),
+    }));
+}
+
+/// Builds the header map from recorded ranges over the frozen head, noting framing facts.
+fn build_headers(
+    head: &Bytes,
+    fields: &[FieldRange],
+    base: u64,
+) -> Result<(HeaderMap, HeadFacts), RemoteError> {
+    let mut map = HeaderMap::with_capacity(fields.len());
+    let mut facts = HeadFacts::default();
+    for f in fields {
+        let at = base + f.name.0 as u64;
+        let name = HeaderName::from_bytes(&head[f.name.0..f.name.1])
+            .map_err(|_| RemoteError::new(Kind::InvalidHeaderName, at))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(f.value.0..f.value.1))
+            .map_err(|_| RemoteError::new(Kind::InvalidHeaderValue, base + f.value.0 as u64))?;
+        note_fact(&mut facts, &name, value.as_bytes()).map_err(|k| RemoteError::new(k, at))?;
+        map.append(name, value);
+    }
+    Ok((map, facts))
+}
+
+fn note_fact(facts: &mut HeadFacts, name: &HeaderName, value: &[u8]) -> Result<(), Kind> {
+    if *name == header::CONTENT_LENGTH {
+        for item in value.split(|&b| b == b',') {
+            let n = parse_content_length(trim_ows(item))?;
+            match facts.content_length {
+                Some(prev) if prev != n => return Err(Kind::ConflictingContentLength),
+                _ => facts.content_length = Some(n),
+            }
+        }
+    } else if *name == header::TRANSFER_ENCODING {
+        facts.has_te = true;
+        for coding in value.split(|&b| b == b',') {
+            let coding = trim_ows(coding);
+            if coding.is_empty() {
+                continue;
+            }
+            if facts.te_chunked_last {
+                // `chunked` must be the final coding and may appear only once.
+                return Err(Kind::InvalidTransferEncoding);
+            }
+            if coding.eq_ignore_ascii_case(b"chunked") {
+                facts.te_chunked_last = true;
+            } else {
+                facts.te_other = true;
+            }
+        }
+    } else if *name == header::CONNECTION {
+        for token in value.split(|&b| b == b',') {
+            let token = trim_ows(token);
+            if token.eq_ignore_ascii_case(b"close") {
+                facts.conn_close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                facts.conn_keep_alive = true;
+            } else if token.eq_ignore_ascii_case(b"upgrade") {
+                facts.conn_upgrade = true;
+            }
+        }
+    } else if *name == header::HOST {
+        facts.host_count += 1;
+    } else if *name == header::UPGRADE {
+        facts.has_upgrade = true;
+    } else if *name == header::EXPECT {
+        facts.expect_continue |= trim_ows(value).eq_ignore_ascii_case(b"100-continue");
+    }
+    Ok(())
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// `Content-Length = 1*DIGIT`: no sign, no spaces inside, checked arithmetic.
+pub(crate) fn parse_content_length(digits: &[u8]) -> Result<u64, Kind> {
+    if digits.is_empty() {
+        return Err(Kind::InvalidContentLength);
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        if !b.is_ascii_digit() {
+            return Err(Kind::InvalidContentLength);
+        }
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(Kind::InvalidContentLength)
+    })
+}
+
+fn http_version(minor: Option<u8>) -> Version {
+    if minor == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    }
+}
+
+/// What one run of `httparse` over a head found.
+enum Run<'a, L> {
+    /// A complete head and what the start line said.
+    Complete(L),
+    /// More bytes are needed.
+    Partial,
+    /// The head is over `max_head_size`; the view is its first `max_head_size` bytes.
+    TooLarge(&'a [u8]),
+    /// The peer closed before the head was complete.
+    Truncated,
+}
+
+/// Runs `parse` (httparse over the head, recording fields) when the scanner says a head may
+/// be complete, on at most `max_head_size` bytes, with header slots on the stack.
+fn run_parser<'a, L>(
+    buf: &'a [u8],
+    scanner: &mut HeadScanner,
+    limits: &Limits,
+    base: u64,
+    eof: bool,
+    parse: impl FnOnce(
+        &'a [u8],
+        &mut [MaybeUninit<httparse::Header<'a>>],
+    ) -> Result<httparse::Status<L>, httparse::Error>,
+) -> Result<Run<'a, L>, RemoteError> {
+    if !eof && !scanner.ready(buf, limits.max_head_size) {
+        return Ok(Run::Partial);
+    }
+    let view = &buf[..buf.len().min(limits.max_head_size)];
+    let status = if limits.max_headers <= STACK_HEADERS {
+        let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
+        parse(view, &mut stack[..limits.max_headers])
+    } else {
+        let mut heap = Vec::new();
+        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        parse(view, &mut heap)
+    };
+    match status {
+        Ok(httparse::Status::Complete(line)) => {
+            scanner.reset();
+            Ok(Run::Complete(line))
+        }
+        Ok(httparse::Status::Partial) if buf.len() > limits.max_head_size => Ok(Run::TooLarge(view)),
+        Ok(httparse::Status::Partial) if eof => Ok(Run::Truncated),
+        Ok(httparse::Status::Partial) => Ok(Run::Partial),
+        Err(e) => Err(classify_error(view, map_httparse(e), base)),
+    }
+}
+
+/// Parses a request head from the front of `buf`, removing it when complete.
+///
+/// `scanner` must be the same for every call on one head. `base` is the stream offset of
+/// `buf[0]`, for error offsets. `eof` says no more bytes will come: a partial head is then
+/// judged as it stands (so the error is the one a complete read would give).
+pub(crate) fn parse_request(
+    buf: &mut BytesMut,
+    scanner: &mut HeadScanner,
+    fields: &mut Vec<FieldRange>,
+    limits: &Limits,
+    base: u64,
+    eof: bool,
+) -> Result<HeadStatus<Request<()>>, RemoteError> {
+    let run = run_parser(buf, scanner, limits, base, eof, |view, slots| {
+        let mut req = httparse::Request::new(&mut []);
+        let httparse::Status::Complete(len) = req.parse_with_uninit_headers(view, slots)? else {
+            return Ok(httparse::Status::Partial);
+        };
+        record_fields(view, req.headers, fields);
+        let method = range_in(view, req.method.unwrap_or_default().as_bytes());
+        let target = range_in(view, req.path.unwrap_or_default().as_bytes());
+        Ok(httparse::Status::Complete((len, method, target, req.version)))
+    })?;
+    let (len, method, target, minor) = match run {
+        Run::Complete(line) => line,
+        Run::Partial => return Ok(HeadStatus::Partial),
+        Run::TooLarge(view) => return Err(RemoteError::new(oversize_kind(view, limits), base)),
+        Run::Truncated => {
+            return Err(RemoteError::new(Kind::IncompleteMessage, base + buf.len() as u64));
+        }
+    };
+    let head = buf.split_to(len).freeze();
+    build_request(&head, method, target, minor, fields, limits, base).map(HeadStatus::Complete)
+}
+
+/// A head over the size limit: 414 when it is the request line that is too long, else 431.
+fn oversize_kind(view: &[u8], limits: &Limits) -> Kind {
+    let line = memchr::memchr(b'\n', view).unwrap_or(view.len());
+    if line > limits.max_target_len {
+        Kind::TargetTooLong
+    } else {
+        Kind::HeadTooLarge
+    }
+}
+
+fn build_request(
+    head: &Bytes,
+    method: (usize, usize),
+    target: (usize, usize),
+    minor: Option<u8>,
+    fields: &[FieldRange],
+    limits: &Limits,
+    base: u64,
+) -> Result<Parsed<Request<()>>, RemoteError> {
+    let target_at = base + target.0 as u64;
+    let method = Method::from_bytes(&head[method.0..method.1])
+        .map_err(|_| RemoteError::new(Kind::InvalidMethod, base + method.0 as u64))?;
+    if target.1 - target.0 > limits.max_target_len {
+        return Err(RemoteError::new(Kind::TargetTooLong, target_at));
+    }
+    let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
+        .map_err(|_| RemoteError::new(Kind::InvalidTarget, target_at))?;
+    check_target_form(&method, &uri).map_err(|k| RemoteError::new(k, target_at))?;
+    let version = http_version(minor);
+    let (headers, facts) = build_headers(head, fields, base)?;
+    check_request_framing(version, &headers, &facts).map_err(|k| RemoteError::new(k, base))?;
+
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = headers;
+    Ok(Parsed {
+        message: request,
+        facts,
+    })
+}
+
+/// RFC 9112 §3.2: origin-form or absolute-form for most methods, authority-form only for
+/// CONNECT, asterisk-form only for OPTIONS.
+fn check_target_form(method: &Method, uri: &Uri) -> Result<(), Kind> {
+    let path = uri.path();
+    let ok = if *method == Method::CONNECT {
+        uri.scheme().is_none() && uri.authority().is_some() && uri.path_and_query().is_none()
+    } else if path == "*" {
+        *method == Method::OPTIONS && uri.authority().is_none()
+    } else if uri.scheme().is_some() {
+        uri.authority().is_some()
+    } else {
+        path.starts_with('/') && uri.authority().is_none()
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Kind::InvalidTarget)
+    }
+}
+
+/// Request rules of RFC 9112 §3.2 and §6: Host, and no ambiguous framing.
+fn check_request_framing(
+    version: Version,
+    headers: &HeaderMap,
+    facts: &HeadFacts,
+) -> Result<(), Kind> {
+    match facts.host_count {
+        0 if version == Version::HTTP_11 => return Err(Kind::MissingHost),
+        0 => {}
+        1 => check_host(headers.get(header::HOST).map(HeaderValue::as_bytes))?,
+        _ => return Err(Kind::MultipleHost),
+    }
+    if facts.has_te {
+        if version == Version::HTTP_10 {
+            return Err(Kind::TransferEncodingInHttp10);
+        }
+        if facts.content_length.is_some() {
+            return Err(Kind::ContentLengthWithTransferEncoding);
+        }
+        if !facts.te_chunked_last {
+            return Err(Kind::InvalidTransferEncoding);
+        }
+        if facts.te_other {
+            return Err(Kind::UnsupportedTransferCoding);
+        }
+    }
+    Ok(())
+}
+
+/// `Host = uri-host [ ":" port ]`, possibly empty; no userinfo.
+fn check_host(value: Option<&[u8]>) -> Result<(), Kind> {
+    let value = value.unwrap_or_default();
+    if value.is_empty() {
+        return Ok(());
+    }
+    if value.contains(&b'@') {
+        return Err(Kind::InvalidHost);
+    }
+    http::uri::Authority::try_from(value)
+        .map(|_| ())
+        .map_err(|_| Kind::InvalidHost)
+}
+
+/// Body length of a request (RFC 9112 §6.3); framing was already validated.
+pub(crate) fn request_body_length(method: &Method, facts: &HeadFacts) -> BodyLength {
+    if *method == Method::CONNECT {
+        BodyLength::Fixed(0)
+    } else if facts.has_te {
+        BodyLength::Chunked
+    } else {
+        BodyLength::Fixed(facts.content_length.unwrap_or(0))
+    }
+}
+
+/// Parses a response head from the front of `buf`, removing it when complete.
+/// Same contract as [`parse_request`].
+pub(crate) fn parse_response(
+    buf: &mut BytesMut,
+    scanner: &mut HeadScanner,
+    fields: &mut Vec<FieldRange>,
+    limits: &Limits,
+    base: u64,
+    eof: bool,
+) -> Result<HeadStatus<Response<()>>, RemoteError> {
+    let run = run_parser(buf, scanner, limits, base, eof, |view, slots| {
+        let mut res = httparse::Response::new(&mut []);
+        let status = httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut res, view, slots)?;
+        let httparse::Status::Complete(len) = status else {
+            return Ok(httparse::Status::Partial);
+        };
+        record_fields(view, res.headers, fields);
+        Ok(httparse::Status::Complete((len, res.code.unwrap_or_default(), res.version)))
+    })?;
+    let (len, code, minor) = match run {
+        Run::Complete(line) => line,
+        Run::Partial => return Ok(HeadStatus::Partial),
+        Run::TooLarge(_) => return Err(RemoteError::new(Kind::HeadTooLarge, base)),
+        Run::Truncated => {
+            let kind = if buf.is_empty() {
+                Kind::ClosedBeforeResponse
+            } else {
+                Kind::IncompleteMessage
+            };
+            return Err(RemoteError::new(kind, base + buf.len() as u64));
+        }
+    };
+    let head = buf.split_to(len).freeze();
+    let status = StatusCode::from_u16(code).map_err(|_| RemoteError::new(Kind::InvalidStatus, base))?;
+    let version = http_version(minor);
+    let (headers, facts) = build_headers(&head, fields, base)?;
+    if facts.has_te && version == Version::HTTP_10 {
+        return Err(RemoteError::new(Kind::TransferEncodingInHttp10, base));
+    }
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    *response.version_mut() = version;
+    *response.headers_mut() = headers;
+    Ok(HeadStatus::Complete(Parsed {
+        message: response,
+        facts,
+    }))
+}
+
+/// Body length of a response to a request with `method` (RFC 9112 §6.3).
+/// `Transfer-Encoding` wins over `Content-Length`; the caller must then not reuse the
+/// connection.
+pub(crate) fn response_body_length(
+    method: &Method,
+    status: StatusCode,
+    facts: &HeadFacts,
+) -> BodyLength {
+    if *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || (*method == Method::CONNECT && status.is_success())
+    {
+        BodyLength::Fixed(0)
+    } else if facts.has_te {
+        if facts.te_chunked_last {
+            BodyLength::Chunked
+        } else {
+            BodyLength::UntilEof
+        }
+    } else if let Some(n) = facts.content_length {
+        BodyLength::Fixed(n)
+    } else {
+        BodyLength::UntilEof
+    }
+}
+
+/// Framing facts of a head we are about to send (the same rules as for received heads).
+pub(crate) fn facts_of(headers: &HeaderMap) -> Result<HeadFacts, Kind> {
+    let mut facts = HeadFacts::default();
+    for (name, value) in headers {
+        note_fact(&mut facts, name, value.as_bytes())?;
+    }
+    Ok(facts)
+}
