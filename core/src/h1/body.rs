@@ -56,12 +56,16 @@ impl BodyDecoder {
 
     /// Decodes the next step from the front of `buf`. `base` is the stream offset of
     /// `buf[0]`; `eof` says the peer will send nothing more.
+    ///
+    /// Data is handed out up to `max_body_size` exactly; the first byte past it is the error,
+    /// so the outcome does not depend on how the input was split.
     pub(crate) fn decode(
         &mut self,
         buf: &mut BytesMut,
         base: u64,
         eof: bool,
     ) -> Result<Decoded, RemoteError> {
+        let allowance = self.max_body - self.received;
         let step = match &mut self.kind {
             DecoderKind::Length(0) => Decoded::End(None),
             DecoderKind::Length(remaining) => {
@@ -75,25 +79,36 @@ impl BodyDecoder {
                 *remaining -= n as u64;
                 Decoded::Data(buf.split_to(n).freeze())
             }
-            DecoderKind::UntilEof => {
-                if !buf.is_empty() {
-                    Decoded::Data(buf.split().freeze())
-                } else if eof {
-                    Decoded::End(None)
-                } else {
-                    Decoded::NeedMore
-                }
-            }
-            DecoderKind::Chunked(chunked) => chunked.decode(buf, base, eof)?,
+            DecoderKind::UntilEof => match take_data(buf, base, u64::MAX, allowance)? {
+                Some(data) => Decoded::Data(data),
+                None if eof => Decoded::End(None),
+                None => Decoded::NeedMore,
+            },
+            DecoderKind::Chunked(chunked) => chunked.decode(buf, base, eof, allowance)?,
         };
         if let Decoded::Data(data) = &step {
             self.received += data.len() as u64;
-            if self.received > self.max_body {
-                return Err(RemoteError::new(Kind::BodyTooLarge, base));
-            }
         }
         Ok(step)
     }
+}
+
+/// Splits up to `want` bytes of body data off the front of `buf`, within `allowance` (the
+/// bytes left under the body limit). `None` when `buf` is empty.
+fn take_data(
+    buf: &mut BytesMut,
+    base: u64,
+    want: u64,
+    allowance: u64,
+) -> Result<Option<Bytes>, RemoteError> {
+    if buf.is_empty() || want == 0 {
+        return Ok(None);
+    }
+    if allowance == 0 {
+        return Err(RemoteError::new(Kind::BodyTooLarge, base));
+    }
+    let n = want.min(allowance).min(buf.len() as u64) as usize;
+    Ok(Some(buf.split_to(n).freeze()))
 }
 
 /// Where the chunked decoder is within the body.
@@ -148,59 +163,42 @@ impl ChunkedDecoder {
         }
     }
 
-    fn decode(&mut self, buf: &mut BytesMut, base: u64, eof: bool) -> Result<Decoded, RemoteError> {
-        let mut pos = 0usize;
-        let result = self.decode_inner(buf, &mut pos, base);
-        // Consumed framing bytes leave the buffer whatever the outcome.
-        if pos > 0 {
-            buf.advance(pos);
-        }
-        match result {
-            Ok(Decoded::NeedMore) if eof => Err(RemoteError::new(
-                Kind::IncompleteMessage,
-                base + pos as u64 + buf.len() as u64,
-            )),
-            other => other,
-        }
-    }
-
-    /// Walks framing bytes from `*pos`; data is split off only at `*pos == 0`, so the caller's
-    /// `advance(pos)` never runs past handed-out data.
-    fn decode_inner(
+    fn decode(
         &mut self,
         buf: &mut BytesMut,
-        pos: &mut usize,
         base: u64,
+        eof: bool,
+        allowance: u64,
     ) -> Result<Decoded, RemoteError> {
         use ChunkedState::*;
+        // Framing bytes are consumed one at a time; `at` is the stream offset of `buf[0]`.
+        let start = buf.len();
+        let at = |buf: &BytesMut| base + (start - buf.len()) as u64;
         loop {
-            let at = base + *pos as u64;
-            let err = |kind| Err(RemoteError::new(kind, at));
-            if self.state == Done {
-                return Ok(Decoded::End(None));
-            }
-            if self.state == Data {
-                if *pos > 0 {
-                    buf.advance(*pos);
-                    *pos = 0;
+            match self.state {
+                Done => return Ok(Decoded::End(None)),
+                Data => {
+                    let Some(data) = take_data(buf, at(buf), self.size, allowance)? else {
+                        return self.need_more(buf, at(buf), eof);
+                    };
+                    self.size -= data.len() as u64;
+                    if self.size == 0 {
+                        self.state = DataCr;
+                    }
+                    return Ok(Decoded::Data(data));
                 }
-                if buf.is_empty() {
-                    return Ok(Decoded::NeedMore);
+                Trailers => {
+                    return match self.decode_trailers(buf, at(buf))? {
+                        Decoded::NeedMore => self.need_more(buf, at(buf), eof),
+                        step => Ok(step),
+                    }
                 }
-                let n = self.size.min(buf.len() as u64) as usize;
-                self.size -= n as u64;
-                if self.size == 0 {
-                    self.state = DataCr;
-                }
-                return Ok(Decoded::Data(buf.split_to(n).freeze()));
+                _ => {}
             }
-            if self.state == Trailers {
-                return self.decode_trailers(buf, pos, base);
-            }
-            let Some(&byte) = buf.get(*pos) else {
-                return Ok(Decoded::NeedMore);
+            let Some(&byte) = buf.first() else {
+                return self.need_more(buf, at(buf), eof);
             };
-            *pos += 1;
+            let err = |kind| Err(RemoteError::new(kind, at(buf)));
             self.state = match (self.state, byte) {
                 (SizeStart | Size, b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F') => {
                     let digit = (byte as char).to_digit(16).unwrap_or(0);
@@ -235,20 +233,24 @@ impl ChunkedDecoder {
                 (DataCr | DataLf, _) => return err(Kind::InvalidChunkTerminator),
                 (Data | Trailers | Done, _) => unreachable!("handled above"),
             };
+            buf.advance(1);
+        }
+    }
+
+    /// Out of input: wait, or fail if the peer has closed.
+    fn need_more(&self, buf: &BytesMut, at: u64, eof: bool) -> Result<Decoded, RemoteError> {
+        if eof {
+            Err(RemoteError::new(
+                Kind::IncompleteMessage,
+                at + buf.len() as u64,
+            ))
+        } else {
+            Ok(Decoded::NeedMore)
         }
     }
 
     /// The trailer section: zero or more field lines, then an empty line.
-    fn decode_trailers(
-        &mut self,
-        buf: &mut BytesMut,
-        pos: &mut usize,
-        base: u64,
-    ) -> Result<Decoded, RemoteError> {
-        if *pos > 0 {
-            buf.advance(*pos);
-            *pos = 0;
-        }
+    fn decode_trailers(&mut self, buf: &mut BytesMut, base: u64) -> Result<Decoded, RemoteError> {
         match &buf[..] {
             [] | [b'\r'] => return Ok(Decoded::NeedMore),
             [b'\r', b'\n', ..] => {

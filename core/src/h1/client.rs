@@ -119,7 +119,9 @@ impl ClientConnection {
     /// Whether the request asked for `100 Continue` and neither it nor a final response has
     /// arrived yet: the body should wait (bounded by a timeout of the caller's choosing).
     pub fn is_waiting_for_continue(&self) -> bool {
-        self.exchange.as_ref().is_some_and(|e| e.waiting_for_continue)
+        self.exchange
+            .as_ref()
+            .is_some_and(|e| e.waiting_for_continue)
     }
 
     /// The configuration in use.
@@ -151,17 +153,23 @@ impl ClientConnection {
     pub fn send_request(&mut self, request: &Request<()>) -> Result<(), Error> {
         match (&self.read, self.write) {
             (Read::Idle, Write::Idle) if self.keep_alive => {}
-            (_, Write::Closed) => return Err(LocalError::state("send a request", "connection closed").into()),
+            (_, Write::Closed) => {
+                return Err(LocalError::state("send a request", "connection closed").into())
+            }
             _ if !self.keep_alive => {
                 return Err(LocalError::state("send a request", "connection not reusable").into())
             }
-            _ => return Err(LocalError::state("send a request", "previous exchange not finished").into()),
+            _ => {
+                return Err(
+                    LocalError::state("send a request", "previous exchange not finished").into(),
+                )
+            }
         }
         let method = request.method();
         let uri = request.uri();
         let headers = request.headers();
-        let facts =
-            head::facts_of(headers).map_err(|_| LocalError::InvalidHead("invalid framing headers"))?;
+        let facts = head::facts_of(headers)
+            .map_err(|_| LocalError::InvalidHead("invalid framing headers"))?;
         let target = if *method == Method::CONNECT {
             uri.authority()
                 .map(|a| a.as_str())
@@ -172,10 +180,14 @@ impl ClientConnection {
         let authority = uri.authority().map(|a| a.as_str());
         let authority = authority.map(|a| a.rsplit('@').next().unwrap_or(a));
         if facts.host_count == 0 && authority.is_none() {
-            return Err(LocalError::InvalidHead("no Host header and no authority in the URI").into());
+            return Err(
+                LocalError::InvalidHead("no Host header and no authority in the URI").into(),
+            );
         }
         if facts.content_length.is_some() && facts.has_te {
-            return Err(LocalError::InvalidHead("both Content-Length and Transfer-Encoding").into());
+            return Err(
+                LocalError::InvalidHead("both Content-Length and Transfer-Encoding").into(),
+            );
         }
         if facts.has_te && !facts.te_chunked_last {
             return Err(LocalError::InvalidHead("Transfer-Encoding must end in chunked").into());
@@ -237,7 +249,9 @@ impl ClientConnection {
             Read::Idle => {
                 if !self.inbox.buf.is_empty() {
                     let at = self.inbox.base();
-                    return Some(self.fail(RemoteError::new(RemoteErrorKind::UnexpectedResponse, at)));
+                    return Some(
+                        self.fail(RemoteError::new(RemoteErrorKind::UnexpectedResponse, at)),
+                    );
                 }
                 if self.inbox.eof {
                     self.stop();

@@ -198,7 +198,8 @@ mod tests {
     fn chunked_framing_and_trailers() {
         let mut out = Output::default();
         let mut enc = BodyEncoder::Chunked;
-        enc.encode_data(Bytes::from_static(b"hello"), &mut out).unwrap();
+        enc.encode_data(Bytes::from_static(b"hello"), &mut out)
+            .unwrap();
         enc.encode_data(Bytes::new(), &mut out).unwrap();
         enc.encode_data(Bytes::from(vec![b'x'; 4096]), &mut out)
             .unwrap();
@@ -219,8 +220,12 @@ mod tests {
             enc.encode_data(Bytes::from_static(b"abcd"), &mut out),
             Err(LocalError::BodyTooLong)
         );
-        enc.encode_data(Bytes::from_static(b"ab"), &mut out).unwrap();
-        assert_eq!(enc.encode_end(None, &mut out), Err(LocalError::BodyTooShort));
+        enc.encode_data(Bytes::from_static(b"ab"), &mut out)
+            .unwrap();
+        assert_eq!(
+            enc.encode_end(None, &mut out),
+            Err(LocalError::BodyTooShort)
+        );
         enc.encode_data(Bytes::from_static(b"c"), &mut out).unwrap();
         let mut trailers = HeaderMap::new();
         trailers.insert("x", "y".parse().unwrap());
@@ -245,7 +250,12 @@ mod tests {
 
     #[test]
     fn hex_sizes() {
-        for (n, s) in [(0u64, "0"), (10, "a"), (255, "ff"), (u64::MAX, "ffffffffffffffff")] {
+        for (n, s) in [
+            (0u64, "0"),
+            (10, "a"),
+            (255, "ff"),
+            (u64::MAX, "ffffffffffffffff"),
+        ] {
             let mut b = BytesMut::new();
             write_hex(&mut b, n);
             assert_eq!(&b[..], s.as_bytes());

@@ -82,7 +82,10 @@ pub enum RemoteErrorKind {
     /// The request-target is malformed or not allowed for the method.
     #[error("invalid request-target")]
     InvalidTarget,
-    /// The start line does not carry `HTTP/1.0` or `HTTP/1.1`.
+    /// The request line is malformed (not `method SP target SP HTTP/x.y`).
+    #[error("malformed request line")]
+    InvalidRequestLine,
+    /// The start line names an HTTP version other than 1.0 and 1.1 (505 for requests).
     #[error("unsupported or malformed HTTP version")]
     InvalidVersion,
     /// The status code is not three digits, or the status line is malformed.

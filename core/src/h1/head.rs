@@ -107,13 +107,46 @@ fn map_httparse(e: httparse::Error) -> Kind {
 
 /// Refines an `httparse` error with a position where we can find one: a folded line is
 /// reported as [`Kind::ObsFold`] at the fold.
-fn classify_error(buf: &[u8], kind: Kind, base: u64) -> RemoteError {
+/// `httparse` says `Token` for a bad method and for a bad request-target alike; a valid
+/// method token before the first space means the target is to blame.
+fn classify_error(buf: &[u8], kind: Kind, base: u64, request: bool) -> RemoteError {
+    if request && kind == Kind::InvalidMethod {
+        let start = buf
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(0);
+        let line = &buf[start..];
+        if let Some(space) = memchr::memchr(b' ', line) {
+            if space > 0 && Method::from_bytes(&line[..space]).is_ok() {
+                return RemoteError::new(Kind::InvalidTarget, base + (start + space) as u64 + 1);
+            }
+        }
+    }
+    if request && kind == Kind::InvalidVersion && !names_a_version(buf) {
+        return RemoteError::new(Kind::InvalidRequestLine, base);
+    }
     if kind == Kind::InvalidHeaderName {
-        if let Some(i) = buf.windows(2).position(|w| matches!(w, [b'\n', b' ' | b'\t'])) {
+        if let Some(i) = buf
+            .windows(2)
+            .position(|w| matches!(w, [b'\n', b' ' | b'\t']))
+        {
             return RemoteError::new(Kind::ObsFold, base + i as u64 + 1);
         }
     }
     RemoteError::new(kind, base)
+}
+
+/// Whether the request line ends in a well-formed `HTTP/x.y` (then a version error means an
+/// unsupported version, 505; otherwise the line is just malformed, 400).
+fn names_a_version(buf: &[u8]) -> bool {
+    let end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+    let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+    if line.iter().filter(|&&b| b == b' ').count() != 2 {
+        return false;
+    }
+    let token = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    matches!(token, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+        if major.is_ascii_digit() && minor.is_ascii_digit())
 }
 
 /// Outcome of trying to parse a head from the front of the receive buffer.
@@ -260,6 +293,7 @@ enum Run<'a, L> {
 /// Runs `parse` (httparse over the head, recording fields) when the scanner says a head may
 /// be complete, on at most `max_head_size` bytes, with header slots on the stack.
 fn run_parser<'a, L>(
+    request: bool,
     buf: &'a [u8],
     scanner: &mut HeadScanner,
     limits: &Limits,
@@ -287,10 +321,12 @@ fn run_parser<'a, L>(
             scanner.reset();
             Ok(Run::Complete(line))
         }
-        Ok(httparse::Status::Partial) if buf.len() > limits.max_head_size => Ok(Run::TooLarge(view)),
+        Ok(httparse::Status::Partial) if buf.len() > limits.max_head_size => {
+            Ok(Run::TooLarge(view))
+        }
         Ok(httparse::Status::Partial) if eof => Ok(Run::Truncated),
         Ok(httparse::Status::Partial) => Ok(Run::Partial),
-        Err(e) => Err(classify_error(view, map_httparse(e), base)),
+        Err(e) => Err(classify_error(view, map_httparse(e), base, request)),
     }
 }
 
@@ -307,7 +343,7 @@ pub(crate) fn parse_request(
     base: u64,
     eof: bool,
 ) -> Result<HeadStatus<Request<()>>, RemoteError> {
-    let run = run_parser(buf, scanner, limits, base, eof, |view, slots| {
+    let run = run_parser(true, buf, scanner, limits, base, eof, |view, slots| {
         let mut req = httparse::Request::new(&mut []);
         let httparse::Status::Complete(len) = req.parse_with_uninit_headers(view, slots)? else {
             return Ok(httparse::Status::Partial);
@@ -315,14 +351,22 @@ pub(crate) fn parse_request(
         record_fields(view, req.headers, fields);
         let method = range_in(view, req.method.unwrap_or_default().as_bytes());
         let target = range_in(view, req.path.unwrap_or_default().as_bytes());
-        Ok(httparse::Status::Complete((len, method, target, req.version)))
+        Ok(httparse::Status::Complete((
+            len,
+            method,
+            target,
+            req.version,
+        )))
     })?;
     let (len, method, target, minor) = match run {
         Run::Complete(line) => line,
         Run::Partial => return Ok(HeadStatus::Partial),
         Run::TooLarge(view) => return Err(RemoteError::new(oversize_kind(view, limits), base)),
         Run::Truncated => {
-            return Err(RemoteError::new(Kind::IncompleteMessage, base + buf.len() as u64));
+            return Err(RemoteError::new(
+                Kind::IncompleteMessage,
+                base + buf.len() as u64,
+            ));
         }
     };
     let head = buf.split_to(len).freeze();
@@ -456,7 +500,7 @@ pub(crate) fn parse_response(
     base: u64,
     eof: bool,
 ) -> Result<HeadStatus<Response<()>>, RemoteError> {
-    let run = run_parser(buf, scanner, limits, base, eof, |view, slots| {
+    let run = run_parser(false, buf, scanner, limits, base, eof, |view, slots| {
         let mut res = httparse::Response::new(&mut []);
         let status = httparse::ParserConfig::default()
             .parse_response_with_uninit_headers(&mut res, view, slots)?;
@@ -464,7 +508,11 @@ pub(crate) fn parse_response(
             return Ok(httparse::Status::Partial);
         };
         record_fields(view, res.headers, fields);
-        Ok(httparse::Status::Complete((len, res.code.unwrap_or_default(), res.version)))
+        Ok(httparse::Status::Complete((
+            len,
+            res.code.unwrap_or_default(),
+            res.version,
+        )))
     })?;
     let (len, code, minor) = match run {
         Run::Complete(line) => line,
@@ -480,7 +528,8 @@ pub(crate) fn parse_response(
         }
     };
     let head = buf.split_to(len).freeze();
-    let status = StatusCode::from_u16(code).map_err(|_| RemoteError::new(Kind::InvalidStatus, base))?;
+    let status =
+        StatusCode::from_u16(code).map_err(|_| RemoteError::new(Kind::InvalidStatus, base))?;
     let version = http_version(minor);
     let (headers, facts) = build_headers(&head, fields, base)?;
     if facts.has_te && version == Version::HTTP_10 {

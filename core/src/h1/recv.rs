@@ -1,8 +1,8 @@
 //! The receive side shared by both roles: buffered input, EOF, and head parsing state.
 
 use super::config::Limits;
-use super::head::{self, FieldRange, HeadScanner, HeadStatus};
 use super::error::RemoteError;
+use super::head::{self, FieldRange, HeadScanner, HeadStatus};
 use bytes::BytesMut;
 use http::{Request, Response};
 
@@ -41,7 +41,14 @@ impl Inbox {
     ) -> Result<HeadStatus<Request<()>>, RemoteError> {
         let base = self.base();
         let eof = self.eof;
-        head::parse_request(&mut self.buf, &mut self.scanner, &mut self.fields, limits, base, eof)
+        head::parse_request(
+            &mut self.buf,
+            &mut self.scanner,
+            &mut self.fields,
+            limits,
+            base,
+            eof,
+        )
     }
 
     pub(crate) fn parse_response(
@@ -50,6 +57,13 @@ impl Inbox {
     ) -> Result<HeadStatus<Response<()>>, RemoteError> {
         let base = self.base();
         let eof = self.eof;
-        head::parse_response(&mut self.buf, &mut self.scanner, &mut self.fields, limits, base, eof)
+        head::parse_response(
+            &mut self.buf,
+            &mut self.scanner,
+            &mut self.fields,
+            limits,
+            base,
+            eof,
+        )
     }
 }

@@ -195,12 +195,10 @@ impl ServerConnection {
                 // A new head begins: the idle deadline gives way to the head deadline.
                 self.deadline = Deadline::after(now, self.config.timeouts.head, ReadTimer::Head);
             }
-            Read::Body(_) => {
-                self.last_input = now;
-                self.deadline = None;
-            }
+            Read::Body(_) => self.deadline = None,
             _ => {}
         }
+        self.last_input = now;
         self.inbox.push(data);
     }
 
@@ -265,6 +263,10 @@ impl ServerConnection {
     /// and delimited by closing the connection for HTTP/1.0 ones. `Connection: close` is added
     /// when the connection will close after this response.
     ///
+    /// If the response ends before the request body has been read, the rest of the body is
+    /// skipped without events when it has already arrived; otherwise the connection closes
+    /// after the response.
+    ///
     /// `101 Switching Protocols` (to a request that asked for an upgrade) and a `2xx` to
     /// CONNECT switch the connection at once: no body, no `send_end`, and the next event is
     /// [`ServerEvent::Upgraded`].
@@ -287,7 +289,9 @@ impl ServerConnection {
         }
         let no_framing_headers = facts.content_length.is_none() && !facts.has_te;
         if facts.content_length.is_some() && facts.has_te {
-            return Err(LocalError::InvalidHead("both Content-Length and Transfer-Encoding").into());
+            return Err(
+                LocalError::InvalidHead("both Content-Length and Transfer-Encoding").into(),
+            );
         }
         if (switching || status == StatusCode::NO_CONTENT) && !no_framing_headers {
             return Err(LocalError::InvalidHead(
@@ -302,6 +306,11 @@ impl ServerConnection {
             .into());
         }
         if facts.conn_close {
+            self.keep_alive = false;
+        }
+        if self.is_waiting_for_continue() && matches!(self.read, Read::Body(_)) {
+            // The client holds its body back: we cannot know whether it will follow, so
+            // this connection ends with this response (RFC 9110 §10.1.1).
             self.keep_alive = false;
         }
 
@@ -366,7 +375,9 @@ impl ServerConnection {
     /// Ends the response, with trailers if it is chunked.
     pub fn send_end(&mut self, trailers: Option<&HeaderMap>) -> Result<(), Error> {
         let Write::Body(encoder) = self.write else {
-            return Err(LocalError::state("end the response", "no response body in progress").into());
+            return Err(
+                LocalError::state("end the response", "no response body in progress").into(),
+            );
         };
         encoder.encode_end(trailers, &mut self.out)?;
         if encoder == BodyEncoder::UntilClose {
@@ -406,8 +417,7 @@ impl ServerConnection {
                 match decoder.decode(&mut self.inbox.buf, base, self.inbox.eof) {
                     Ok(Decoded::Data(data)) => Some(ServerEvent::Data(data)),
                     Ok(Decoded::End(trailers)) => {
-                        let may_switch =
-                            self.exchange.connect || self.exchange.upgrade_requested;
+                        let may_switch = self.exchange.connect || self.exchange.upgrade_requested;
                         self.read = if may_switch && self.write == Write::Respond {
                             Read::MightSwitch
                         } else {
@@ -459,7 +469,11 @@ impl ServerConnection {
         }
     }
 
-    fn start_request(&mut self, request: Request<()>, facts: head::HeadFacts) -> Option<ServerEvent> {
+    fn start_request(
+        &mut self,
+        request: Request<()>,
+        facts: head::HeadFacts,
+    ) -> Option<ServerEvent> {
         let version = request.version();
         let base = self.inbox.base();
         self.requests += 1;
@@ -467,7 +481,9 @@ impl ServerConnection {
             head_request: *request.method() == Method::HEAD,
             connect: *request.method() == Method::CONNECT,
             http10: version == Version::HTTP_10,
-            upgrade_requested: version == Version::HTTP_11 && facts.has_upgrade && facts.conn_upgrade,
+            upgrade_requested: version == Version::HTTP_11
+                && facts.has_upgrade
+                && facts.conn_upgrade,
             expect_continue: version == Version::HTTP_11 && facts.expect_continue,
             continue_sent: false,
         };
@@ -494,8 +510,11 @@ impl ServerConnection {
             encode::write_bare_response(self.out.staging(), StatusCode::CONTINUE, false);
         }
         if self.deadline.is_none() {
-            self.deadline =
-                Deadline::after(self.last_input, self.config.timeouts.body_read, ReadTimer::Body);
+            self.deadline = Deadline::after(
+                self.last_input,
+                self.config.timeouts.body_read,
+                ReadTimer::Body,
+            );
         }
     }
 
@@ -503,7 +522,9 @@ impl ServerConnection {
         match self.write {
             Write::Respond => Ok(()),
             Write::Idle => Err(LocalError::state(action, "no request to answer")),
-            Write::Body(_) | Write::Done => Err(LocalError::state(action, "response already started")),
+            Write::Body(_) | Write::Done => {
+                Err(LocalError::state(action, "response already started"))
+            }
             Write::Closed => Err(LocalError::state(action, "connection closed")),
         }
     }
@@ -514,7 +535,7 @@ impl ServerConnection {
             // The request body is not fully read. If it is already buffered, skip it; a
             // client still waiting for 100 Continue, or one still sending, means closing.
             let mut finished = false;
-            if !(self.exchange.expect_continue && !self.exchange.continue_sent) {
+            if !self.exchange.expect_continue || self.exchange.continue_sent {
                 loop {
                     let base = self.inbox.base();
                     match decoder.decode(&mut self.inbox.buf, base, self.inbox.eof) {
