@@ -126,14 +126,40 @@ fn classify_error(buf: &[u8], kind: Kind, base: u64, request: bool) -> RemoteErr
         return RemoteError::new(Kind::InvalidRequestLine, base);
     }
     if kind == Kind::InvalidHeaderName {
-        if let Some(i) = buf
-            .windows(2)
-            .position(|w| matches!(w, [b'\n', b' ' | b'\t']))
-        {
-            return RemoteError::new(Kind::ObsFold, base + i as u64 + 1);
-        }
+        return first_bad_field_line(buf, base);
     }
     RemoteError::new(kind, base)
+}
+
+/// The first field line that `httparse` would stop at on a name error: a folded line
+/// (obs-fold) or a name that is not a token before the colon.
+fn first_bad_field_line(buf: &[u8], base: u64) -> RemoteError {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
+    let mut lines = buf[start..].split(|&b| b == b'\n');
+    let mut at = start + lines.next().map_or(0, |l| l.len() + 1);
+    for line in lines {
+        let kind = match line.first() {
+            Some(b' ' | b'\t') => Some(Kind::ObsFold),
+            _ => {
+                let name_end = line.iter().position(|&b| b == b':');
+                let name = &line[..name_end.unwrap_or(line.len())];
+                let bad = name.is_empty() || !name.iter().all(|&b| is_tchar(b));
+                bad.then_some(Kind::InvalidHeaderName)
+            }
+        };
+        if let Some(kind) = kind {
+            return RemoteError::new(kind, base + at as u64);
+        }
+        at += line.len() + 1;
+    }
+    RemoteError::new(Kind::InvalidHeaderName, base)
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Whether the request line ends in a well-formed `HTTP/x.y` (then a version error means an
