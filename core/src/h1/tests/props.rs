@@ -190,7 +190,7 @@ fn hostile_input() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::default())]
 
     /// (a) Any split of the input gives the same events and the same bytes out (server).
     #[test]

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the real peers the interop tests talk to, on a fresh Debian machine:
+# curl (Debian) and a Python venv with h11 (PyPI) under target/peers-venv.
+# Prints nothing but progress; exports nothing (scripts/test.sh sets TETHER_PYTHON).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "peers: installing ${missing[*]} from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+venv=target/peers-venv
+if [ ! -x "$venv/bin/python" ]; then
+  echo "peers: creating $venv"
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c 'import h11' 2>/dev/null; then
+  echo "peers: installing h11 from PyPI"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check 'h11==0.16.0'
+fi
