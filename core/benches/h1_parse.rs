@@ -11,6 +11,11 @@
 //! * `tether_keepalive`: one connection reused the way a keep-alive server drives it:
 //!   bytes in, `Request`, `End`, a prebuilt `200` with `content-length: 0`, `send_end`,
 //!   `poll_transmit` drained. Everything, drops included, is timed.
+//! * `httparse_to_http` (reference, not part of the ratio): the least any parser must do to
+//!   hand out the same `http::Request<()>`: copy the bytes into a `Bytes`, `httparse`, then
+//!   `Method`, `Uri`, and a `HeaderMap` of `Bytes`-sharing values, in safe code, with none of
+//!   tether's checks or state. It shows how much of tether's time the `http` types take.
+//!   Dropping the request is not timed, as for `tether_parse`.
 //!
 //! After criterion's groups, `main` times the same routines itself (median of interleaved
 //! batches) and prints `ratio tether/httparse (...)` lines: httparse time / tether parse time,
@@ -18,9 +23,12 @@
 //!
 //! Run with `cargo bench -p tether-core --bench h1_parse`.
 
+use bytes::Bytes;
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
-use http::{Request, Response};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, Uri};
 use std::hint::black_box;
+use std::mem::MaybeUninit;
 use std::time::{Duration, Instant as StdInstant};
 use tether_core::h1::{ServerConfig, ServerConnection, ServerEvent};
 use tether_core::time::Instant;
@@ -72,6 +80,36 @@ fn httparse_parse(bytes: &[u8]) -> usize {
         }
         other => panic!("httparse: {other:?}"),
     }
+}
+
+/// Reference: bytes to `http::Request<()>` the cheapest safe way, without tether.
+#[inline(never)]
+fn httparse_to_http(bytes: &[u8]) -> Request<()> {
+    fn range(base: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+        let start = part.as_ptr() as usize - base.as_ptr() as usize;
+        start..start + part.len()
+    }
+    let buf = Bytes::copy_from_slice(bytes);
+    let mut slots = [const { MaybeUninit::uninit() }; HTTPARSE_SLOTS];
+    let mut req = httparse::Request::new(&mut []);
+    let Ok(httparse::Status::Complete(_)) = req.parse_with_uninit_headers(&buf, &mut slots) else {
+        panic!("httparse_to_http: incomplete");
+    };
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes()).expect("method");
+    let uri =
+        Uri::from_maybe_shared(buf.slice(range(&buf, req.path.unwrap_or_default().as_bytes())))
+            .expect("uri");
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).expect("name");
+        let value = HeaderValue::from_maybe_shared(buf.slice(range(&buf, h.value))).expect("value");
+        headers.append(name, value);
+    }
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    request
 }
 
 fn new_connection() -> ServerConnection {
@@ -129,8 +167,21 @@ fn check_cases() {
             "{label}: httparse length"
         );
 
+        let reference = httparse_to_http(bytes);
+        assert_eq!(
+            reference.headers().len(),
+            fields,
+            "{label}: reference header count"
+        );
+
         let mut conn = new_connection();
         let request = tether_parse(&mut conn, bytes);
+        assert_eq!(
+            request.headers(),
+            reference.headers(),
+            "{label}: tether headers"
+        );
+        assert_eq!(request.uri(), reference.uri(), "{label}: tether target");
         assert_eq!(
             request.headers().len(),
             fields,
@@ -195,6 +246,10 @@ fn bench_parse(c: &mut Criterion) {
             b.iter(|| tether_cycle(&mut conn, black_box(bytes), &response));
         });
 
+        group.bench_function("httparse_to_http", |b| {
+            b.iter_with_large_drop(|| httparse_to_http(black_box(bytes)));
+        });
+
         group.finish();
     }
 }
@@ -213,12 +268,13 @@ struct Timings {
     httparse: f64,
     parse: f64,
     keepalive: f64,
+    reference: f64,
 }
 
-fn time_httparse(bytes: &[u8], n: usize) -> Duration {
+fn time_loop(n: usize, mut routine: impl FnMut()) -> Duration {
     let start = StdInstant::now();
     for _ in 0..n {
-        black_box(httparse_parse(black_box(bytes)));
+        routine();
     }
     start.elapsed()
 }
@@ -236,17 +292,16 @@ fn time_parse(bytes: &[u8], n: usize) -> Duration {
     elapsed
 }
 
-fn time_keepalive(
-    conn: &mut ServerConnection,
-    bytes: &[u8],
-    response: &Response<()>,
-    n: usize,
-) -> Duration {
+/// Times `n` reference parses; dropping the requests is outside the clock, as for tether.
+fn time_reference(bytes: &[u8], n: usize) -> Duration {
+    let mut requests = Vec::with_capacity(n);
     let start = StdInstant::now();
     for _ in 0..n {
-        black_box(tether_cycle(conn, black_box(bytes), response));
+        requests.push(httparse_to_http(black_box(bytes)));
     }
-    start.elapsed()
+    let elapsed = start.elapsed();
+    black_box(&requests);
+    elapsed
 }
 
 /// How many iterations fill about `BATCH_TARGET`, judged from a short trial.
@@ -256,7 +311,7 @@ fn batch_size(mut timed: impl FnMut(usize) -> Duration) -> usize {
     ((BATCH_TARGET.as_secs_f64() / per_iter) as usize).clamp(1_000, 1_000_000)
 }
 
-fn median_ns(mut samples: Vec<f64>) -> f64 {
+fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
 }
@@ -264,23 +319,38 @@ fn median_ns(mut samples: Vec<f64>) -> f64 {
 fn measure(bytes: &[u8]) -> Timings {
     let response = empty_ok();
     let mut conn = new_connection();
-    let n_httparse = batch_size(|n| time_httparse(bytes, n));
-    let n_parse = batch_size(|n| time_parse(bytes, n));
-    let n_keepalive = batch_size(|n| time_keepalive(&mut conn, bytes, &response, n));
-    let per_iter = |d: Duration, n: usize| d.as_secs_f64() * 1e9 / n as f64;
-    let (mut h, mut p, mut k) = (Vec::new(), Vec::new(), Vec::new());
+    let mut httparse = |n| time_loop(n, || _ = black_box(httparse_parse(black_box(bytes))));
+    let mut parse = |n| time_parse(bytes, n);
+    let mut keepalive = |n| {
+        time_loop(n, || {
+            black_box(tether_cycle(&mut conn, black_box(bytes), &response));
+        })
+    };
+    let mut reference = |n| time_reference(bytes, n);
+    let sizes = [
+        batch_size(&mut httparse),
+        batch_size(&mut parse),
+        batch_size(&mut keepalive),
+        batch_size(&mut reference),
+    ];
+    let mut samples: [Vec<f64>; 4] = Default::default();
     for _ in 0..BATCHES {
-        h.push(per_iter(time_httparse(bytes, n_httparse), n_httparse));
-        p.push(per_iter(time_parse(bytes, n_parse), n_parse));
-        k.push(per_iter(
-            time_keepalive(&mut conn, bytes, &response, n_keepalive),
-            n_keepalive,
-        ));
+        let elapsed = [
+            httparse(sizes[0]),
+            parse(sizes[1]),
+            keepalive(sizes[2]),
+            reference(sizes[3]),
+        ];
+        for ((samples, elapsed), n) in samples.iter_mut().zip(elapsed).zip(sizes) {
+            samples.push(elapsed.as_secs_f64() * 1e9 / n as f64);
+        }
     }
+    let [httparse, parse, keepalive, reference] = samples.map(median);
     Timings {
-        httparse: median_ns(h),
-        parse: median_ns(p),
-        keepalive: median_ns(k),
+        httparse,
+        parse,
+        keepalive,
+        reference,
     }
 }
 
@@ -293,26 +363,27 @@ fn summary() {
     println!("summary: median of {BATCHES} interleaved batches of ~{BATCH_TARGET:?} each");
     let mib_s = |len: usize, ns: f64| len as f64 / ns * 1e9 / (1024.0 * 1024.0);
     for (label, len, t) in &results {
-        println!(
-            "  {label} ({len} bytes): httparse {:.0} ns ({:.0} MiB/s), tether parse {:.0} ns \
-             ({:.0} MiB/s), tether keep-alive cycle {:.0} ns ({:.0} MiB/s)",
-            t.httparse,
-            mib_s(*len, t.httparse),
-            t.parse,
-            mib_s(*len, t.parse),
-            t.keepalive,
-            mib_s(*len, t.keepalive),
-        );
+        println!("  {label} ({len} bytes):");
+        for (what, ns) in [
+            ("httparse (baseline)", t.httparse),
+            ("tether parse only", t.parse),
+            ("tether keep-alive cycle", t.keepalive),
+            ("httparse_to_http (reference)", t.reference),
+        ] {
+            println!("    {what:<30} {ns:>7.0} ns {:>7.0} MiB/s", mib_s(*len, ns));
+        }
     }
     for (label, _, t) in &results {
         println!(
             "ratio tether/httparse ({label}): {:.2}x (tether {:.0} ns, httparse {:.0} ns; \
-             keep-alive cycle {:.2}x, {:.0} ns)",
+             keep-alive cycle {:.2}x, {:.0} ns; httparse_to_http reference {:.2}x, {:.0} ns)",
             t.httparse / t.parse,
             t.parse,
             t.httparse,
             t.httparse / t.keepalive,
             t.keepalive,
+            t.httparse / t.reference,
+            t.reference,
         );
     }
 }

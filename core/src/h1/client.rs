@@ -244,6 +244,7 @@ impl ClientConnection {
     // ---- outputs ----
 
     /// The next event, or `None` when more input is needed or nothing is expected.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         match &mut self.read {
             Read::Idle => {
@@ -292,6 +293,7 @@ impl ClientConnection {
     }
 
     /// The next bytes to write to the server, oldest first.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         self.out.pop()
     }

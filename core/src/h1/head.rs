@@ -39,6 +39,8 @@ pub(crate) struct HeadFacts {
     pub(crate) has_upgrade: bool,
     pub(crate) expect_continue: bool,
     pub(crate) host_count: u32,
+    /// The (last) `Host` value, shared with the head.
+    pub(crate) host: Option<Bytes>,
 }
 
 impl HeadFacts {
@@ -70,6 +72,12 @@ impl HeadScanner {
     /// over `max` and can be judged now. Call with the same growing buffer until it says yes.
     pub(crate) fn ready(&mut self, buf: &[u8], max: usize) -> bool {
         if buf.len() > max {
+            return true;
+        }
+        if self.searched == 0 && (buf.ends_with(b"\n\r\n") || buf.ends_with(b"\n\n")) {
+            // The common case, a whole head in one read: no scan, let the parser decide
+            // (a false "ready" only costs one parse that says Partial).
+            self.searched = buf.len();
             return true;
         }
         // Step back two bytes so a terminator split across inputs is still seen.
@@ -205,6 +213,7 @@ fn record_fields(base: &[u8], headers: &[httparse::Header<'_>], fields: &mut Vec
 }
 
 /// Builds the header map from recorded ranges over the frozen head, noting framing facts.
+#[inline]
 fn build_headers(
     head: &Bytes,
     fields: &[FieldRange],
@@ -219,6 +228,9 @@ fn build_headers(
         let value = HeaderValue::from_maybe_shared(head.slice(f.value.0..f.value.1))
             .map_err(|_| RemoteError::new(Kind::InvalidHeaderValue, base + f.value.0 as u64))?;
         note_fact(&mut facts, &name, value.as_bytes()).map_err(|k| RemoteError::new(k, at))?;
+        if name == header::HOST {
+            facts.host = Some(head.slice(f.value.0..f.value.1));
+        }
         map.append(name, value);
     }
     Ok((map, facts))
@@ -361,6 +373,7 @@ fn run_parser<'a, L>(
 /// `scanner` must be the same for every call on one head. `base` is the stream offset of
 /// `buf[0]`, for error offsets. `eof` says no more bytes will come: a partial head is then
 /// judged as it stands (so the error is the one a complete read would give).
+#[inline]
 pub(crate) fn parse_request(
     buf: &mut BytesMut,
     scanner: &mut HeadScanner,
@@ -409,6 +422,7 @@ fn oversize_kind(view: &[u8], limits: &Limits) -> Kind {
     }
 }
 
+#[inline]
 fn build_request(
     head: &Bytes,
     method: (usize, usize),
@@ -429,7 +443,7 @@ fn build_request(
     check_target_form(&method, &uri).map_err(|k| RemoteError::new(k, target_at))?;
     let version = http_version(minor);
     let (headers, facts) = build_headers(head, fields, base)?;
-    check_request_framing(version, &headers, &facts).map_err(|k| RemoteError::new(k, base))?;
+    check_request_framing(version, &facts).map_err(|k| RemoteError::new(k, base))?;
 
     let mut request = Request::new(());
     *request.method_mut() = method;
@@ -463,15 +477,11 @@ fn check_target_form(method: &Method, uri: &Uri) -> Result<(), Kind> {
 }
 
 /// Request rules of RFC 9112 §3.2 and §6: Host, and no ambiguous framing.
-fn check_request_framing(
-    version: Version,
-    headers: &HeaderMap,
-    facts: &HeadFacts,
-) -> Result<(), Kind> {
+fn check_request_framing(version: Version, facts: &HeadFacts) -> Result<(), Kind> {
     match facts.host_count {
         0 if version == Version::HTTP_11 => return Err(Kind::MissingHost),
         0 => {}
-        1 => check_host(headers.get(header::HOST).map(HeaderValue::as_bytes))?,
+        1 => check_host(facts.host.clone().unwrap_or_default())?,
         _ => return Err(Kind::MultipleHost),
     }
     if facts.has_te {
@@ -492,15 +502,14 @@ fn check_request_framing(
 }
 
 /// `Host = uri-host [ ":" port ]`, possibly empty; no userinfo.
-fn check_host(value: Option<&[u8]>) -> Result<(), Kind> {
-    let value = value.unwrap_or_default();
+fn check_host(value: Bytes) -> Result<(), Kind> {
     if value.is_empty() {
         return Ok(());
     }
     if value.contains(&b'@') {
         return Err(Kind::InvalidHost);
     }
-    http::uri::Authority::try_from(value)
+    http::uri::Authority::from_maybe_shared(value)
         .map(|_| ())
         .map_err(|_| Kind::InvalidHost)
 }

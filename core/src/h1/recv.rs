@@ -35,6 +35,7 @@ impl Inbox {
         self.buf.iter().all(|&b| b == b'\r' || b == b'\n')
     }
 
+    #[inline]
     pub(crate) fn parse_request(
         &mut self,
         limits: &Limits,

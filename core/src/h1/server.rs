@@ -208,6 +208,7 @@ impl ServerConnection {
     }
 
     /// The earliest deadline: the head, keep-alive idle or body read timeout in force.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadline.map(|d| d.at)
     }
@@ -406,6 +407,7 @@ impl ServerConnection {
     /// Asking for body events of a request that expects `100 Continue` sends the
     /// `100 Continue` (unless a response has started): polling for the body is the signal
     /// that the application wants it.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         if let Some(event) = self.pending.take() {
             return Some(event);
@@ -446,6 +448,7 @@ impl ServerConnection {
 
     /// The next bytes to write to the peer, oldest first. `now` is when they are handed out:
     /// the keep-alive idle deadline after a response runs from here.
+    #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.catch_up(now);
         self.out.pop()
@@ -453,6 +456,7 @@ impl ServerConnection {
 
     // ---- internals ----
 
+    #[inline]
     fn poll_head(&mut self) -> Option<ServerEvent> {
         if self.write == Write::Closed {
             return None;
@@ -469,6 +473,7 @@ impl ServerConnection {
         }
     }
 
+    #[inline]
     fn start_request(
         &mut self,
         request: Request<()>,
