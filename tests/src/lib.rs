@@ -86,7 +86,11 @@ pub fn demo_app(request: &FullRequest) -> Reply {
 ///
 /// The whole driving contract in one loop: feed input (or EOF), drain events, answer
 /// complete requests, write out `poll_transmit`, and sleep no longer than `poll_timeout`.
-pub fn serve_connection(mut stream: TcpStream, config: ServerConfig, app: fn(&FullRequest) -> Reply) {
+pub fn serve_connection(
+    mut stream: TcpStream,
+    config: ServerConfig,
+    app: fn(&FullRequest) -> Reply,
+) {
     let mut conn = ServerConnection::new(config, now());
     let mut current: Option<FullRequest> = None;
     let mut buf = vec![0u8; 16 * 1024];
@@ -125,9 +129,10 @@ pub fn serve_connection(mut stream: TcpStream, config: ServerConfig, app: fn(&Fu
             while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
             return;
         }
-        let wait = conn
-            .poll_timeout()
-            .map(|t| t.saturating_duration_since(now()).max(Duration::from_millis(1)));
+        let wait = conn.poll_timeout().map(|t| {
+            t.saturating_duration_since(now())
+                .max(Duration::from_millis(1))
+        });
         let _ = stream.set_read_timeout(wait);
         if !conn.wants_input() {
             // EOF seen (or a backlog waits) and every event is answered: this synchronous
@@ -207,7 +212,10 @@ pub fn curl() -> Option<PathBuf> {
     if have(&curl, &["--version"]) {
         return Some(curl);
     }
-    assert!(!peers_required(), "curl missing: run scripts/test.sh, which installs it");
+    assert!(
+        !peers_required(),
+        "curl missing: run scripts/test.sh, which installs it"
+    );
     eprintln!("skipping: curl not installed (scripts/test.sh installs it)");
     None
 }

@@ -22,7 +22,11 @@ fn run_curl(args: &[&str]) -> Option<String> {
         .args(args)
         .output()
         .expect("run curl");
-    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -37,19 +41,29 @@ fn curl_get_and_keep_alive() {
     assert_eq!(out.matches("Hello, World!").count(), 3, "{out}");
     let connects: Vec<&str> = out.matches("connects=").collect();
     assert_eq!(connects.len(), 3);
-    assert!(out.contains("connects=1") && out.matches("connects=0").count() == 2, "{out}");
+    assert!(
+        out.contains("connects=1") && out.matches("connects=0").count() == 2,
+        "{out}"
+    );
 }
 
 #[test]
 fn curl_echo_bodies() {
     let s = server();
     let echo = s.url("/echo");
-    let big: String = (0..200_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let big: String = (0..200_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let path = std::env::temp_dir().join(format!("tether-echo-{}.txt", std::process::id()));
     std::fs::write(&path, &big).unwrap();
     let file_arg = format!("@{}", path.display());
-    let Some(out) = run_curl(&["--data-binary", &file_arg, "-H", "content-type: text/x-test", &echo])
-    else {
+    let Some(out) = run_curl(&[
+        "--data-binary",
+        &file_arg,
+        "-H",
+        "content-type: text/x-test",
+        &echo,
+    ]) else {
         return;
     };
     assert_eq!(out, big, "Content-Length upload");
@@ -62,7 +76,14 @@ fn curl_echo_bodies() {
     ])
     .unwrap();
     assert_eq!(chunked, big, "chunked upload");
-    let expect = run_curl(&["--data-binary", &file_arg, "-H", "expect: 100-continue", &echo]).unwrap();
+    let expect = run_curl(&[
+        "--data-binary",
+        &file_arg,
+        "-H",
+        "expect: 100-continue",
+        &echo,
+    ])
+    .unwrap();
     assert_eq!(expect, big, "upload after 100 Continue");
     let _ = std::fs::remove_file(path);
 }
@@ -92,11 +113,27 @@ fn curl_sees_the_right_error_statuses() {
     };
     assert_eq!(code, "414");
     let big_header = format!("x-big: {}", "b".repeat(20_000));
-    let code = run_curl(&["-o", "/dev/null", "-w", "%{http_code}", "-H", &big_header, &s.url("/")]).unwrap();
+    let code = run_curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        &big_header,
+        &s.url("/"),
+    ])
+    .unwrap();
     assert_eq!(code, "431");
     let code = run_curl(&[
-        "-o", "/dev/null", "-w", "%{http_code}", "-H", "transfer-encoding: gzip, chunked",
-        "--data-binary", "x", &s.url("/echo"),
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "transfer-encoding: gzip, chunked",
+        "--data-binary",
+        "x",
+        &s.url("/echo"),
     ])
     .unwrap();
     assert_eq!(code, "501");
@@ -108,14 +145,26 @@ fn h11_client_accepts_our_responses() {
         return;
     };
     let s = server();
-    let scenarios = ["get", "head", "echo-length", "echo-chunked", "stream", "missing", "get"];
+    let scenarios = [
+        "get",
+        "head",
+        "echo-length",
+        "echo-chunked",
+        "stream",
+        "missing",
+        "get",
+    ];
     let out = Command::new(python)
         .arg(peers_dir().join("h11_client.py"))
         .arg(s.addr.port().to_string())
         .args(scenarios)
         .output()
         .expect("run h11 client");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(results.len(), scenarios.len());
     let body = |i: usize| results[i]["body"].as_str().unwrap().to_owned();
@@ -165,7 +214,9 @@ fn h11_server() -> Option<PythonServer> {
 
 /// One request on a blocking socket through our client connection; returns the events.
 fn exchange(stream: &mut TcpStream, conn: &mut ClientConnection, path: &str) -> Vec<ClientEvent> {
-    let request = Request::get(format!("http://127.0.0.1{path}")).body(()).unwrap();
+    let request = Request::get(format!("http://127.0.0.1{path}"))
+        .body(())
+        .unwrap();
     conn.send_request(&request).unwrap();
     conn.send_end(None).unwrap();
     while let Some(bytes) = conn.poll_transmit() {
@@ -204,7 +255,9 @@ fn our_client_against_h11_server() {
         return;
     };
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut conn = ClientConnection::new(ClientConfig::default());
 
     let events = exchange(&mut stream, &mut conn, "/length");
@@ -214,7 +267,10 @@ fn our_client_against_h11_server() {
 
     let events = exchange(&mut stream, &mut conn, "/chunked");
     assert_eq!(body_of(&events), b"chunk-one,chunk-two");
-    let Some(ClientEvent::End { trailers: Some(trailers) }) = events.last() else {
+    let Some(ClientEvent::End {
+        trailers: Some(trailers),
+    }) = events.last()
+    else {
         panic!("{events:?}")
     };
     assert_eq!(trailers["x-trailer"], "done");
@@ -235,7 +291,9 @@ fn our_client_against_h11_server() {
     assert!(conn.is_closed());
     // A chunked upload h11 must accept, on a fresh connection.
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut conn = ClientConnection::new(ClientConfig::default());
     let upload = Request::post("http://127.0.0.1/length")
         .header("transfer-encoding", "chunked")
