@@ -19,4 +19,5 @@
 #![deny(missing_docs)]
 
 pub mod h1;
+mod output;
 pub mod time;

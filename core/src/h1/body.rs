@@ -54,6 +54,11 @@ impl BodyDecoder {
         })
     }
 
+    /// Whether the body is known to be empty (`Content-Length: 0` or none).
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self.kind, DecoderKind::Length(0))
+    }
+
     /// Decodes the next step from the front of `buf`. `base` is the stream offset of
     /// `buf[0]`; `eof` says the peer will send nothing more.
     ///

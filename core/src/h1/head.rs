@@ -149,14 +149,15 @@ fn first_bad_field_line(buf: &[u8], base: u64) -> RemoteError {
     let mut lines = buf[start..].split(|&b| b == b'\n');
     let mut at = start + lines.next().map_or(0, |l| l.len() + 1);
     for line in lines {
-        let kind = match line.first() {
-            Some(b' ' | b'\t') => Some(Kind::ObsFold),
-            _ => {
-                let name_end = line.iter().position(|&b| b == b':');
-                let name = &line[..name_end.unwrap_or(line.len())];
-                let bad = name.is_empty() || !name.iter().all(|&b| is_tchar(b));
-                bad.then_some(Kind::InvalidHeaderName)
-            }
+        let kind = match line {
+            // The empty line ends the head: nothing past it is a field.
+            [] | [b'\r'] => break,
+            [b' ' | b'\t', ..] => Some(Kind::ObsFold),
+            _ => match line.iter().position(|&b| b == b':') {
+                Some(end) if end > 0 && line[..end].iter().all(|&b| is_tchar(b)) => None,
+                // A name with a bad byte, or no colon before the line ends.
+                _ => Some(Kind::InvalidHeaderName),
+            },
         };
         if let Some(kind) = kind {
             return RemoteError::new(kind, base + at as u64);

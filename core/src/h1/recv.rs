@@ -32,7 +32,14 @@ impl Inbox {
     /// Whether only blank lines (which RFC 9112 §2.2 lets a server skip before a request)
     /// remain.
     pub(crate) fn only_blank_lines(&self) -> bool {
-        self.buf.iter().all(|&b| b == b'\r' || b == b'\n')
+        let mut rest = &self.buf[..];
+        loop {
+            rest = match rest {
+                [] => return true,
+                [b'\n', tail @ ..] | [b'\r', b'\n', tail @ ..] => tail,
+                _ => return false,
+            };
+        }
     }
 
     #[inline]

@@ -285,6 +285,10 @@ impl ServerConnection {
         if status == StatusCode::SWITCHING_PROTOCOLS && !self.exchange.upgrade_requested {
             return Err(LocalError::InvalidHead("101 without an upgrade request").into());
         }
+        if switching && self.request_body_is_empty() {
+            // Answered at the request head: the (empty) body needs no End event.
+            self.read = Read::MightSwitch;
+        }
         if switching && !matches!(self.read, Read::MightSwitch) {
             return Err(LocalError::state("switch protocols", "request not complete").into());
         }
@@ -496,15 +500,22 @@ impl ServerConnection {
         self.deadline = None;
         self.write = Write::Respond;
         let length = head::request_body_length(request.method(), &facts);
-        match BodyDecoder::new(length, &self.config.limits) {
-            Ok(decoder) => self.read = Read::Body(decoder),
-            Err(kind) => {
-                // A declared body over the limit: answer 413 before reading any of it.
-                self.pending = Some(self.fail(RemoteError::new(kind, base).into()));
-            }
-        }
         debug_assert!(length != BodyLength::UntilEof);
-        Some(ServerEvent::Request(request))
+        match BodyDecoder::new(length, &self.config.limits) {
+            Ok(decoder) => {
+                self.read = Read::Body(decoder);
+                Some(ServerEvent::Request(request))
+            }
+            // A declared body over the limit: the core answers 413 before reading any of it,
+            // so the request is never handed to the application.
+            Err(kind) => Some(self.fail(RemoteError::new(kind, base).into())),
+        }
+    }
+
+    /// Whether the request being read has a body that is already complete and empty (the
+    /// usual upgrade and CONNECT requests), so the protocol may switch right away.
+    fn request_body_is_empty(&mut self) -> bool {
+        matches!(&self.read, Read::Body(decoder) if decoder.is_empty())
     }
 
     /// The body decoder ran dry: arm the body deadline from the last input, and send an owed

@@ -358,6 +358,30 @@ fn upgrade_hands_off_trailing_bytes() {
 }
 
 #[test]
+fn upgrade_answered_at_the_request_head() {
+    let mut conn = ServerConnection::new(ServerConfig::default(), Instant::ZERO);
+    conn.handle_input(
+        Instant::ZERO,
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nframes",
+    );
+    assert!(matches!(conn.poll_event(), Some(ServerEvent::Request(_))));
+    let res = Response::builder().status(101).body(()).unwrap();
+    conn.send_response(&res).unwrap();
+    let Some(ServerEvent::Upgraded { trailing }) = conn.poll_event() else {
+        panic!()
+    };
+    assert_eq!(&trailing[..], b"frames");
+    // With a body still to come, switching must wait for it.
+    let mut conn = ServerConnection::new(ServerConfig::default(), Instant::ZERO);
+    conn.handle_input(
+        Instant::ZERO,
+        b"POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\nContent-Length: 5\r\n\r\nab",
+    );
+    assert!(matches!(conn.poll_event(), Some(ServerEvent::Request(_))));
+    assert!(conn.send_response(&res).is_err());
+}
+
+#[test]
 fn denied_upgrade_continues_as_http() {
     let mut s = Server::new();
     s.feed(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -837,4 +861,30 @@ fn status_hints() {
     );
     assert_eq!(K::HeadTimeout.status(), StatusCode::REQUEST_TIMEOUT);
     assert_eq!(K::InvalidChunkSize.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Regressions the fuzzer found: results must not depend on how the input was split.
+#[test]
+fn fuzz_regressions_split_invariance() {
+    let cases: &[(&[u8], &[usize])] = &[
+        (b"\n\n\r\r", &[3]),
+        (b"\n\nGET / HTTP/1.1\nfoo\n x\n\n", &[21]),
+        (b"\n\nGET / HTTP/1.1\nfoo\nB\0: x\n\n", &[22]),
+    ];
+    for &(input, cuts) in cases {
+        let whole = Server::run_split(input, &[]);
+        assert_eq!(whole, Server::run_split(input, cuts), "{input:?}");
+    }
+    let (events, _) = serve(b"\n\nGET / HTTP/1.1\nfoo\n x\n\n");
+    assert_eq!(events, [Ev::Error(K::InvalidHeaderName, 17)], "the line without a colon");
+    let (events, _) = serve(b"\n\n\r\r");
+    assert_eq!(first_error(&events), Some(K::InvalidLineEnding));
+}
+
+#[test]
+fn a_refused_request_is_not_reported_as_a_request() {
+    let (events, wire) = serve(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(first_error(&events), Some(K::BodyTooLarge));
+    assert!(wire.starts_with("HTTP/1.1 413 "));
 }

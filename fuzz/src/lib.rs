@@ -1,0 +1,22 @@
+//! Shared machinery of the tether-core fuzz targets.
+//!
+//! Every target runs the same byte stream through a connection twice: once whole and once cut
+//! into pieces chosen by the fuzzer ([`split`]), with a fake clock advancing a few
+//! milliseconds per piece. Both runs drive the connection the same way (drain `poll_event`,
+//! answer what needs answering, drain `poll_transmit`, `handle_timeout`), record the events
+//! in a normalized form ([`Norm`], adjacent `Data` merged) and must agree. Along the way the
+//! [`Recorder`] checks the invariants that hold for any input: a bounded number of events,
+//! nothing after `Error`/`Closed`/`Upgraded`, no empty `Data`, error offsets within the bytes
+//! received, and a closed connection once EOF has been handled.
+
+mod chunked;
+mod client;
+mod record;
+mod server;
+mod split;
+
+pub use chunked::{chunked_lenient, chunked_strict, Chunked};
+pub use client::{check_client, ClientDriver, ClientRequest};
+pub use record::{assert_same, fields, without_continue, Fields, Norm, Recorder};
+pub use server::{check_server, ServerDriver};
+pub use split::{event_limit, split, whole, Clock, Piece};
