@@ -876,7 +876,11 @@ fn fuzz_regressions_split_invariance() {
         assert_eq!(whole, Server::run_split(input, cuts), "{input:?}");
     }
     let (events, _) = serve(b"\n\nGET / HTTP/1.1\nfoo\n x\n\n");
-    assert_eq!(events, [Ev::Error(K::InvalidHeaderName, 17)], "the line without a colon");
+    assert_eq!(
+        events,
+        [Ev::Error(K::InvalidHeaderName, 17)],
+        "the line without a colon"
+    );
     let (events, _) = serve(b"\n\n\r\r");
     assert_eq!(first_error(&events), Some(K::InvalidLineEnding));
 }
