@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop tests talk to, on a fresh Debian machine:
-# curl (Debian) and a Python venv with h11 (PyPI) under target/peers-venv.
+# curl (Debian), a Python venv with h11, websockets and aiohttp (PyPI) under
+# target/peers-venv, and Node's ws (npm) under target/peers-node.
 # Prints nothing but progress; exports nothing (scripts/test.sh sets TETHER_PYTHON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,20 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "peers: creating $venv"
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import h11' 2>/dev/null; then
-  echo "peers: installing h11 from PyPI"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check 'h11==0.16.0'
+if ! "$venv/bin/python" -c 'import h11, websockets, aiohttp' 2>/dev/null; then
+  echo "peers: installing h11, websockets, aiohttp from PyPI"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    'h11==0.16.0' 'websockets==17.4' 'aiohttp==3.14.5'
+fi
+
+node_dir=target/peers-node
+if ! command -v node >/dev/null; then
+  echo "peers: installing nodejs and npm from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+if [ ! -d "$node_dir/node_modules/ws" ]; then
+  echo "peers: installing ws from npm"
+  mkdir -p "$node_dir"
+  npm install --silent --no-audit --no-fund --prefix "$node_dir" 'ws@8.23.0' >/dev/null
 fi

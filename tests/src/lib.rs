@@ -1,6 +1,6 @@
 //! Cross-crate and interop test support: a plain blocking-loop driver of the sans-IO core
 //! (the "user's own event loop" case), and helpers to find the real peers the test script
-//! installs (curl, Python h11).
+//! installs (curl, Python h11 and websockets, Node ws).
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -13,6 +13,8 @@ use std::thread;
 use std::time::Duration;
 use tether_core::h1::{ServerConfig, ServerConnection, ServerEvent};
 use tether_core::time::Instant;
+
+pub mod ws;
 
 /// The host clock, turned into the core's `Instant` (nanoseconds since the first call).
 pub fn now() -> Instant {
@@ -93,10 +95,21 @@ pub fn serve_connection(
 ) {
     let mut conn = ServerConnection::new(config, now());
     let mut current: Option<FullRequest> = None;
+    let mut upgrade = None;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         while let Some(event) = conn.poll_event() {
             match event {
+                ServerEvent::Request(head) if ws::wants_upgrade(&head) => {
+                    upgrade = Some(ws::answer_upgrade(&mut conn, &head));
+                }
+                ServerEvent::Upgraded { trailing } => {
+                    if let Some(Some(negotiated)) = upgrade.take() {
+                        flush(&mut conn, &mut stream);
+                        ws::echo(stream, negotiated, &trailing);
+                    }
+                    return;
+                }
                 ServerEvent::Request(head) => current = Some((head, Vec::new())),
                 ServerEvent::Data(data) => {
                     if let Some((_, body)) = current.as_mut() {
@@ -116,10 +129,8 @@ pub fn serve_connection(
                 _ => {}
             }
         }
-        while let Some(bytes) = conn.poll_transmit(now()) {
-            if stream.write_all(&bytes).is_err() {
-                return;
-            }
+        if !flush(&mut conn, &mut stream) {
+            return;
         }
         if conn.is_closed() {
             let _ = stream.shutdown(Shutdown::Write);
@@ -148,6 +159,16 @@ pub fn serve_connection(
             Err(_) => return,
         }
     }
+}
+
+/// Writes out everything the connection has to send; `false` if the peer is gone.
+fn flush(conn: &mut ServerConnection, stream: &mut TcpStream) -> bool {
+    while let Some(bytes) = conn.poll_transmit(now()) {
+        if stream.write_all(&bytes).is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// A blocking test server on 127.0.0.1, one thread per connection.
@@ -223,4 +244,21 @@ pub fn curl() -> Option<PathBuf> {
 /// The directory of Python peer scripts (`tests/peers`).
 pub fn peers_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers")
+}
+
+/// `node` and the `NODE_PATH` holding the npm peers (`target/peers-node`), if `module` is
+/// installed there. Without it the test is skipped, or fails under the test script.
+pub fn node_with(module: &str) -> Option<(PathBuf, PathBuf)> {
+    let modules =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/peers-node/node_modules");
+    let node = PathBuf::from("node");
+    if modules.join(module).is_dir() && have(&node, &["--version"]) {
+        return Some((node, modules));
+    }
+    assert!(
+        !peers_required(),
+        "node module {module} missing: run scripts/test.sh, which installs the peers"
+    );
+    eprintln!("skipping: node module {module} not installed (scripts/test.sh installs it)");
+    None
 }
