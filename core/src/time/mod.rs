@@ -18,9 +18,16 @@
 //!   repeated call is harmless.
 //!
 //! Inputs that carry a `now` (received bytes, timeouts) must never go backwards in time.
+//!
+//! [`RequestTimer`] applies aiohttp's four client timeouts (`total`, `connect`,
+//! `sock_connect`, `sock_read`) to one request as deadlines.
 
 use core::ops::{Add, AddAssign, Sub};
 use core::time::Duration;
+
+mod request;
+
+pub use request::{ClientTimeouts, RequestPhase, RequestTimer, TimeoutKind};
 
 /// A point on the host's monotonic clock, in nanoseconds since an origin the host chose.
 ///
