@@ -6,12 +6,13 @@
 #   FUZZ_SANITIZER=none ./scripts/fuzz-smoke.sh    # ~8x faster, no AddressSanitizer
 #
 # New corpus entries go to fuzz/corpus/TARGET, crashes to fuzz/artifacts/TARGET (both
-# gitignored); fuzz/seeds/TARGET and fuzz/http.dict are read-only inputs.
+# gitignored); fuzz/seeds/TARGET and the dictionaries (fuzz/http.dict for the h1 targets,
+# fuzz/ws.dict for the WebSocket ones) are read-only inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-TARGETS=(h1_server h1_client h1_chunked)
+TARGETS=(h1_server h1_client h1_chunked ws_frames ws_conn)
 SANITIZER_ARGS=()
 if [[ -n ${FUZZ_SANITIZER:-} ]]; then
     SANITIZER_ARGS=(--sanitizer "$FUZZ_SANITIZER")
@@ -32,13 +33,17 @@ failed=()
 for target in "${TARGETS[@]}"; do
     echo "fuzz-smoke: $target for ${FUZZ_SECONDS}s" >&2
     mkdir -p "fuzz/corpus/$target"
+    dict=fuzz/http.dict
+    if [[ $target == ws_* ]]; then
+        dict=fuzz/ws.dict
+    fi
     seeds=()
     if [[ -d fuzz/seeds/$target ]]; then
         seeds=("fuzz/seeds/$target")
     fi
     if ! cargo +nightly fuzz run "${SANITIZER_ARGS[@]}" "$target" \
         "fuzz/corpus/$target" "${seeds[@]}" -- \
-        -max_total_time="$FUZZ_SECONDS" -timeout=10 -dict=fuzz/http.dict \
+        -max_total_time="$FUZZ_SECONDS" -timeout=10 -dict="$dict" \
         -print_final_stats=1; then
         failed+=("$target")
     fi

@@ -8,12 +8,16 @@
 //! [`Recorder`] checks the invariants that hold for any input: a bounded number of events,
 //! nothing after `Error`/`Closed`/`Upgraded`, no empty `Data`, error offsets within the bytes
 //! received, and a closed connection once EOF has been handled.
+//!
+//! The WebSocket targets (`ws_frames`, `ws_conn`) have their own driver and checks in [`ws`]:
+//! events are whole messages, so whole and split runs must give exactly the same events.
 
 mod chunked;
 mod client;
 mod record;
 mod server;
 mod split;
+pub mod ws;
 
 pub use chunked::{chunked_lenient, chunked_strict, Chunked};
 pub use client::{check_client, ClientDriver, ClientRequest};

@@ -131,6 +131,8 @@ struct Assembly {
     data: BytesMut,
     /// Inflated payload (compressed messages).
     inflated: Vec<u8>,
+    /// The compressed frame being received (compressed messages).
+    frame: BytesMut,
     utf8: Utf8Validator,
 }
 
@@ -139,6 +141,8 @@ struct Incoming {
     header: FrameHeader,
     remaining: u64,
     mask_offset: usize,
+    /// Stream offset of the payload's first byte.
+    payload_start: u64,
 }
 
 /// Compression state, when permessage-deflate was negotiated.
@@ -500,6 +504,7 @@ impl WebSocket {
                 header,
                 remaining: header.len,
                 mask_offset: 0,
+                payload_start: offset + header_len as u64,
             });
             if header.len == 0 {
                 if let Some(event) = self.absorb_payload()? {
@@ -523,6 +528,7 @@ impl WebSocket {
                     compressed: header.rsv1,
                     data: BytesMut::new(),
                     inflated: Vec::new(),
+                    frame: BytesMut::new(),
                     utf8: Utf8Validator::default(),
                 });
             }
@@ -546,6 +552,7 @@ impl WebSocket {
         let Some(incoming) = self.incoming.as_mut() else {
             return Ok(None);
         };
+        let frame_start = incoming.payload_start;
         let n = incoming.remaining.min(self.inbox.len() as u64) as usize;
         let mut piece = self.inbox.split_to(n);
         if let Some(mask) = incoming.header.mask {
@@ -564,28 +571,41 @@ impl WebSocket {
         };
         let err = |kind, at: u64| Err(ProtocolError::new(kind, at));
         if assembly.compressed {
+            // A compressed frame is inflated once it is whole (at most `max_frame_size`),
+            // so what the inflater sees, and any error, does not depend on how the bytes
+            // arrived. Errors point at the frame's payload.
+            if assembly.frame.is_empty() {
+                assembly.frame = piece;
+            } else {
+                assembly.frame.unsplit(piece);
+            }
+            if !frame_done {
+                return Ok(None);
+            }
+            let frame = std::mem::take(&mut assembly.frame);
             let Some(compression) = self.compression.as_mut() else {
-                return err(Kind::ReservedBits, offset);
+                return err(Kind::ReservedBits, frame_start);
             };
             let before = assembly.inflated.len();
             let mut result = compression
                 .inflater
-                .push(&piece, &mut assembly.inflated, max);
+                .push(&frame, &mut assembly.inflated, max);
             if result.is_ok() && message_done {
                 result = compression.inflater.finish(&mut assembly.inflated, max);
             }
             match result {
                 Ok(()) => {}
-                Err(InflateError::TooLarge) => return err(Kind::MessageTooLarge, offset),
-                Err(InflateError::Invalid) => return err(Kind::InvalidCompressedData, offset),
+                Err(InflateError::TooLarge) => return err(Kind::MessageTooLarge, frame_start),
+                Err(InflateError::Invalid) => return err(Kind::InvalidCompressedData, frame_start),
             }
             if assembly.text && assembly.utf8.push(&assembly.inflated[before..]).is_err() {
-                return err(Kind::InvalidUtf8, offset);
+                return err(Kind::InvalidUtf8, frame_start);
             }
         } else {
             if assembly.text {
                 if let Err(at) = assembly.utf8.push(&piece) {
-                    return err(Kind::InvalidUtf8, offset + at as u64);
+                    // `at` may point before this piece, into a character begun earlier.
+                    return err(Kind::InvalidUtf8, offset.saturating_add_signed(at));
                 }
             }
             if assembly.data.is_empty() {

@@ -845,3 +845,38 @@ fn pair_heartbeat_keeps_a_live_peer_and_detects_a_dead_one() {
         Some(&WsEvent::Closed(CloseReason::PingTimeout))
     );
 }
+
+/// Regressions the fuzzer found: error offsets and kinds must not depend on the split.
+#[test]
+fn fuzz_regressions_error_offsets() {
+    let run = |input: &[u8], cuts: &[usize], deflate: Option<DeflateParams>| {
+        let mut ws = WebSocket::server(plain(), deflate, ms(0));
+        let mut last = 0;
+        let mut evs = Vec::new();
+        for &c in cuts.iter().chain(std::iter::once(&input.len())) {
+            ws.handle_input(ms(0), &input[last..c]);
+            evs.extend(events(&mut ws));
+            last = c;
+        }
+        evs
+    };
+    // A bad character split across pieces is reported where it starts.
+    let input = [0x81, 0x82, 0, 0, 0, 0, 0xe5, 0x6c];
+    let cuts: Vec<usize> = (1..input.len()).collect();
+    assert_eq!(run(&input, &[], None), run(&input, &cuts, None));
+    if let Some(WsEvent::Closed(CloseReason::ProtocolError(e))) = run(&input, &cuts, None).last() {
+        assert_eq!((e.kind(), e.offset()), (ProtocolErrorKind::InvalidUtf8, 6));
+    }
+    // Compressed frames are inflated whole: same error, same place, whatever the split.
+    let config = DeflateConfig {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    let offer = deflate::client_offer(&config);
+    let params = deflate::server_negotiate(&config, &[offer.as_str()]).map(|(p, _)| p);
+    let input = [0xc1, 0xe8, 0x04, 0x0b, 0x0b, 0x0b, 0xfe, 0x00, 0x7e, 0x0b];
+    assert_eq!(run(&input, &[], params), run(&input, &[8], params));
+    let input = [0xc1, 0xc5, 0x1f, 0x00, 0x65, 0x12, 0x65, 0xfd, 0x12];
+    assert_eq!(run(&input, &[], params), run(&input, &[3, 7, 8], params));
+}

@@ -21,11 +21,13 @@ fn char_width(lead: u8) -> usize {
 }
 
 impl Utf8Validator {
-    /// Checks the next piece. `Err(n)`: the piece is invalid at its `n`th byte (or earlier,
-    /// in a character begun before it, then `n` is 0).
-    pub(crate) fn push(&mut self, mut data: &[u8]) -> Result<(), usize> {
+    /// Checks the next piece. `Err(at)`: the first invalid character starts at `at`, counted
+    /// from the start of this piece; negative when it began in an earlier piece. The same
+    /// text split differently always fails at the same character.
+    pub(crate) fn push(&mut self, mut data: &[u8]) -> Result<(), i64> {
         let mut consumed = 0usize;
         if self.partial_len > 0 {
+            let carried = self.partial_len as i64;
             let need = char_width(self.partial[0]);
             while self.partial_len < need && !data.is_empty() {
                 self.partial[self.partial_len] = data[0];
@@ -35,13 +37,13 @@ impl Utf8Validator {
             }
             match std::str::from_utf8(&self.partial[..self.partial_len]) {
                 Ok(_) => self.partial_len = 0,
-                Err(e) if e.error_len().is_some() => return Err(consumed.saturating_sub(1)),
+                Err(e) if e.error_len().is_some() => return Err(-carried),
                 Err(_) => return Ok(()), // still incomplete, and `data` is used up
             }
         }
         match std::str::from_utf8(data) {
             Ok(_) => Ok(()),
-            Err(e) if e.error_len().is_some() => Err(consumed + e.valid_up_to()),
+            Err(e) if e.error_len().is_some() => Err((consumed + e.valid_up_to()) as i64),
             Err(e) => {
                 let tail = &data[e.valid_up_to()..];
                 self.partial[..tail.len()].copy_from_slice(tail);
