@@ -1,0 +1,1740 @@
+//! Supervised background jobs: the Rust counterpart of Python's `aiojobs`.
+//!
+//! A bare `tokio::spawn` is "fire and forget" in the worst sense: if the task
+//! fails nobody hears about it, if it panics the panic sits in a `JoinHandle`
+//! that was dropped, and at shutdown the task is either leaked or killed at a
+//! random point. A [`Scheduler`] fixes the three problems:
+//!
+//! * **No lost errors.** Every job that fails (returns `Err(e)`) or panics is
+//!   reported to the scheduler's error handler ([`Scheduler::set_error_handler`],
+//!   by default a line on stderr), exactly once, whether or not anybody awaits
+//!   its [`Job`] handle. Somebody who does await [`Job::wait`] gets the same
+//!   [`JobError`] as well. (This differs on purpose from `aiojobs`, which only
+//!   calls its exception handler for jobs nobody waits for: reporting always
+//!   means an error can never fall between the two paths, for instance when a
+//!   `wait()` future is dropped half-way.) Cancellation is not an error and is
+//!   never reported to the handler.
+//! * **Bounded concurrency.** At most [`SchedulerConfig::limit`] jobs run at
+//!   once; further jobs wait in a FIFO pending queue of at most
+//!   [`SchedulerConfig::pending_limit`] entries, and start in the order they
+//!   were spawned as running ones end. When the queue is full,
+//!   [`Scheduler::spawn`] waits for room (backpressure, first come first
+//!   served) and [`Scheduler::try_spawn`] fails with [`SpawnError::Full`].
+//! * **Orderly shutdown.** [`Scheduler::close`] stops accepting jobs, cancels
+//!   the pending ones at once (like `aiojobs`: they never started, so nothing
+//!   is interrupted half-way), gives the running ones
+//!   [`SchedulerConfig::close_timeout`] to end by themselves, then cancels
+//!   what is left and waits until it is gone. When `close` returns, every
+//!   job's future has been dropped: nothing the jobs owned is still alive.
+//!
+//! Panics are caught inside the job's task and never reach the caller of
+//! `spawn`, nor the runtime. Dropping a [`Job`] handle does **not** cancel
+//! the job: it stays supervised by the scheduler. Dropping every
+//! [`Scheduler`] handle does not cancel anything either: running and pending
+//! jobs still run to completion and still report their errors; call
+//! [`Scheduler::close`] for an orderly stop.
+//!
+//! Cancelling a job (by [`Job::close`] or at the end of the close timeout)
+//! has the effect of `JoinHandle::abort`: the job's future is dropped at the
+//! `.await` where it is suspended and never polled again. Like any tokio
+//! cancellation it cannot interrupt a job that blocks its thread without
+//! yielding.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use tether_tokio::jobs::{Scheduler, SchedulerConfig};
+//!
+//! let scheduler = Scheduler::new(SchedulerConfig::default().with_limit(10));
+//! scheduler.set_error_handler(|err| eprintln!("background: {err}"));
+//! let job = scheduler
+//!     .spawn(async { Ok::<_, std::io::Error>(42) })
+//!     .await
+//!     .expect("scheduler is open");
+//! assert_eq!(job.wait().await.ok(), Some(42));
+//! let summary = scheduler.close().await;
+//! println!("{} finished, {} cancelled", summary.finished, summary.cancelled());
+//! # }
+//! ```
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::{oneshot, Notify, OnceCell, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::time::Instant;
+
+/// Settings of a [`Scheduler`].
+///
+/// The struct is `#[non_exhaustive]`: start from [`SchedulerConfig::default`]
+/// and adjust it with the `with_*` methods.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// How many jobs may run at once; `None` means no limit (and then no job
+    /// ever waits in the pending queue). Default: `Some(100)`. A limit of
+    /// `Some(0)` would never run anything and is treated as `Some(1)`.
+    pub limit: Option<usize>,
+    /// How many jobs may wait in the pending queue while `limit` jobs run.
+    /// `0` means no queue: a job is accepted only if it can start at once.
+    /// Ignored when `limit` is `None`. Default: 10 000.
+    pub pending_limit: usize,
+    /// How long [`Scheduler::close`] lets running jobs end by themselves
+    /// before it cancels them. Default: 10 seconds.
+    pub close_timeout: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            limit: Some(100),
+            pending_limit: 10_000,
+            close_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// Sets [`limit`](Self::limit): a number, or `None` for no limit.
+    #[must_use]
+    pub fn with_limit(mut self, limit: impl Into<Option<usize>>) -> Self {
+        self.limit = limit.into();
+        self
+    }
+
+    /// Sets [`pending_limit`](Self::pending_limit).
+    #[must_use]
+    pub fn with_pending_limit(mut self, pending_limit: usize) -> Self {
+        self.pending_limit = pending_limit;
+        self
+    }
+
+    /// Sets [`close_timeout`](Self::close_timeout).
+    #[must_use]
+    pub fn with_close_timeout(mut self, close_timeout: Duration) -> Self {
+        self.close_timeout = close_timeout;
+        self
+    }
+}
+
+/// Identifier of a job, unique within its [`Scheduler`] (numbered from 1 in
+/// spawn order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(u64);
+
+impl JobId {
+    /// The number behind the id.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Why a job produced no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The job returned `Err(e)`; `message` is `e.to_string()`.
+    #[error("job {id} failed: {message}")]
+    Failed {
+        /// The job.
+        id: JobId,
+        /// The `Display` of the job's error.
+        message: String,
+    },
+    /// The job panicked (while being polled, or while its future was dropped).
+    #[error("job {id} panicked: {message}")]
+    Panicked {
+        /// The job.
+        id: JobId,
+        /// The panic message (`&str` or `String` payload), or a placeholder
+        /// for other payloads.
+        message: String,
+    },
+    /// The job was cancelled: by [`Job::close`], by [`Scheduler::close`], or
+    /// because the runtime running it shut down.
+    #[error("job {id} was cancelled")]
+    Cancelled {
+        /// The job.
+        id: JobId,
+    },
+}
+
+impl JobError {
+    /// The job the error is about.
+    pub fn id(&self) -> JobId {
+        match self {
+            JobError::Failed { id, .. }
+            | JobError::Panicked { id, .. }
+            | JobError::Cancelled { id } => *id,
+        }
+    }
+}
+
+/// Why a job could not be spawned. The job's future is dropped unpolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The scheduler is closed (or closing).
+    #[error("the job scheduler is closed")]
+    Closed,
+    /// `limit` jobs run and the pending queue is full ([`Scheduler::try_spawn`] only).
+    #[error("the job scheduler's pending queue is full")]
+    Full,
+}
+
+/// What [`Scheduler::close`] did. Only jobs still alive (running or pending)
+/// when `close` was first called are counted.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloseSummary {
+    /// Running jobs that ended by themselves during the close timeout,
+    /// whatever their result.
+    pub finished: usize,
+    /// How many of the `finished` jobs failed or panicked (each was reported
+    /// to the error handler).
+    pub failed: usize,
+    /// Running jobs cancelled: still running when the close timeout expired
+    /// (or closed with [`Job::close`] meanwhile).
+    pub aborted: usize,
+    /// Pending jobs dropped without ever having started.
+    pub cancelled_pending: usize,
+}
+
+impl CloseSummary {
+    /// All cancelled jobs: `aborted + cancelled_pending`.
+    pub fn cancelled(&self) -> usize {
+        self.aborted + self.cancelled_pending
+    }
+}
+
+type ErrorHandler = Arc<dyn Fn(JobError) + Send + Sync + 'static>;
+
+/// Spawns and supervises background jobs.
+///
+/// Cheap to clone (an `Arc` inside): every clone is the same scheduler. See
+/// the [module documentation](self) for the guarantees.
+#[derive(Clone)]
+pub struct Scheduler {
+    shared: Arc<Shared>,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Scheduler::new(SchedulerConfig::default())
+    }
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("Scheduler")
+            .field("config", &self.shared.config)
+            .field("active", &st.running.len())
+            .field("pending", &st.pending.len())
+            .field("closed", &st.closed)
+            .finish()
+    }
+}
+
+impl Scheduler {
+    /// Creates a scheduler. No IO happens and no task is spawned until a job
+    /// is; this may be called outside a runtime.
+    pub fn new(config: SchedulerConfig) -> Scheduler {
+        let mut config = config;
+        config.limit = config.limit.map(|limit| limit.max(1));
+        let room = config.limit.map(|limit| {
+            let capacity = limit
+                .saturating_add(config.pending_limit)
+                .min(Semaphore::MAX_PERMITS);
+            Arc::new(Semaphore::new(capacity))
+        });
+        let handler: ErrorHandler =
+            Arc::new(|err: JobError| eprintln!("tether-tokio: unhandled background {err}"));
+        Scheduler {
+            shared: Arc::new(Shared {
+                config,
+                room,
+                state: Mutex::new(State {
+                    closed: false,
+                    next_id: 0,
+                    running: HashMap::new(),
+                    pending: VecDeque::new(),
+                    dispatching: false,
+                    handle: None,
+                    close_deadline: None,
+                    summary: CloseSummary::default(),
+                }),
+                handler: RwLock::new(handler),
+                idle: Notify::new(),
+                closing: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// The settings in force (with `limit: Some(0)` normalised to `Some(1)`).
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.shared.config
+    }
+
+    /// Replaces the error handler. It receives every [`JobError::Failed`] and
+    /// [`JobError::Panicked`], exactly once per job, whether or not the job's
+    /// handle is awaited. It runs on the job's task right after the job ends,
+    /// so it must be quick and must not block; if it panics, the panic is
+    /// caught and the error printed to stderr instead. The default handler
+    /// prints the error, with the job id, to stderr.
+    pub fn set_error_handler(&self, handler: impl Fn(JobError) + Send + Sync + 'static) {
+        let handler: ErrorHandler = Arc::new(handler);
+        let old = std::mem::replace(
+            &mut *self
+                .shared
+                .handler
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+            handler,
+        );
+        drop(old);
+    }
+
+    /// Spawns a job.
+    ///
+    /// If `limit` jobs are running, the job waits in the pending queue and
+    /// starts, in FIFO order, when a running one ends. If the queue is full
+    /// too, this waits until there is room (backpressure; waiting spawners
+    /// are served first come first served), and fails with
+    /// [`SpawnError::Closed`] if the scheduler closes meanwhile. Dropping the
+    /// returned future before it completes drops `job` unstarted.
+    ///
+    /// `E`'s `Display` is what the error handler and [`JobError::Failed`] see.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Closed`] if the scheduler is closed, or closes while
+    /// this waits for room.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::spawn`, if called outside a tokio runtime and no job was
+    /// ever spawned on this scheduler from inside one (the scheduler then
+    /// uses the runtime of the latest spawn).
+    pub async fn spawn<F, T, E>(&self, job: F) -> Result<Job<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: fmt::Display + Send + 'static,
+    {
+        if self.is_closed() {
+            return Err(SpawnError::Closed);
+        }
+        let permit = match &self.shared.room {
+            Some(room) => Some(
+                Arc::clone(room)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| SpawnError::Closed)?,
+            ),
+            None => None,
+        };
+        self.shared.admit(job, permit)
+    }
+
+    /// Like [`spawn`](Self::spawn), but fails at once with
+    /// [`SpawnError::Full`] instead of waiting for room in the pending queue.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Full`] if `limit` jobs run and the pending queue is
+    /// full; [`SpawnError::Closed`] if the scheduler is closed.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn).
+    pub fn try_spawn<F, T, E>(&self, job: F) -> Result<Job<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: fmt::Display + Send + 'static,
+    {
+        if self.is_closed() {
+            return Err(SpawnError::Closed);
+        }
+        let permit = match &self.shared.room {
+            Some(room) => match Arc::clone(room).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(TryAcquireError::Closed) => return Err(SpawnError::Closed),
+                Err(TryAcquireError::NoPermits) => return Err(SpawnError::Full),
+            },
+            None => None,
+        };
+        self.shared.admit(job, permit)
+    }
+
+    /// Closes the scheduler and returns what became of the jobs.
+    ///
+    /// In order: new spawns fail with [`SpawnError::Closed`] (including
+    /// spawns waiting for room); pending jobs are cancelled at once (they
+    /// never started); running jobs get
+    /// [`close_timeout`](SchedulerConfig::close_timeout) (counted from the
+    /// first call) to end by themselves; those still running are then
+    /// cancelled, and `close` waits until they are gone. When it returns, no
+    /// job's future is alive and the error handler has seen every failure.
+    ///
+    /// Calling it again, or concurrently, waits for the same shutdown and
+    /// returns the same summary. If the `close` future is dropped early, the
+    /// scheduler stays closed and a later call finishes the job, keeping the
+    /// original deadline. Calling it from inside one of the scheduler's own
+    /// jobs makes that job wait for itself until it is cancelled.
+    ///
+    /// # Panics
+    ///
+    /// If jobs are still running and this is not called inside a tokio
+    /// runtime with the time driver enabled (it needs a timer for
+    /// `close_timeout`).
+    pub async fn close(&self) -> CloseSummary {
+        *self
+            .shared
+            .closing
+            .get_or_init(|| self.shared.close_jobs())
+            .await
+    }
+
+    /// Jobs currently running (started and not yet ended).
+    pub fn active_count(&self) -> usize {
+        self.shared.lock().running.len()
+    }
+
+    /// Jobs waiting in the pending queue.
+    pub fn pending_count(&self) -> usize {
+        self.shared.lock().pending.len()
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+}
+
+/// Handle of one job: await its result with [`wait`](Self::wait), or cancel
+/// it with [`close`](Self::close).
+///
+/// Dropping the handle does **not** cancel the job: it is supervised by the
+/// scheduler, which still reports its errors.
+pub struct Job<T> {
+    id: JobId,
+    rx: oneshot::Receiver<Result<T, JobError>>,
+    ctl: Arc<JobCtl>,
+    shared: Arc<Shared>,
+}
+
+impl<T> fmt::Debug for Job<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> Job<T> {
+    /// The job's id.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// Waits for the job's output: `Ok(value)`, or [`JobError::Failed`] with
+    /// its error message, [`JobError::Panicked`] with the panic message, or
+    /// [`JobError::Cancelled`]. Failures and panics are also reported to the
+    /// scheduler's error handler, whether or not anybody waits.
+    pub async fn wait(self) -> Result<T, JobError> {
+        let Job { id, rx, .. } = self;
+        match rx.await {
+            Ok(outcome) => outcome,
+            // The sender is only dropped unsent if the job's task was leaked
+            // (e.g. `mem::forget` of a runtime): the job will never end.
+            Err(_) => Err(JobError::Cancelled { id }),
+        }
+    }
+
+    /// Cancels the job, if it has not ended yet, and waits until it is gone:
+    /// a running job's future is dropped at its current `.await` (like
+    /// `JoinHandle::abort`), a pending job is removed from the queue without
+    /// ever starting. Cancellation is not reported to the error handler.
+    pub async fn close(self) {
+        let Job {
+            id,
+            rx,
+            ctl,
+            shared,
+        } = self;
+        ctl.cancel();
+        let removed = {
+            let mut st = shared.lock();
+            match st.pending.iter().position(|job| job.id == id) {
+                Some(index) => st.pending.remove(index),
+                None => None,
+            }
+        };
+        // Dropping an unstarted job reports it as cancelled (outside the lock).
+        drop(removed);
+        let _ = rx.await;
+    }
+
+    /// Whether the job has ended (finished, failed, panicked or was
+    /// cancelled), so that [`wait`](Self::wait) returns without waiting.
+    pub fn is_finished(&self) -> bool {
+        self.ctl.done.load(Ordering::Acquire)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Internals.
+
+struct Shared {
+    /// Normalised settings.
+    config: SchedulerConfig,
+    /// Room for `limit + pending_limit` accepted jobs; `None` without limit.
+    /// Each accepted job holds one permit until it ends.
+    room: Option<Arc<Semaphore>>,
+    state: Mutex<State>,
+    handler: RwLock<ErrorHandler>,
+    /// Notified whenever no job is running or pending any more.
+    idle: Notify,
+    /// The shutdown, run once.
+    closing: OnceCell<CloseSummary>,
+}
+
+struct State {
+    closed: bool,
+    next_id: u64,
+    /// Started jobs (from the moment they are taken from the queue).
+    running: HashMap<JobId, Arc<JobCtl>>,
+    pending: VecDeque<PendingJob>,
+    /// Someone is in [`Shared::dispatch`]; others leave the work to it (this
+    /// keeps FIFO order and avoids recursion when a spawned task is dropped
+    /// synchronously by a runtime that is shutting down).
+    dispatching: bool,
+    /// The runtime of the latest spawn, for starting pending jobs from
+    /// places without a runtime context.
+    handle: Option<Handle>,
+    /// Deadline of the close timeout, once `close` was called (`Some(None)`:
+    /// the timeout is too large to represent, wait forever).
+    close_deadline: Option<Option<Instant>>,
+    /// Counted once closed.
+    summary: CloseSummary,
+}
+
+struct PendingJob {
+    id: JobId,
+    ctl: Arc<JobCtl>,
+    task: Box<dyn Startable>,
+}
+
+/// Per-job cancellation flag and completion flag, shared by the job's task,
+/// its handle and the scheduler.
+struct JobCtl {
+    cancel: Mutex<CancelState>,
+    done: AtomicBool,
+}
+
+struct CancelState {
+    requested: bool,
+    waker: Option<Waker>,
+}
+
+impl JobCtl {
+    fn new() -> Self {
+        JobCtl {
+            cancel: Mutex::new(CancelState {
+                requested: false,
+                waker: None,
+            }),
+            done: AtomicBool::new(false),
+        }
+    }
+
+    fn cancel(&self) {
+        let waker = {
+            let mut st = self.cancel.lock().unwrap_or_else(PoisonError::into_inner);
+            st.requested = true;
+            st.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether cancellation was requested; if not, registers the task's waker.
+    fn poll_cancelled(&self, cx: &Context<'_>) -> bool {
+        let mut st = self.cancel.lock().unwrap_or_else(PoisonError::into_inner);
+        if st.requested {
+            return true;
+        }
+        match &mut st.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        false
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Accepts a job (its room permit already taken): queues it and lets the
+    /// dispatcher start it if there is a free slot.
+    fn admit<F, T, E>(
+        self: &Arc<Self>,
+        job: F,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Job<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: fmt::Display + Send + 'static,
+    {
+        let handle = Handle::try_current().ok();
+        if handle.is_none() && self.lock().handle.is_none() {
+            panic!("tether-tokio: Scheduler::spawn called outside of a tokio runtime");
+        }
+        let (tx, rx) = oneshot::channel();
+        let ctl = Arc::new(JobCtl::new());
+        let mut st = self.lock();
+        if st.closed {
+            drop(st);
+            return Err(SpawnError::Closed);
+        }
+        let old_handle = match handle {
+            Some(handle) => st.handle.replace(handle),
+            None => None,
+        };
+        st.next_id += 1;
+        let id = JobId(st.next_id);
+        let task = JobTask::<F, T, E> {
+            fut: Some(Box::pin(job)),
+            started: false,
+            fin: Some(Finisher {
+                shared: Arc::clone(self),
+                id,
+                ctl: Arc::clone(&ctl),
+                tx,
+                permit,
+            }),
+            _error: PhantomData,
+        };
+        st.pending.push_back(PendingJob {
+            id,
+            ctl: Arc::clone(&ctl),
+            task: Box::new(task),
+        });
+        drop(st);
+        drop(old_handle);
+        self.dispatch();
+        Ok(Job {
+            id,
+            rx,
+            ctl,
+            shared: Arc::clone(self),
+        })
+    }
+
+    /// Starts pending jobs, in FIFO order, while there are free slots.
+    fn dispatch(&self) {
+        let mut st = self.lock();
+        if st.dispatching {
+            // The active dispatcher re-checks after each start.
+            return;
+        }
+        st.dispatching = true;
+        loop {
+            let full = self
+                .config
+                .limit
+                .is_some_and(|limit| st.running.len() >= limit);
+            if full || st.pending.is_empty() {
+                break;
+            }
+            let Some(handle) = Handle::try_current().ok().or_else(|| st.handle.clone()) else {
+                break;
+            };
+            let Some(job) = st.pending.pop_front() else {
+                break;
+            };
+            st.running.insert(job.id, job.ctl);
+            // Never spawn under the lock: a shutting-down runtime drops the
+            // task (and runs its finaliser, which locks) synchronously.
+            drop(st);
+            job.task.start(&handle);
+            drop(handle);
+            st = self.lock();
+        }
+        st.dispatching = false;
+    }
+
+    fn report(&self, err: JobError) {
+        let handler = Arc::clone(&self.handler.read().unwrap_or_else(PoisonError::into_inner));
+        let for_handler = err.clone();
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || handler(for_handler))) {
+            eprintln!(
+                "tether-tokio: the job error handler panicked ({}) while handling: {err}",
+                panic_message(payload)
+            );
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        let st = self.lock();
+        st.running.is_empty() && st.pending.is_empty()
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_idle() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    async fn close_jobs(&self) -> CloseSummary {
+        let (unstarted, deadline) = {
+            let mut st = self.lock();
+            st.closed = true;
+            let timeout = self.config.close_timeout;
+            let deadline = *st
+                .close_deadline
+                .get_or_insert_with(|| Instant::now().checked_add(timeout));
+            (std::mem::take(&mut st.pending), deadline)
+        };
+        if let Some(room) = &self.room {
+            room.close();
+        }
+        // Each dropped job reports itself cancelled and counts in the summary.
+        drop(unstarted);
+        if self.is_idle() {
+            // Nothing runs: no timer needed (nor a runtime with one).
+            return self.lock().summary;
+        }
+        let graceful = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, self.wait_idle())
+                .await
+                .is_ok(),
+            None => {
+                self.wait_idle().await;
+                true
+            }
+        };
+        if !graceful {
+            let left: Vec<Arc<JobCtl>> = self.lock().running.values().cloned().collect();
+            for ctl in left {
+                ctl.cancel();
+            }
+            self.wait_idle().await;
+        }
+        self.lock().summary
+    }
+}
+
+/// A queued job, type-erased.
+trait Startable: Send {
+    fn start(self: Box<Self>, handle: &Handle);
+}
+
+/// The future of a job's task: polls the user's future, catching panics and
+/// watching for cancellation, and reports the outcome exactly once (also
+/// when dropped unfinished: cancelled, or never started).
+struct JobTask<F, T, E> {
+    fut: Option<Pin<Box<F>>>,
+    /// Taken from the pending queue (counted in `running`).
+    started: bool,
+    fin: Option<Finisher<T>>,
+    _error: PhantomData<fn() -> E>,
+}
+
+struct Finisher<T> {
+    shared: Arc<Shared>,
+    id: JobId,
+    ctl: Arc<JobCtl>,
+    tx: oneshot::Sender<Result<T, JobError>>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl<F, T, E> Startable for JobTask<F, T, E>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    fn start(mut self: Box<Self>, handle: &Handle) {
+        self.started = true;
+        // Detached: the task reports its own end.
+        drop(handle.spawn(*self));
+    }
+}
+
+impl<F, T, E> JobTask<F, T, E> {
+    fn finish(&mut self, outcome: Result<T, JobError>) {
+        if let Some(fin) = self.fin.take() {
+            fin.finish(self.started, outcome);
+        }
+    }
+
+    /// Drops the user's future (if still there) and returns the outcome of a
+    /// cancellation: `Cancelled`, or `Panicked` if the drop panicked.
+    fn cancel_outcome(&mut self, id: JobId) -> Result<T, JobError> {
+        match self.fut.take().and_then(drop_catching) {
+            Some(message) => Err(JobError::Panicked { id, message }),
+            None => Err(JobError::Cancelled { id }),
+        }
+    }
+}
+
+impl<F, T, E> Future for JobTask<F, T, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: fmt::Display,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let Some(fin) = &this.fin else {
+            return Poll::Ready(());
+        };
+        let id = fin.id;
+        if fin.ctl.poll_cancelled(cx) {
+            let outcome = this.cancel_outcome(id);
+            this.finish(outcome);
+            return Poll::Ready(());
+        }
+        let slot = &mut this.fut;
+        let polled = panic::catch_unwind(AssertUnwindSafe(|| {
+            let Some(fut) = slot.as_mut() else {
+                return Poll::Ready(Err(JobError::Cancelled { id }));
+            };
+            let result = match fut.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result,
+            };
+            // Drop the finished future here, where a panic in its drop is caught.
+            drop(slot.take());
+            Poll::Ready(result.map_err(|err| JobError::Failed {
+                id,
+                message: err.to_string(),
+            }))
+        }));
+        let outcome = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(outcome)) => outcome,
+            Err(payload) => {
+                let message = panic_message(payload);
+                if let Some(fut) = this.fut.take() {
+                    // A second panic while dropping a panicked future is ignored.
+                    let _ = drop_catching(fut);
+                }
+                Err(JobError::Panicked { id, message })
+            }
+        };
+        this.finish(outcome);
+        Poll::Ready(())
+    }
+}
+
+impl<F, T, E> Drop for JobTask<F, T, E> {
+    fn drop(&mut self) {
+        // Unfinished: cancelled while pending, or the task was dropped by a
+        // runtime shutting down.
+        if let Some(fin) = &self.fin {
+            let id = fin.id;
+            let outcome = self.cancel_outcome(id);
+            self.finish(outcome);
+        }
+    }
+}
+
+impl<T> Finisher<T> {
+    fn finish(self, started: bool, outcome: Result<T, JobError>) {
+        let Finisher {
+            shared,
+            id,
+            ctl,
+            tx,
+            permit,
+        } = self;
+        // 1. Report before the job stops counting, so that `close` returning
+        //    implies the handler saw everything.
+        if let Err(err) = &outcome {
+            if !matches!(err, JobError::Cancelled { .. }) {
+                shared.report(err.clone());
+            }
+        }
+        // 2. Bookkeeping.
+        let idle = {
+            let mut st = shared.lock();
+            if started {
+                st.running.remove(&id);
+            }
+            if st.closed {
+                let summary = &mut st.summary;
+                match &outcome {
+                    Ok(_) => summary.finished += 1,
+                    Err(JobError::Cancelled { .. }) if started => summary.aborted += 1,
+                    Err(JobError::Cancelled { .. }) => summary.cancelled_pending += 1,
+                    Err(_) => {
+                        summary.finished += 1;
+                        summary.failed += 1;
+                    }
+                }
+            }
+            st.running.is_empty() && st.pending.is_empty()
+        };
+        // 3. Free the room and the slot.
+        drop(permit);
+        if started {
+            shared.dispatch();
+        }
+        if idle {
+            shared.idle.notify_waiters();
+        }
+        // 4. Deliver the outcome to the handle, if anybody still holds it.
+        ctl.done.store(true, Ordering::Release);
+        if let Err(unsent) = tx.send(outcome) {
+            let _ = drop_catching(unsent);
+        }
+    }
+}
+
+/// Drops `value`, returning the panic message if its drop panicked.
+fn drop_catching<X>(value: X) -> Option<String> {
+    panic::catch_unwind(AssertUnwindSafe(move || drop(value)))
+        .err()
+        .map(panic_message)
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    };
+    // A payload whose own drop panics is leaked rather than unwinding further.
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::sync::watch;
+
+    type Res<T> = Result<T, String>;
+
+    /// A door jobs wait at until it is opened.
+    struct Gate(watch::Sender<bool>);
+
+    impl Gate {
+        fn new() -> Arc<Gate> {
+            Arc::new(Gate(watch::channel(false).0))
+        }
+        fn open(&self) {
+            self.0.send_replace(true);
+        }
+        async fn wait(&self) {
+            let mut rx = self.0.subscribe();
+            let _ = rx.wait_for(|open| *open).await;
+        }
+    }
+
+    fn recorder(s: &Scheduler) -> Arc<Mutex<Vec<JobError>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        s.set_error_handler(move |err| sink.lock().unwrap().push(err));
+        seen
+    }
+
+    fn gated(gate: &Arc<Gate>) -> impl Future<Output = Res<()>> + Send + 'static {
+        let gate = Arc::clone(gate);
+        async move {
+            gate.wait().await;
+            Ok(())
+        }
+    }
+
+    fn forever(tracker: &Arc<()>) -> impl Future<Output = Res<()>> + Send + 'static {
+        let tracker = Arc::clone(tracker);
+        async move {
+            let _tracker = tracker;
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+
+    fn panics_with_str() -> Res<()> {
+        panic!("static message")
+    }
+
+    fn panics_with_u32() -> Res<()> {
+        std::panic::panic_any(17u32)
+    }
+
+    /// Panics with a formatted (`String`) payload.
+    fn explode<X>(n: u32) -> X {
+        panic!("formatted {n}")
+    }
+
+    fn config(limit: usize) -> SchedulerConfig {
+        SchedulerConfig::default().with_limit(limit)
+    }
+
+    #[test]
+    fn config_defaults_and_builders() {
+        let c = SchedulerConfig::default();
+        assert_eq!(c.limit, Some(100));
+        assert_eq!(c.pending_limit, 10_000);
+        assert_eq!(c.close_timeout, Duration::from_secs(10));
+        let c = c
+            .with_limit(None)
+            .with_pending_limit(0)
+            .with_close_timeout(Duration::from_millis(5));
+        assert_eq!(c.limit, None);
+        assert_eq!(c.pending_limit, 0);
+        assert_eq!(c.close_timeout, Duration::from_millis(5));
+        assert_eq!(config(7).limit, Some(7));
+        // No runtime needed to build one; a zero limit becomes one.
+        let s = Scheduler::new(config(0));
+        assert_eq!(s.config().limit, Some(1));
+        assert_eq!(
+            (s.active_count(), s.pending_count(), s.is_closed()),
+            (0, 0, false)
+        );
+        assert!(format!("{s:?}").contains("Scheduler"));
+    }
+
+    #[test]
+    fn closing_an_idle_scheduler_needs_no_runtime() {
+        let s = Scheduler::default();
+        let summary = s.close().now_or_never();
+        assert_eq!(summary, Some(CloseSummary::default()));
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    #[should_panic(expected = "outside of a tokio runtime")]
+    fn try_spawn_outside_runtime_panics() {
+        let s = Scheduler::default();
+        let _ = s.try_spawn(async { Res::Ok(()) });
+    }
+
+    #[test]
+    fn futures_and_handles_are_send() {
+        fn assert_send<X: Send>(_: &X) {}
+        let s = Scheduler::default();
+        let fut = s.spawn(async { Res::Ok(1u8) });
+        assert_send(&fut);
+        assert_send(&s.close());
+        drop(fut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn limit_is_respected_current_thread() {
+        let s = Scheduler::new(config(3));
+        let now = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        let mut jobs = Vec::new();
+        for i in 0..20u64 {
+            let (now, max) = (Arc::clone(&now), Arc::clone(&max));
+            let job = s
+                .spawn(async move {
+                    let n = now.fetch_add(1, SeqCst) + 1;
+                    max.fetch_max(n, SeqCst);
+                    tokio::time::sleep(Duration::from_millis(10 + i % 3)).await;
+                    now.fetch_sub(1, SeqCst);
+                    Res::Ok(i)
+                })
+                .await
+                .unwrap();
+            jobs.push(job);
+            assert!(s.active_count() <= 3);
+        }
+        assert_eq!((s.active_count(), s.pending_count()), (3, 17));
+        for (i, job) in jobs.into_iter().enumerate() {
+            assert_eq!(job.wait().await, Ok(i as u64));
+        }
+        assert_eq!(max.load(SeqCst), 3);
+        assert_eq!((s.active_count(), s.pending_count()), (0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn limit_is_respected_multi_thread() {
+        let s = Scheduler::new(config(4).with_pending_limit(16));
+        let now = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        let tracker = Arc::new(());
+        let mut jobs = Vec::new();
+        for i in 0..200usize {
+            let (now, max, tracker) = (Arc::clone(&now), Arc::clone(&max), Arc::clone(&tracker));
+            // 200 jobs through a queue of 16: also exercises spawn's waiting.
+            let job = s
+                .spawn(async move {
+                    let _tracker = tracker;
+                    let n = now.fetch_add(1, SeqCst) + 1;
+                    max.fetch_max(n, SeqCst);
+                    for _ in 0..3 {
+                        tokio::task::yield_now().await;
+                    }
+                    tokio::time::sleep(Duration::from_micros(100)).await;
+                    now.fetch_sub(1, SeqCst);
+                    if i % 10 == 0 {
+                        return Err(format!("job {i} says no"));
+                    }
+                    Ok(i)
+                })
+                .await
+                .unwrap();
+            jobs.push(job);
+        }
+        let mut failed = 0;
+        for (i, job) in jobs.into_iter().enumerate() {
+            match job.wait().await {
+                Ok(v) => assert_eq!(v, i),
+                Err(JobError::Failed { message, .. }) => {
+                    assert_eq!(message, format!("job {i} says no"));
+                    failed += 1;
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(failed, 20);
+        assert!(
+            max.load(SeqCst) <= 4,
+            "max concurrency {}",
+            max.load(SeqCst)
+        );
+        assert!(max.load(SeqCst) >= 1);
+        let summary = s.close().await;
+        assert_eq!(summary, CloseSummary::default());
+        assert_eq!(Arc::strong_count(&tracker), 1);
+    }
+
+    #[tokio::test]
+    async fn no_limit_runs_everything_at_once() {
+        let s = Scheduler::new(
+            SchedulerConfig::default()
+                .with_limit(None)
+                .with_pending_limit(0),
+        );
+        let gate = Gate::new();
+        let jobs: Vec<_> = (0..50)
+            .map(|_| s.try_spawn(gated(&gate)).unwrap())
+            .collect();
+        assert_eq!((s.active_count(), s.pending_count()), (50, 0));
+        gate.open();
+        for job in jobs {
+            job.wait().await.unwrap();
+        }
+        assert_eq!(s.active_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn pending_jobs_start_in_fifo_order() {
+        for limit in [1, 2] {
+            let s = Scheduler::new(config(limit));
+            let gate = Gate::new();
+            let order = Arc::new(Mutex::new(Vec::new()));
+            let blockers: Vec<_> = (0..limit)
+                .map(|_| s.try_spawn(gated(&gate)).unwrap())
+                .collect();
+            let mut jobs = Vec::new();
+            for i in 0..10 {
+                let order = Arc::clone(&order);
+                jobs.push(
+                    s.spawn(async move {
+                        order.lock().unwrap().push(i);
+                        tokio::task::yield_now().await;
+                        Res::Ok(())
+                    })
+                    .await
+                    .unwrap(),
+                );
+            }
+            assert_eq!((s.active_count(), s.pending_count()), (limit, 10));
+            assert!(order.lock().unwrap().is_empty());
+            gate.open();
+            for job in blockers.into_iter().chain(jobs) {
+                job.wait().await.unwrap();
+            }
+            assert_eq!(*order.lock().unwrap(), (0..10).collect::<Vec<_>>());
+        }
+    }
+
+    #[tokio::test]
+    async fn try_spawn_fails_when_queue_is_full() {
+        let s = Scheduler::new(config(1).with_pending_limit(2));
+        let gate = Gate::new();
+        let running = s.try_spawn(gated(&gate)).unwrap();
+        let first_pending = s.try_spawn(gated(&gate)).unwrap();
+        let _second_pending = s.try_spawn(gated(&gate)).unwrap();
+        assert_eq!((s.active_count(), s.pending_count()), (1, 2));
+        assert_eq!(s.try_spawn(gated(&gate)).unwrap_err(), SpawnError::Full);
+        // `spawn` would wait instead.
+        assert!(s.spawn(gated(&gate)).now_or_never().is_none());
+        // Cancelling a pending job makes room.
+        first_pending.close().await;
+        assert_eq!(s.pending_count(), 1);
+        let third = s.try_spawn(gated(&gate)).unwrap();
+        assert_eq!(s.try_spawn(gated(&gate)).unwrap_err(), SpawnError::Full);
+        gate.open();
+        running.wait().await.unwrap();
+        third.wait().await.unwrap();
+
+        // pending_limit 0: no queue at all.
+        let s = Scheduler::new(config(1).with_pending_limit(0));
+        let gate = Gate::new();
+        let _running = s.try_spawn(gated(&gate)).unwrap();
+        assert_eq!(s.try_spawn(gated(&gate)).unwrap_err(), SpawnError::Full);
+    }
+
+    #[tokio::test]
+    async fn spawn_waits_for_room() {
+        let s = Scheduler::new(config(1).with_pending_limit(0));
+        let gate = Gate::new();
+        let first_done = Arc::new(AtomicBool::new(false));
+        let first = s
+            .spawn({
+                let (gate, done) = (Arc::clone(&gate), Arc::clone(&first_done));
+                async move {
+                    gate.wait().await;
+                    done.store(true, SeqCst);
+                    Res::Ok(1)
+                }
+            })
+            .await
+            .unwrap();
+        let saw_first_done = Arc::new(AtomicBool::new(false));
+        let mut second = std::pin::pin!(s.spawn({
+            let (first_done, saw) = (Arc::clone(&first_done), Arc::clone(&saw_first_done));
+            async move {
+                saw.store(first_done.load(SeqCst), SeqCst);
+                Res::Ok(2)
+            }
+        }));
+        for _ in 0..5 {
+            assert!(second.as_mut().now_or_never().is_none());
+            tokio::task::yield_now().await;
+        }
+        assert_eq!((s.active_count(), s.pending_count()), (1, 0));
+        gate.open();
+        let second = second.await.unwrap();
+        assert_eq!(second.wait().await, Ok(2));
+        assert!(saw_first_done.load(SeqCst));
+        assert_eq!(first.wait().await, Ok(1));
+    }
+
+    #[tokio::test]
+    async fn error_handler_sees_failures_and_panics_of_unawaited_jobs() {
+        let s = Scheduler::new(config(5));
+        let seen = recorder(&s);
+        drop(
+            s.try_spawn(async { Res::<()>::Err("boom".into()) })
+                .unwrap(),
+        );
+        drop(s.try_spawn(async { panics_with_str() }).unwrap());
+        drop(s.try_spawn(async { explode::<Res<()>>(7) }).unwrap());
+        drop(s.try_spawn(async { Res::Ok(5) }).unwrap());
+        drop(s.try_spawn(async { panics_with_u32() }).unwrap());
+        let summary = s.close().await;
+        assert_eq!(summary.finished, 5);
+        assert_eq!(summary.failed, 4);
+        assert_eq!(summary.cancelled(), 0);
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_by_key(JobError::id);
+        let ids: Vec<u64> = seen.iter().map(|e| e.id().as_u64()).collect();
+        assert_eq!(ids, [1, 2, 3, 5]);
+        assert_eq!(
+            seen[0],
+            JobError::Failed {
+                id: JobId(1),
+                message: "boom".into()
+            }
+        );
+        assert_eq!(
+            seen[1],
+            JobError::Panicked {
+                id: JobId(2),
+                message: "static message".into()
+            }
+        );
+        assert_eq!(
+            seen[2],
+            JobError::Panicked {
+                id: JobId(3),
+                message: "formatted 7".into()
+            }
+        );
+        assert_eq!(
+            seen[3],
+            JobError::Panicked {
+                id: JobId(5),
+                message: "non-string panic payload".into()
+            }
+        );
+        assert_eq!(seen[0].to_string(), "job 1 failed: boom");
+        assert_eq!(seen[1].to_string(), "job 2 panicked: static message");
+    }
+
+    #[tokio::test]
+    async fn awaited_errors_reach_both_the_waiter_and_the_handler_once() {
+        let s = Scheduler::default();
+        let seen = recorder(&s);
+        let failing = s
+            .spawn(async { Res::<()>::Err("bad".into()) })
+            .await
+            .unwrap();
+        let id = failing.id();
+        let expected = JobError::Failed {
+            id,
+            message: "bad".into(),
+        };
+        assert_eq!(failing.wait().await, Err(expected.clone()));
+        // The handler ran before the waiter was woken.
+        assert_eq!(*seen.lock().unwrap(), [expected]);
+        s.close().await;
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_does_not_break_the_scheduler() {
+        let s = Scheduler::default();
+        s.set_error_handler(|_| panic!("handler bug"));
+        let job = s.spawn(async { Res::<()>::Err("x".into()) }).await.unwrap();
+        assert!(matches!(job.wait().await, Err(JobError::Failed { .. })));
+        let ok = s.spawn(async { Res::Ok(1) }).await.unwrap();
+        assert_eq!(ok.wait().await, Ok(1));
+        assert_eq!(s.close().await.cancelled(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_returns_every_kind_of_outcome() {
+        let s = Scheduler::new(config(4).with_close_timeout(Duration::from_secs(1)));
+        let seen = recorder(&s);
+        let ok = s.spawn(async { Res::Ok(42) }).await.unwrap();
+        let failed = s
+            .spawn(async { Res::<i32>::Err("nope".into()) })
+            .await
+            .unwrap();
+        let panicked = s
+            .spawn(async {
+                tokio::task::yield_now().await;
+                explode::<Res<i32>>(3)
+            })
+            .await
+            .unwrap();
+        assert_eq!(ok.wait().await, Ok(42));
+        assert_eq!(
+            failed.wait().await,
+            Err(JobError::Failed {
+                id: JobId(2),
+                message: "nope".into()
+            })
+        );
+        assert_eq!(
+            panicked.wait().await,
+            Err(JobError::Panicked {
+                id: JobId(3),
+                message: "formatted 3".into()
+            })
+        );
+
+        // Cancelled: a running job aborted by close, a pending one dropped.
+        let s2 = Scheduler::new(config(1).with_close_timeout(Duration::from_secs(1)));
+        let tracker = Arc::new(());
+        let running = s2.spawn(forever(&tracker)).await.unwrap();
+        let pending = s2.spawn(forever(&tracker)).await.unwrap();
+        assert!(!running.is_finished() && !pending.is_finished());
+        let summary = s2.close().await;
+        assert_eq!(
+            summary,
+            CloseSummary {
+                finished: 0,
+                failed: 0,
+                aborted: 1,
+                cancelled_pending: 1
+            }
+        );
+        assert!(running.is_finished() && pending.is_finished());
+        assert_eq!(
+            running.wait().await,
+            Err(JobError::Cancelled { id: JobId(1) })
+        );
+        assert_eq!(
+            pending.wait().await,
+            Err(JobError::Cancelled { id: JobId(2) })
+        );
+        assert_eq!(Arc::strong_count(&tracker), 1);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn job_close_cancels_running_and_pending_jobs() {
+        let s = Scheduler::new(config(1));
+        let seen = recorder(&s);
+        let tracker = Arc::new(());
+        let running = s.spawn(forever(&tracker)).await.unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let pending = s
+            .spawn({
+                let ran = Arc::clone(&ran);
+                async move {
+                    ran.store(true, SeqCst);
+                    Res::Ok(())
+                }
+            })
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(Arc::strong_count(&tracker), 2);
+        assert_eq!((s.active_count(), s.pending_count()), (1, 1));
+
+        // A pending job goes away at once and never runs.
+        pending.close().await;
+        assert_eq!((s.active_count(), s.pending_count()), (1, 0));
+        assert!(!ran.load(SeqCst));
+
+        // A running job is cancelled; its future (and the Arc) is gone after.
+        running.close().await;
+        assert_eq!(Arc::strong_count(&tracker), 1);
+        assert_eq!((s.active_count(), s.pending_count()), (0, 0));
+
+        // Closing a job that already ended is harmless.
+        let done = s.spawn(async { Res::Ok(()) }).await.unwrap();
+        while !done.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        done.close().await;
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "cancellation is not an error"
+        );
+        assert_eq!(s.close().await, CloseSummary::default());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_waits_for_running_jobs() {
+        let s = Scheduler::new(config(4));
+        let done = Arc::new(AtomicBool::new(false));
+        let job = s
+            .spawn({
+                let done = Arc::clone(&done);
+                async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    done.store(true, SeqCst);
+                    Res::Ok("done")
+                }
+            })
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let summary = s.close().await;
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(5) && elapsed < Duration::from_secs(6),
+            "{elapsed:?}"
+        );
+        assert!(done.load(SeqCst));
+        assert_eq!(
+            summary,
+            CloseSummary {
+                finished: 1,
+                ..CloseSummary::default()
+            }
+        );
+        assert_eq!(job.wait().await, Ok("done"));
+        assert!(s.is_closed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_aborts_jobs_still_running_after_the_timeout() {
+        let s = Scheduler::new(config(2).with_close_timeout(Duration::from_secs(10)));
+        let seen = recorder(&s);
+        let tracker = Arc::new(());
+        let short = s
+            .spawn({
+                let tracker = Arc::clone(&tracker);
+                async move {
+                    let _tracker = tracker;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Res::<()>::Err("late failure".into())
+                }
+            })
+            .await
+            .unwrap();
+        let completed = Arc::new(AtomicBool::new(false));
+        let long = s
+            .spawn({
+                let (tracker, completed) = (Arc::clone(&tracker), Arc::clone(&completed));
+                async move {
+                    let _tracker = tracker;
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    completed.store(true, SeqCst);
+                    Res::Ok(())
+                }
+            })
+            .await
+            .unwrap();
+        let queued = s.spawn(forever(&tracker)).await.unwrap();
+        assert_eq!((s.active_count(), s.pending_count()), (2, 1));
+
+        let start = Instant::now();
+        let summary = s.close().await;
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(10) && elapsed < Duration::from_secs(11),
+            "{elapsed:?}"
+        );
+        assert_eq!(
+            summary,
+            CloseSummary {
+                finished: 1,
+                failed: 1,
+                aborted: 1,
+                cancelled_pending: 1
+            }
+        );
+        assert_eq!(summary.cancelled(), 2);
+        assert!(!completed.load(SeqCst));
+        assert_eq!(Arc::strong_count(&tracker), 1);
+        assert_eq!((s.active_count(), s.pending_count()), (0, 0));
+        assert!(matches!(short.wait().await, Err(JobError::Failed { .. })));
+        assert!(matches!(long.wait().await, Err(JobError::Cancelled { .. })));
+        assert!(matches!(
+            queued.wait().await,
+            Err(JobError::Cancelled { .. })
+        ));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+
+        // Later and concurrent calls return the same summary.
+        let other = s.clone();
+        let (a, b) = tokio::join!(s.close(), other.close());
+        assert_eq!((a, b), (summary, summary));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_close_calls_share_one_shutdown() {
+        let s = Scheduler::new(config(2).with_close_timeout(Duration::from_secs(3)));
+        let tracker = Arc::new(());
+        for _ in 0..3 {
+            drop(s.spawn(forever(&tracker)).await.unwrap());
+        }
+        let (a, b) = tokio::join!(s.close(), s.close());
+        assert_eq!(
+            a,
+            CloseSummary {
+                aborted: 2,
+                cancelled_pending: 1,
+                ..CloseSummary::default()
+            }
+        );
+        assert_eq!(a, b);
+        assert_eq!(Arc::strong_count(&tracker), 1);
+    }
+
+    #[tokio::test]
+    async fn spawn_after_close_fails() {
+        let s = Scheduler::default();
+        assert_eq!(s.close().await, CloseSummary::default());
+        assert!(s.is_closed());
+        assert_eq!(
+            s.spawn(async { Res::Ok(()) }).await.unwrap_err(),
+            SpawnError::Closed
+        );
+        assert_eq!(
+            s.try_spawn(async { Res::Ok(()) }).unwrap_err(),
+            SpawnError::Closed
+        );
+        assert_eq!(
+            SpawnError::Closed.to_string(),
+            "the job scheduler is closed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spawn_waiting_for_room_fails_when_the_scheduler_closes() {
+        let s = Scheduler::new(
+            config(1)
+                .with_pending_limit(0)
+                .with_close_timeout(Duration::from_secs(1)),
+        );
+        let tracker = Arc::new(());
+        let _running = s.spawn(forever(&tracker)).await.unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let waiter = tokio::spawn({
+            let (s, ran) = (s.clone(), Arc::clone(&ran));
+            async move {
+                s.spawn(async move {
+                    ran.store(true, SeqCst);
+                    Res::Ok(())
+                })
+                .await
+                .map(|job| job.id())
+            }
+        });
+        for _ in 0..5 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiter.is_finished());
+        let summary = s.close().await;
+        assert_eq!(waiter.await.unwrap(), Err(SpawnError::Closed));
+        assert!(!ran.load(SeqCst));
+        assert_eq!(summary.aborted, 1);
+        assert_eq!(Arc::strong_count(&tracker), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_job_task_is_left_after_close() {
+        let s = Scheduler::new(config(10).with_close_timeout(Duration::from_secs(2)));
+        let tracker = Arc::new(());
+        let mut kept = Vec::new();
+        for i in 0..50u64 {
+            let tracker = Arc::clone(&tracker);
+            let job = s
+                .spawn(async move {
+                    let _tracker = tracker;
+                    match i % 3 {
+                        0 => tokio::time::sleep(Duration::from_millis(100 * i)).await,
+                        1 => std::future::pending::<()>().await,
+                        _ => tokio::task::yield_now().await,
+                    }
+                    Res::Ok(i)
+                })
+                .await
+                .unwrap();
+            if i % 2 == 0 {
+                kept.push(job);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let summary = s.close().await;
+        assert_eq!(Arc::strong_count(&tracker), 1);
+        assert_eq!((s.active_count(), s.pending_count()), (0, 0));
+        assert_eq!(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+            0
+        );
+        assert!(summary.finished + summary.cancelled() <= 50);
+        assert!(summary.aborted > 0 && summary.cancelled_pending > 0);
+        for job in kept {
+            assert!(job.is_finished());
+        }
+    }
+
+    #[test]
+    fn runtime_shutdown_cancels_jobs_without_recursion() {
+        let s = Scheduler::new(config(1).with_pending_limit(20_000));
+        let seen = recorder(&s);
+        let tracker = Arc::new(());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let jobs: Vec<_> = rt.block_on(async {
+            let jobs: Vec<_> = (0..10_000)
+                .map(|_| s.try_spawn(forever(&tracker)).unwrap())
+                .collect();
+            tokio::task::yield_now().await;
+            jobs
+        });
+        assert_eq!((s.active_count(), s.pending_count()), (1, 9_999));
+        // Dropping the runtime drops the running task; each pending job is
+        // then started on the dead runtime and dropped at once.
+        drop(rt);
+        assert_eq!(Arc::strong_count(&tracker), 1);
+        assert_eq!((s.active_count(), s.pending_count()), (0, 0));
+        assert!(jobs.iter().all(Job::is_finished));
+        assert!(seen.lock().unwrap().is_empty());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for job in jobs {
+                assert!(matches!(job.wait().await, Err(JobError::Cancelled { .. })));
+            }
+            assert_eq!(s.close().await, CloseSummary::default());
+        });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn multi_thread_close_with_cancellations_leaves_nothing() {
+        let s = Scheduler::new(
+            config(8)
+                .with_pending_limit(100)
+                .with_close_timeout(Duration::from_millis(50)),
+        );
+        let seen = recorder(&s);
+        let tracker = Arc::new(());
+        let mut to_close = Vec::new();
+        for i in 0..100u32 {
+            let tracker = Arc::clone(&tracker);
+            let job = s
+                .try_spawn(async move {
+                    let _tracker = tracker;
+                    tokio::task::yield_now().await;
+                    match i % 4 {
+                        0 => std::future::pending::<()>().await,
+                        1 => return Err(format!("failure {i}")),
+                        2 => panic!("panic {i}"),
+                        _ => {}
+                    }
+                    Ok(i)
+                })
+                .unwrap();
+            if i % 5 == 0 {
+                to_close.push(job);
+            }
+        }
+        let closers: Vec<_> = to_close
+            .into_iter()
+            .map(|job| tokio::spawn(job.close()))
+            .collect();
+        let summary = s.close().await;
+        for closer in closers {
+            closer.await.unwrap();
+        }
+        assert_eq!(Arc::strong_count(&tracker), 1);
+        assert_eq!((s.active_count(), s.pending_count()), (0, 0));
+        let errors = seen.lock().unwrap().len();
+        // Every failure or panic reported once (some may be cancelled first).
+        assert!(errors <= 50);
+        let mut ids: Vec<_> = seen.lock().unwrap().iter().map(JobError::id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), errors);
+        assert!(summary.finished + summary.cancelled() <= 100);
+    }
+}

@@ -1,0 +1,24 @@
+//! # tether-tokio
+//!
+//! The tokio adapter of tether: it does the IO and nothing else. Every protocol decision and
+//! every timeout comes from [`tether_core`]; the tasks here read sockets into the core's
+//! state machines, write out what they produce, and sleep until their deadlines.
+//!
+//! * [`Server`] and [`App`]: routes, typed state, middlewares, setup/teardown contexts,
+//!   graceful shutdown, a [`jobs::Scheduler`] for supervised background work.
+//! * [`WebSocket`]: the WebSocket object handlers get from [`Request::websocket`].
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod app;
+mod body;
+mod clock;
+pub mod jobs;
+mod server;
+pub mod websocket;
+
+pub use app::{App, BoxFuture, Next, Teardown};
+pub use body::{Body, BodyError, BodySender, PendingWebSocket, Request, Response};
+pub use server::{shield, Server, ServerConfig, ShutdownHandle};
+pub use websocket::WebSocket;

@@ -1,0 +1,1668 @@
+//! WebSocket connections over tokio sockets: a thin adapter around the sans-IO
+//! [`tether_core::ws::WebSocket`].
+//!
+//! [`spawn`] moves a core connection and its socket into a task (the *pump*) and returns the
+//! application's [`WebSocket`] handle. Every protocol decision (framing, masking, compression,
+//! pongs, the close handshake, heartbeat and timeouts) stays in the core; the pump only moves
+//! bytes between the socket and the core, runs the core's timer, and talks to the application
+//! over channels:
+//!
+//! * incoming messages go through a bounded channel of [`MESSAGE_CAPACITY`] messages;
+//! * sends are commands over a bounded channel, each answered once the core has accepted
+//!   (or refused) the message, so errors like "the connection is closing" reach the caller;
+//! * the final [`CloseReason`] is published in a shared slot, readable from every handle.
+//!
+//! # Backpressure
+//!
+//! * **Receiving.** When the application does not keep up and the message channel is full,
+//!   the pump stops reading from the socket (TCP flow control then slows the peer down), while
+//!   it keeps writing and keeps running the core's timers. Pings and pongs never block: when
+//!   the channel is full they are not reported to the application (the core has queued the
+//!   pong already). Note that while the pump does not read, the peer's pings are not decoded,
+//!   so they are not answered either: a peer with a heartbeat may end a connection whose
+//!   application stopped reading for longer than its pong timeout. That is the intended
+//!   consequence of backpressure; keep receiving (or drop the [`WsReceiver`], after which
+//!   incoming messages are discarded) to avoid it.
+//! * **Sending.** The pump takes new commands only while less than [`WRITE_HIGH_WATER`] bytes
+//!   wait to be written, so `send_*().await` waits when the peer does not read. A peer that
+//!   reads nothing and sends nothing is caught by the core's heartbeat (when configured).
+//!
+//! # Ending
+//!
+//! Every connection ends with one [`CloseReason`]. The pump then flushes what is left to
+//! write (within [`LINGER`]), shuts down the write side, drops the socket, and only then
+//! reports the end: [`WebSocket::closed`] resolves and, once the buffered messages are
+//! consumed, [`WebSocket::recv`] returns `None`. EOF and IO errors end the connection as
+//! [`CloseReason::TransportClosed`]. When the application drops every handle without closing,
+//! the pump starts the close handshake with 1000 itself and ends when it completes (or the
+//! core's close timeout passes); no task outlives its connection.
+//!
+//! # Notes
+//!
+//! * Time: the pump feeds the core instants from the crate's `clock` module (one
+//!   process-wide origin on tokio's clock, so a paused test clock drives the core's heartbeat
+//!   and timeouts too). Core connections handed to [`spawn`] must be created with that
+//!   clock's `core_now()`.
+//! * The inherent `close(code, reason)` takes precedence over `futures_util::SinkExt::close`;
+//!   call `SinkExt::close(&mut sender)` for the sink's (which closes with 1000). Sending a
+//!   [`Message`] without the sink is [`WsSender::send_message`] (named so as not to shadow
+//!   `SinkExt::send`).
+
+use crate::clock::{core_now, to_tokio};
+use bytes::{Buf, Bytes};
+use futures_core::Stream;
+use futures_sink::Sink;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+use tether_core::ws::{code, CloseReason, LocalError, WebSocket as CoreWebSocket, WsEvent};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc::error::{SendError, TrySendError};
+use tokio::sync::mpsc::{self, OwnedPermit};
+use tokio::sync::{oneshot, watch};
+
+/// How many received messages wait for the application before the pump stops reading.
+pub const MESSAGE_CAPACITY: usize = 32;
+/// How many send commands may wait for the pump.
+const COMMAND_CAPACITY: usize = 32;
+/// Most commands handled in one go before the pump looks at the socket again.
+const COMMAND_BATCH: usize = 32;
+/// Largest socket read. The read buffer starts at [`READ_START`] and doubles up to this
+/// size when reads fill it, so idle connections stay small.
+const READ_CHUNK: usize = 64 * 1024;
+/// First size of the read buffer.
+const READ_START: usize = 4 * 1024;
+/// The pump takes no new commands while at least this many bytes wait to be written.
+pub const WRITE_HIGH_WATER: usize = 1 << 20;
+/// How long the pump tries to flush and shut down the socket after the end.
+pub const LINGER: Duration = Duration::from_secs(5);
+
+// ---- public types ----
+
+/// A WebSocket message, received or to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Bytes),
+    /// A ping. Received pings are answered by the connection itself.
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+}
+
+impl Message {
+    /// Whether this is a ping or a pong.
+    pub fn is_control(&self) -> bool {
+        matches!(self, Message::Ping(_) | Message::Pong(_))
+    }
+
+    /// The text, if this is a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Message {
+        Message::Text(text)
+    }
+}
+
+impl From<&str> for Message {
+    fn from(text: &str) -> Message {
+        Message::Text(text.to_owned())
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(data: Bytes) -> Message {
+        Message::Binary(data)
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(data: Vec<u8>) -> Message {
+        Message::Binary(Bytes::from(data))
+    }
+}
+
+/// Why a send (or close) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WsError {
+    /// The connection is closing or over: nothing was sent. Carries the final reason once it
+    /// is known (`None` while our close handshake is still under way).
+    #[error("the WebSocket connection is closing or closed ({0:?})")]
+    Closed(Option<CloseReason>),
+    /// The protocol does not allow this send (control payload over 125 bytes, a close code
+    /// that may not be sent, ...). Nothing was sent; the connection is unaffected.
+    #[error(transparent)]
+    Local(LocalError),
+    /// `Sink::start_send` was called without a successful `poll_ready` and the command
+    /// channel was full. Nothing was sent.
+    #[error("Sink::start_send without poll_ready")]
+    SinkNotReady,
+}
+
+impl WsError {
+    /// The core's refusal as the caller sees it: "closing" is [`WsError::Closed`].
+    fn from_local(error: LocalError) -> WsError {
+        match error {
+            LocalError::Closed => WsError::Closed(None),
+            error => WsError::Local(error),
+        }
+    }
+}
+
+/// Drives a core WebSocket over `io` in a spawned task; returns the application's handle.
+///
+/// `trailing`: bytes already read past the handshake; they are fed to the core first. The
+/// task owns the socket: it reads (only while the core wants input and the application has
+/// room for messages), writes everything the core produces (pongs go out even if the
+/// application never reads), runs the core's timers, and ends after the final close event:
+/// it flushes, shuts down the write side and drops the socket. EOF and IO errors end the
+/// connection as [`CloseReason::TransportClosed`], so the task never hangs on a dead peer.
+///
+/// # Panics
+///
+/// Outside a tokio runtime.
+pub fn spawn<IO>(io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let (message_tx, message_rx) = mpsc::channel(MESSAGE_CAPACITY);
+    let (status_tx, status_rx) = watch::channel(Status::default());
+    let pump = Pump {
+        ws,
+        commands: command_rx,
+        commands_open: true,
+        messages: Some(message_tx),
+        pending: None,
+        status: status_tx,
+        out: VecDeque::new(),
+        out_bytes: 0,
+        needs_flush: false,
+        write_failed: false,
+    };
+    tokio::spawn(pump.run(io, trailing));
+    WebSocket {
+        sender: WsSender::new(command_tx.clone(), status_rx.clone()),
+        receiver: WsReceiver {
+            messages: message_rx,
+            status: status_rx,
+            _keep_open: command_tx,
+        },
+    }
+}
+
+/// The application's side of a WebSocket connection driven by [`spawn`].
+///
+/// Receive with [`recv`](WebSocket::recv) or as a [`Stream`] of [`Message`]s; send with the
+/// `send_*` methods or as a [`Sink`] of [`Message`]s. [`split`](WebSocket::split) gives
+/// separate halves (the [`WsSender`] can be cloned), e.g. for an echo loop.
+/// [`WsSender::downgrade`] gives a handle that does not keep the connection alive, e.g. for a
+/// server to close its connections with 1001 at shutdown.
+///
+/// Dropping every handle (this one, its halves and their clones; weak handles do not count)
+/// without closing makes the connection close with 1000.
+#[derive(Debug)]
+pub struct WebSocket {
+    sender: WsSender,
+    receiver: WsReceiver,
+}
+
+impl WebSocket {
+    /// The next message, or `None` once the connection is over and every message received
+    /// before the end has been returned; [`close_reason`](WebSocket::close_reason) then says
+    /// why it ended. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.receiver.recv().await
+    }
+
+    /// Sends a message (a [`Message::Ping`] sends a ping, a [`Message::Pong`] an unsolicited
+    /// pong). See [`WsSender::send_message`].
+    pub async fn send_message(&self, message: Message) -> Result<(), WsError> {
+        self.sender.send_message(message).await
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<(), WsError> {
+        self.sender.send_text(text).await
+    }
+
+    /// Sends a binary message.
+    pub async fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), WsError> {
+        self.sender.send_binary(data).await
+    }
+
+    /// Sends a ping (at most 125 bytes); the peer's pong arrives as [`Message::Pong`].
+    pub async fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), WsError> {
+        self.sender.send_ping(payload).await
+    }
+
+    /// Sends an unsolicited pong (at most 125 bytes), e.g. as a one-way heartbeat.
+    pub async fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), WsError> {
+        self.sender.send_pong(payload).await
+    }
+
+    /// Starts the close handshake. See [`WsSender::close`].
+    pub async fn close(&self, code: u16, reason: &str) -> Result<(), WsError> {
+        self.sender.close(code, reason).await
+    }
+
+    /// Starts the close handshake with 1001 ("going away"), e.g. at server shutdown.
+    pub async fn close_going_away(&self) -> Result<(), WsError> {
+        self.sender.close_going_away().await
+    }
+
+    /// Why the connection ended, once it has (`None` while it is open or closing).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.receiver.close_reason()
+    }
+
+    /// Waits until the connection is over and its transport shut down; returns why it
+    /// ended. Messages received before the end may still be waiting in
+    /// [`recv`](WebSocket::recv).
+    pub async fn closed(&self) -> CloseReason {
+        self.receiver.closed().await
+    }
+
+    /// Another sender for this connection.
+    pub fn sender(&self) -> WsSender {
+        self.sender.clone()
+    }
+
+    /// Splits into a sending half (cloneable) and a receiving half.
+    pub fn split(self) -> (WsSender, WsReceiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+impl Stream for WebSocket {
+    type Item = Message;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        Pin::new(&mut self.get_mut().receiver).poll_next(cx)
+    }
+}
+
+impl Sink<Message> for WebSocket {
+    type Error = WsError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        Pin::new(&mut self.get_mut().sender).poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+        Pin::new(&mut self.get_mut().sender).start_send(item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        Pin::new(&mut self.get_mut().sender).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        Pin::new(&mut self.get_mut().sender).poll_close(cx)
+    }
+}
+
+/// The sending half of a [`WebSocket`]; clone it to send from several tasks.
+///
+/// A send returns once the connection has accepted the message: it is then queued and
+/// written in order in the background. Dropping a send future after it started may or may
+/// not send the message.
+///
+/// As a [`Sink`]: `poll_flush` waits until the connection has accepted every message sent
+/// so far (reporting the first refusal), `poll_close` starts the close handshake with 1000
+/// (succeeding if the connection is already closing or over).
+pub struct WsSender {
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<Status>,
+    /// State of the [`Sink`] implementation. In a mutex only so that the sender is `Sync`;
+    /// the sink methods reach it through `get_mut`, without locking.
+    sink: Mutex<SinkState>,
+}
+
+impl Clone for WsSender {
+    fn clone(&self) -> WsSender {
+        WsSender::new(self.commands.clone(), self.status.clone())
+    }
+}
+
+impl std::fmt::Debug for WsSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsSender")
+            .field("close_reason", &self.close_reason())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsSender {
+    fn new(commands: mpsc::Sender<Command>, status: watch::Receiver<Status>) -> WsSender {
+        WsSender {
+            commands,
+            status,
+            sink: Mutex::new(SinkState::default()),
+        }
+    }
+
+    /// Sends a message: text, binary, a ping or an unsolicited pong (control payloads at most
+    /// 125 bytes). Returns once the connection has queued it; fails with
+    /// [`WsError::Closed`] when the connection is closing or over, with [`WsError::Local`]
+    /// when the protocol does not allow it.
+    pub async fn send_message(&self, message: Message) -> Result<(), WsError> {
+        self.request(Op::from(message)).await
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<(), WsError> {
+        self.request(Op::Text(text.into())).await
+    }
+
+    /// Sends a binary message.
+    pub async fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), WsError> {
+        self.request(Op::Binary(data.into())).await
+    }
+
+    /// Sends a ping (at most 125 bytes); the peer's pong arrives as [`Message::Pong`].
+    pub async fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), WsError> {
+        self.request(Op::Ping(payload.into())).await
+    }
+
+    /// Sends an unsolicited pong (at most 125 bytes), e.g. as a one-way heartbeat.
+    pub async fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), WsError> {
+        self.request(Op::Pong(payload.into())).await
+    }
+
+    /// Starts the close handshake with `code` and `reason` (at most 123 bytes). Returns once
+    /// the close frame is queued; messages the peer sends meanwhile are still received, and
+    /// [`closed`](WsSender::closed) tells when (and how) the handshake ended. Fails with
+    /// [`WsError::Closed`] if the connection is already closing or over.
+    ///
+    /// The peer's answer is read like any other input: if the application leaves
+    /// [`MESSAGE_CAPACITY`] messages unread (and keeps the receiver), the answer waits behind
+    /// them and the handshake may end as [`CloseReason::CloseTimeout`].
+    pub async fn close(&self, code: u16, reason: &str) -> Result<(), WsError> {
+        self.request(Op::Close(code, reason.to_owned())).await
+    }
+
+    /// Starts the close handshake with 1001 ("going away"), e.g. at server shutdown.
+    pub async fn close_going_away(&self) -> Result<(), WsError> {
+        self.close(code::GOING_AWAY, "going away").await
+    }
+
+    /// Why the connection ended, once it has (`None` while it is open or closing).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.status.borrow().reason.clone()
+    }
+
+    /// Waits until the connection is over and its transport shut down; returns why it ended.
+    pub async fn closed(&self) -> CloseReason {
+        wait_closed(&self.status).await
+    }
+
+    /// A handle that does not keep the connection alive, e.g. for a server's list of
+    /// connections to close at shutdown.
+    pub fn downgrade(&self) -> WeakWsSender {
+        WeakWsSender {
+            commands: self.commands.downgrade(),
+            status: self.status.clone(),
+        }
+    }
+
+    /// Sends one command and waits for the pump's answer.
+    async fn request(&self, op: Op) -> Result<(), WsError> {
+        let (ack, answer) = oneshot::channel();
+        if self.commands.send(Command { op, ack }).await.is_err() {
+            return Err(closed_error(&self.status));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(closed_error(&self.status)))
+    }
+}
+
+impl Sink<Message> for WsSender {
+    type Error = WsError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        let this = self.get_mut();
+        let state = this.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Poll::Ready(Err(error)) = poll_acks(&mut state.acks, cx, false, &this.status) {
+            return Poll::Ready(Err(error));
+        }
+        poll_permit(&this.commands, state, cx).map_err(|()| closed_error(&this.status))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+        let this = self.get_mut();
+        let state = this.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let (ack, answer) = oneshot::channel();
+        let command = Command {
+            op: Op::from(item),
+            ack,
+        };
+        match state.permit.take() {
+            Some(permit) => {
+                permit.send(command);
+            }
+            None => this
+                .commands
+                .try_send(command)
+                .map_err(|error| match error {
+                    TrySendError::Full(_) => WsError::SinkNotReady,
+                    TrySendError::Closed(_) => closed_error(&this.status),
+                })?,
+        }
+        state.acks.push_back(answer);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        let this = self.get_mut();
+        let state = this.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+        poll_acks(&mut state.acks, cx, true, &this.status)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        let this = self.get_mut();
+        let state = this.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+        ready!(poll_acks(&mut state.acks, cx, true, &this.status))?;
+        loop {
+            if state.closed {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(answer) = state.close_answer.as_mut() {
+                let result = ready!(Pin::new(answer).poll(cx));
+                state.close_answer = None;
+                state.closed = true;
+                return Poll::Ready(match result {
+                    Ok(Err(WsError::Closed(_))) | Ok(Ok(())) | Err(_) => Ok(()),
+                    Ok(Err(error)) => Err(error),
+                });
+            }
+            match ready!(poll_permit(&this.commands, state, cx)) {
+                // The pump is gone: the connection is over already.
+                Err(()) => state.closed = true,
+                Ok(()) => {
+                    if let Some(permit) = state.permit.take() {
+                        let (ack, answer) = oneshot::channel();
+                        permit.send(Command {
+                            op: Op::Close(code::NORMAL, String::new()),
+                            ack,
+                        });
+                        state.close_answer = Some(answer);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A [`WsSender`] that does not keep the connection alive: when the application drops every
+/// other handle, the connection closes (with 1000) as if this one did not exist.
+///
+/// Made by [`WsSender::downgrade`]; a server can keep one per connection to close them all
+/// with 1001 at shutdown and wait for them to end.
+#[derive(Clone)]
+pub struct WeakWsSender {
+    commands: mpsc::WeakSender<Command>,
+    status: watch::Receiver<Status>,
+}
+
+impl std::fmt::Debug for WeakWsSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakWsSender")
+            .field("close_reason", &self.close_reason())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WeakWsSender {
+    /// A sender, if the application still holds a handle of the connection.
+    pub fn upgrade(&self) -> Option<WsSender> {
+        let commands = self.commands.upgrade()?;
+        Some(WsSender::new(commands, self.status.clone()))
+    }
+
+    /// Starts the close handshake with 1001 ("going away") if the application still holds a
+    /// handle (otherwise the connection is closing already). See [`WsSender::close`].
+    pub async fn close_going_away(&self) -> Result<(), WsError> {
+        match self.upgrade() {
+            Some(sender) => sender.close_going_away().await,
+            None => Err(closed_error(&self.status)),
+        }
+    }
+
+    /// Why the connection ended, once it has (`None` while it is open or closing).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.status.borrow().reason.clone()
+    }
+
+    /// Waits until the connection is over and its transport shut down; returns why it ended.
+    pub async fn closed(&self) -> CloseReason {
+        wait_closed(&self.status).await
+    }
+}
+
+/// The receiving half of a [`WebSocket`].
+///
+/// Dropping it while senders live makes the connection discard incoming messages (the
+/// connection keeps answering pings and completing the close handshake).
+pub struct WsReceiver {
+    messages: mpsc::Receiver<Message>,
+    status: watch::Receiver<Status>,
+    /// Keeps the command channel open, so that the pump closes the connection only when
+    /// every handle, senders and receiver, is gone. Never used to send.
+    _keep_open: mpsc::Sender<Command>,
+}
+
+impl std::fmt::Debug for WsReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsReceiver")
+            .field("buffered", &self.messages.len())
+            .field("close_reason", &self.close_reason())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsReceiver {
+    /// The next message, or `None` once the connection is over and every message received
+    /// before the end has been returned; [`close_reason`](WsReceiver::close_reason) then says
+    /// why it ended. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.messages.recv().await
+    }
+
+    /// Why the connection ended, once it has (`None` while it is open or closing).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.status.borrow().reason.clone()
+    }
+
+    /// Waits until the connection is over and its transport shut down; returns why it ended.
+    pub async fn closed(&self) -> CloseReason {
+        wait_closed(&self.status).await
+    }
+}
+
+impl Stream for WsReceiver {
+    type Item = Message;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.get_mut().messages.poll_recv(cx)
+    }
+}
+
+// ---- shared plumbing ----
+
+/// What the pump publishes about the end of the connection.
+#[derive(Debug, Clone, Default)]
+struct Status {
+    /// The final reason, as soon as the core reports it.
+    reason: Option<CloseReason>,
+    /// The transport is shut down and dropped.
+    finished: bool,
+}
+
+/// What the application asks of the pump.
+#[derive(Debug)]
+enum Op {
+    Text(String),
+    Binary(Bytes),
+    Ping(Bytes),
+    Pong(Bytes),
+    Close(u16, String),
+}
+
+impl From<Message> for Op {
+    fn from(message: Message) -> Op {
+        match message {
+            Message::Text(text) => Op::Text(text),
+            Message::Binary(data) => Op::Binary(data),
+            Message::Ping(payload) => Op::Ping(payload),
+            Message::Pong(payload) => Op::Pong(payload),
+        }
+    }
+}
+
+/// One request and where to answer it.
+#[derive(Debug)]
+struct Command {
+    op: Op,
+    ack: oneshot::Sender<Result<(), WsError>>,
+}
+
+type Answer = oneshot::Receiver<Result<(), WsError>>;
+type Reserve = Pin<Box<dyn Future<Output = Result<OwnedPermit<Command>, SendError<()>>> + Send>>;
+
+/// The [`Sink`] side of a [`WsSender`].
+#[derive(Default)]
+struct SinkState {
+    /// Waiting for room in the command channel.
+    reserving: Option<Reserve>,
+    /// Room reserved by `poll_ready`, used by `start_send`.
+    permit: Option<OwnedPermit<Command>>,
+    /// Answers to messages sent, oldest first.
+    acks: VecDeque<Answer>,
+    /// The answer to the close command of `poll_close`.
+    close_answer: Option<Answer>,
+    /// `poll_close` has completed.
+    closed: bool,
+}
+
+fn closed_error(status: &watch::Receiver<Status>) -> WsError {
+    WsError::Closed(status.borrow().reason.clone())
+}
+
+/// Waits for the pump to finish. If it never does because its runtime shut down under it,
+/// the end counts as [`CloseReason::TransportClosed`].
+async fn wait_closed(status: &watch::Receiver<Status>) -> CloseReason {
+    let mut status = status.clone();
+    // An error means the pump is gone without finishing (its runtime shut down).
+    let _ = status.wait_for(|s| s.finished).await;
+    let reason = status.borrow().reason.clone();
+    reason.unwrap_or(CloseReason::TransportClosed)
+}
+
+/// Collects the answers that have arrived, oldest first; stops at the first refusal. With
+/// `all`, waits for every answer.
+fn poll_acks(
+    acks: &mut VecDeque<Answer>,
+    cx: &mut Context<'_>,
+    all: bool,
+    status: &watch::Receiver<Status>,
+) -> Poll<Result<(), WsError>> {
+    while let Some(answer) = acks.front_mut() {
+        match Pin::new(answer).poll(cx) {
+            Poll::Pending if all => return Poll::Pending,
+            Poll::Pending => break,
+            Poll::Ready(result) => {
+                acks.pop_front();
+                result.unwrap_or_else(|_| Err(closed_error(status)))?;
+            }
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// Reserves room in the command channel; `Err` when the pump is gone.
+fn poll_permit(
+    commands: &mpsc::Sender<Command>,
+    state: &mut SinkState,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), ()>> {
+    if state.permit.is_some() {
+        return Poll::Ready(Ok(()));
+    }
+    let reserving = state
+        .reserving
+        .get_or_insert_with(|| Box::pin(commands.clone().reserve_owned()));
+    let result = ready!(reserving.as_mut().poll(cx));
+    state.reserving = None;
+    match result {
+        Ok(permit) => {
+            state.permit = Some(permit);
+            Poll::Ready(Ok(()))
+        }
+        Err(_) => Poll::Ready(Err(())),
+    }
+}
+
+// ---- the pump ----
+
+/// The task that owns the core connection and the socket.
+struct Pump {
+    ws: CoreWebSocket,
+    commands: mpsc::Receiver<Command>,
+    /// False once every handle is gone.
+    commands_open: bool,
+    /// `None` once the application dropped the receiver: messages are discarded.
+    messages: Option<mpsc::Sender<Message>>,
+    /// A message waiting for room in the message channel; no more events are decoded (and
+    /// nothing is read) until it is delivered.
+    pending: Option<Message>,
+    status: watch::Sender<Status>,
+    /// Bytes to write, oldest first.
+    out: VecDeque<Bytes>,
+    out_bytes: usize,
+    /// Bytes were written since the last flush.
+    needs_flush: bool,
+    /// Writing failed: the transport is dead, output is discarded.
+    write_failed: bool,
+}
+
+/// What one write step did.
+enum Wrote {
+    Bytes(usize),
+    Flushed,
+}
+
+/// Writes some of `chunk`, or flushes when there is nothing to write. Cancel-safe.
+async fn write_step<W: AsyncWrite + Unpin>(wr: &mut W, chunk: Option<&Bytes>) -> io::Result<Wrote> {
+    match chunk {
+        Some(chunk) => wr.write(chunk).await.map(Wrote::Bytes),
+        None => wr.flush().await.map(|()| Wrote::Flushed),
+    }
+}
+
+/// Hands the pending message over once there is room; `false` when the receiver is gone.
+/// Cancel-safe: the message is taken only together with the room for it.
+async fn deliver_pending(
+    messages: Option<&mpsc::Sender<Message>>,
+    pending: &mut Option<Message>,
+) -> bool {
+    let Some(messages) = messages else {
+        return false;
+    };
+    match messages.reserve().await {
+        Ok(permit) => {
+            if let Some(message) = pending.take() {
+                permit.send(message);
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+impl Pump {
+    async fn run<IO>(mut self, io: IO, trailing: Bytes)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (mut rd, mut wr) = tokio::io::split(io);
+        self.ws.handle_input(core_now(), &trailing);
+        let mut buf = vec![0u8; READ_START];
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(sleep);
+        let reason = loop {
+            if let Some(reason) = self.step() {
+                break reason;
+            }
+            let can_read = self.pending.is_none() && self.ws.wants_input();
+            let can_deliver = self.pending.is_some();
+            let can_command = self.commands_open && self.out_bytes < WRITE_HIGH_WATER;
+            let can_write = !self.out.is_empty() || self.needs_flush;
+            let deadline = self.ws.poll_timeout();
+            if let Some(deadline) = deadline {
+                sleep.as_mut().reset(to_tokio(deadline));
+            }
+            tokio::select! {
+                read = rd.read(&mut buf), if can_read => match read {
+                    Ok(0) | Err(_) => self.ws.handle_eof(),
+                    Ok(n) => {
+                        self.ws.handle_input(core_now(), &buf[..n]);
+                        if n == buf.len() && buf.len() < READ_CHUNK {
+                            buf.resize(buf.len() * 2, 0);
+                        }
+                    }
+                },
+                wrote = write_step(&mut wr, self.out.front()), if can_write => self.on_write(wrote),
+                delivered = deliver_pending(self.messages.as_ref(), &mut self.pending),
+                    if can_deliver =>
+                {
+                    if !delivered {
+                        // The receiver is gone: discard from now on.
+                        self.messages = None;
+                        self.pending = None;
+                    }
+                }
+                command = self.commands.recv(), if can_command => self.on_command(command),
+                () = &mut sleep, if deadline.is_some() => self.ws.handle_timeout(core_now()),
+                // Unreachable (an open connection always waits for input or a deadline); end
+                // rather than spin.
+                else => self.ws.handle_eof(),
+            }
+        };
+        self.finish(rd, wr, reason).await;
+    }
+
+    /// Delivers events and queues output; returns the final reason when the connection is
+    /// over.
+    fn step(&mut self) -> Option<CloseReason> {
+        if let Some(reason) = self.deliver_events() {
+            return Some(reason);
+        }
+        self.collect_transmits();
+        if self.pending.is_some() && self.ws.is_closed() {
+            // The core ended (a timeout) while the application is behind: the only event
+            // left is the final one, and the end must not wait for the application.
+            while let Some(event) = self.ws.poll_event() {
+                if let WsEvent::Closed(reason) = event {
+                    return Some(reason);
+                }
+            }
+        }
+        None
+    }
+
+    /// Hands events to the application until one has to wait for room.
+    fn deliver_events(&mut self) -> Option<CloseReason> {
+        while self.pending.is_none() {
+            let message = match self.ws.poll_event()? {
+                WsEvent::Closed(reason) => return Some(reason),
+                WsEvent::Text(text) => Message::Text(text),
+                WsEvent::Binary(data) => Message::Binary(data),
+                WsEvent::Ping(payload) => Message::Ping(payload),
+                WsEvent::Pong(payload) => Message::Pong(payload),
+                _ => continue,
+            };
+            let Some(messages) = &self.messages else {
+                continue;
+            };
+            match messages.try_send(message) {
+                Ok(()) => {}
+                // Pings and pongs are notifications: they never hold up the connection.
+                Err(TrySendError::Full(message)) if message.is_control() => {}
+                Err(TrySendError::Full(message)) => self.pending = Some(message),
+                Err(TrySendError::Closed(_)) => self.messages = None,
+            }
+        }
+        None
+    }
+
+    fn collect_transmits(&mut self) {
+        while let Some(bytes) = self.ws.poll_transmit() {
+            if !self.write_failed && !bytes.is_empty() {
+                self.out_bytes += bytes.len();
+                self.out.push_back(bytes);
+            }
+        }
+    }
+
+    fn on_write(&mut self, wrote: io::Result<Wrote>) {
+        match wrote {
+            Ok(Wrote::Flushed) => self.needs_flush = false,
+            Ok(Wrote::Bytes(n)) if n > 0 => {
+                self.needs_flush = true;
+                self.out_bytes -= n;
+                if let Some(front) = self.out.front_mut() {
+                    front.advance(n);
+                    if front.is_empty() {
+                        self.out.pop_front();
+                    }
+                }
+            }
+            // A zero-length write of a non-empty buffer, or an error: the transport is dead.
+            Ok(Wrote::Bytes(_)) | Err(_) => {
+                self.write_failed = true;
+                self.out.clear();
+                self.out_bytes = 0;
+                self.needs_flush = false;
+                self.ws.handle_eof();
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Option<Command>) {
+        let Some(command) = command else {
+            // Every handle is gone: close (if not closing already) and finish.
+            self.commands_open = false;
+            let _ = self.ws.close(core_now(), Some(code::NORMAL), "");
+            return;
+        };
+        self.execute(command);
+        for _ in 1..COMMAND_BATCH {
+            self.collect_transmits();
+            if self.out_bytes >= WRITE_HIGH_WATER {
+                break;
+            }
+            match self.commands.try_recv() {
+                Ok(command) => self.execute(command),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn execute(&mut self, Command { op, ack }: Command) {
+        let result = match op {
+            Op::Text(text) => self.ws.send_text(&text),
+            Op::Binary(data) => self.ws.send_binary(data),
+            Op::Ping(payload) => self.ws.send_ping(payload),
+            Op::Pong(payload) => self.ws.send_pong(payload),
+            Op::Close(code, reason) => self.ws.close(core_now(), Some(code), &reason),
+        };
+        // The caller may have stopped waiting.
+        let _ = ack.send(result.map_err(WsError::from_local));
+    }
+
+    /// After the final event: refuse further commands, flush and shut down the transport,
+    /// report the end, deliver a message still waiting, and let the handles see the end.
+    async fn finish<R, W>(mut self, rd: R, mut wr: W, reason: CloseReason)
+    where
+        W: AsyncWrite + Unpin,
+    {
+        self.status.send_modify(|s| s.reason = Some(reason.clone()));
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            let _ = command.ack.send(Err(WsError::Closed(Some(reason.clone()))));
+        }
+        self.collect_transmits();
+        if !self.write_failed {
+            // After an abnormal end the peer is unresponsive or gone: write nothing more.
+            let abnormal = matches!(
+                reason,
+                CloseReason::PingTimeout | CloseReason::CloseTimeout | CloseReason::TransportClosed
+            );
+            let out = if abnormal {
+                VecDeque::new()
+            } else {
+                std::mem::take(&mut self.out)
+            };
+            let _ = tokio::time::timeout(LINGER, async {
+                for chunk in &out {
+                    wr.write_all(chunk).await?;
+                }
+                wr.flush().await?;
+                wr.shutdown().await
+            })
+            .await;
+        }
+        drop(rd);
+        drop(wr);
+        self.status.send_modify(|s| s.finished = true);
+        if let (Some(message), Some(messages)) = (self.pending.take(), self.messages.take()) {
+            // Waits for the application to make room, or to drop the receiver.
+            let _ = messages.send(message).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tether_core::ws::{accept, ClientHandshake, DeflateConfig, ProtocolErrorKind, WsConfig};
+    use tokio::io::{duplex, DuplexStream, ReadBuf};
+    use tokio::time::timeout;
+
+    /// Turns a hang into a failure.
+    async fn within<F: Future>(future: F) -> F::Output {
+        timeout(Duration::from_secs(10), future)
+            .await
+            .expect("timed out")
+    }
+
+    fn config() -> WsConfig {
+        let mut config = WsConfig::default();
+        config.deflate = None;
+        config
+    }
+
+    fn mask_keys() -> impl FnMut() -> [u8; 4] + Send + 'static {
+        let mut state: u32 = 0x9E37_79B9;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state.to_be_bytes()
+        }
+    }
+
+    fn client_on<IO>(io: IO, config: WsConfig) -> WebSocket
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let ws = CoreWebSocket::client(config, None, core_now(), mask_keys());
+        spawn(io, ws, Bytes::new())
+    }
+
+    fn server_on<IO>(io: IO, config: WsConfig) -> WebSocket
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        spawn(
+            io,
+            CoreWebSocket::server(config, None, core_now()),
+            Bytes::new(),
+        )
+    }
+
+    /// A client and a server pump wired to each other.
+    fn pair() -> (WebSocket, WebSocket) {
+        let (a, b) = duplex(64 * 1024);
+        (client_on(a, config()), server_on(b, config()))
+    }
+
+    /// A payload with some structure but no long repeats.
+    fn pattern(len: usize) -> Bytes {
+        let mut state = 12_345u32;
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    /// Reads one frame written by a client (masked) from a raw transport: (opcode, payload).
+    async fn read_client_frame(raw: &mut DuplexStream) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 2];
+        raw.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[1] & 0x80, 0x80, "client frames are masked");
+        let len = match head[1] & 0x7F {
+            126 => usize::from(raw.read_u16().await.unwrap()),
+            127 => raw.read_u64().await.unwrap() as usize,
+            n => usize::from(n),
+        };
+        let mut mask = [0u8; 4];
+        raw.read_exact(&mut mask).await.unwrap();
+        let mut payload = vec![0u8; len];
+        raw.read_exact(&mut payload).await.unwrap();
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= mask[i % 4];
+        }
+        (head[0] & 0x0F, payload)
+    }
+
+    /// Reads until EOF; returns how many bytes came.
+    async fn read_to_eof(raw: &mut DuplexStream) -> usize {
+        let mut rest = Vec::new();
+        raw.read_to_end(&mut rest).await.unwrap();
+        rest.len()
+    }
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn check<T: Send + Sync + Unpin + 'static>() {}
+        check::<WebSocket>();
+        check::<WsSender>();
+        check::<WsReceiver>();
+        check::<WeakWsSender>();
+        check::<WsError>();
+    }
+
+    #[tokio::test]
+    async fn messages_both_ways() {
+        let (mut client, mut server) = pair();
+        client.send_text("hello").await.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Text("hello".into()))
+        );
+        server.send_binary(&b"\x00\x01\x02"[..]).await.unwrap();
+        assert_eq!(
+            within(client.recv()).await,
+            Some(Message::Binary(Bytes::from_static(b"\x00\x01\x02")))
+        );
+        client.send_text("").await.unwrap();
+        assert_eq!(within(server.recv()).await, Some(Message::Text("".into())));
+
+        // 1 MiB each way at the same time, through a 64 KiB pipe.
+        let big = pattern(1 << 20);
+        let (sent_by_client, sent_by_server) = within(async {
+            tokio::join!(
+                client.send_binary(big.clone()),
+                server.send_binary(big.clone())
+            )
+        })
+        .await;
+        sent_by_client.unwrap();
+        sent_by_server.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Binary(big.clone()))
+        );
+        assert_eq!(within(client.recv()).await, Some(Message::Binary(big)));
+        let text = "é".repeat(300_000);
+        server.send_text(text.clone()).await.unwrap();
+        assert_eq!(within(client.recv()).await, Some(Message::Text(text)));
+        assert_eq!(client.close_reason(), None);
+    }
+
+    #[tokio::test]
+    async fn ping_and_pong() {
+        let (mut client, mut server) = pair();
+        client.send_ping(&b"are you there"[..]).await.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Ping(Bytes::from_static(b"are you there")))
+        );
+        assert_eq!(
+            within(client.recv()).await,
+            Some(Message::Pong(Bytes::from_static(b"are you there")))
+        );
+        server
+            .send_message(Message::Pong(Bytes::from_static(b"beat")))
+            .await
+            .unwrap();
+        assert_eq!(
+            within(client.recv()).await,
+            Some(Message::Pong(Bytes::from_static(b"beat")))
+        );
+        assert_eq!(
+            client.send_ping(vec![0u8; 126]).await,
+            Err(WsError::Local(LocalError::ControlPayloadTooLong))
+        );
+    }
+
+    #[tokio::test]
+    async fn close_handshake() {
+        let (mut client, mut server) = pair();
+        client.send_text("last words").await.unwrap();
+        client.close(1000, "bye").await.unwrap();
+        // Closing: refused (the reason is known only if the handshake is already over).
+        assert!(matches!(
+            client.send_text("too late").await,
+            Err(WsError::Closed(_))
+        ));
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Text("last words".into()))
+        );
+        assert_eq!(within(server.recv()).await, None);
+        let by_peer = CloseReason::ByPeer {
+            code: Some(1000),
+            reason: "bye".into(),
+        };
+        assert_eq!(server.close_reason(), Some(by_peer.clone()));
+        assert_eq!(within(server.closed()).await, by_peer);
+
+        assert_eq!(within(client.recv()).await, None);
+        let by_us = CloseReason::ByUs {
+            code: Some(1000),
+            reason: String::new(),
+        };
+        assert_eq!(client.close_reason(), Some(by_us.clone()));
+        assert_eq!(within(client.closed()).await, by_us);
+        assert!(by_us.is_clean());
+
+        // After the end: typed errors, no hang.
+        assert_eq!(
+            client.send_text("x").await,
+            Err(WsError::Closed(Some(by_us.clone())))
+        );
+        assert_eq!(
+            server.close(1000, "again").await,
+            Err(WsError::Closed(Some(by_peer)))
+        );
+        assert_eq!(within(client.recv()).await, None);
+    }
+
+    #[tokio::test]
+    async fn invalid_close_is_refused_locally() {
+        let (client, mut server) = pair();
+        assert_eq!(
+            client.close(1005, "").await,
+            Err(WsError::Local(LocalError::InvalidCloseCode(1005)))
+        );
+        assert_eq!(
+            client.close(1000, &"r".repeat(124)).await,
+            Err(WsError::Local(LocalError::ControlPayloadTooLong))
+        );
+        // Still open.
+        client.send_text("still here").await.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Text("still here".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn stream_and_sink() {
+        let (client, server) = pair();
+        let (server_tx, mut server_rx) = server.split();
+        // Echo with the Stream and Sink halves.
+        let echo = tokio::spawn(async move {
+            let mut server_tx = server_tx;
+            while let Some(message) = server_rx.next().await {
+                if !message.is_control() {
+                    SinkExt::send(&mut server_tx, message).await.unwrap();
+                }
+            }
+            server_rx.close_reason()
+        });
+        let (mut client_tx, mut client_rx) = client.split();
+        let outgoing: Vec<Message> = (0..100)
+            .map(|i| {
+                if i % 2 == 0 {
+                    Message::Text(format!("message {i}"))
+                } else {
+                    Message::Binary(pattern(i * 100))
+                }
+            })
+            .collect();
+        let mut source = futures_util::stream::iter(outgoing.clone().into_iter().map(Ok));
+        within(client_tx.send_all(&mut source)).await.unwrap();
+        let echoed: Vec<Message> = within(client_rx.by_ref().take(100).collect()).await;
+        assert_eq!(echoed, outgoing);
+        // Sink::close starts the close handshake with 1000.
+        within(SinkExt::close(&mut client_tx)).await.unwrap();
+        assert_eq!(within(client_rx.next()).await, None);
+        assert_eq!(
+            within(echo).await.unwrap(),
+            Some(CloseReason::ByPeer {
+                code: Some(1000),
+                reason: String::new()
+            })
+        );
+        // Closing again is fine; sending is not.
+        within(SinkExt::close(&mut client_tx)).await.unwrap();
+        let mut other = client_tx.clone();
+        assert!(matches!(
+            within(SinkExt::send(&mut other, Message::from("late"))).await,
+            Err(WsError::Closed(Some(CloseReason::ByUs { .. })))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn echo_on_many_threads() {
+        let (client, server) = pair();
+        let (server_tx, mut server_rx) = server.split();
+        let echo = tokio::spawn(async move {
+            while let Some(message) = server_rx.recv().await {
+                if !message.is_control() && server_tx.send_message(message).await.is_err() {
+                    break;
+                }
+            }
+            server_rx.closed().await
+        });
+        let (client_tx, mut client_rx) = client.split();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let tx = client_tx.clone();
+                tokio::spawn(async move {
+                    for i in 0..250 {
+                        tx.send_text(format!("{w}:{i}:{}", "x".repeat(i * 7)))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut next = [0usize; 4];
+        for _ in 0..1000 {
+            let Some(Message::Text(text)) = within(client_rx.recv()).await else {
+                panic!("expected text");
+            };
+            let mut parts = text.splitn(3, ':');
+            let w: usize = parts.next().unwrap().parse().unwrap();
+            let i: usize = parts.next().unwrap().parse().unwrap();
+            assert_eq!(i, next[w], "per-sender order");
+            assert_eq!(parts.next().unwrap().len(), i * 7);
+            next[w] += 1;
+        }
+        for writer in writers {
+            within(writer).await.unwrap();
+        }
+        client_tx.close(1000, "done").await.unwrap();
+        assert_eq!(within(client_rx.recv()).await, None);
+        assert!(within(echo).await.unwrap().is_clean());
+    }
+
+    #[tokio::test]
+    async fn transport_dropped() {
+        let (a, b) = duplex(64 * 1024);
+        let mut client = client_on(a, config());
+        drop(b);
+        assert_eq!(within(client.recv()).await, None);
+        assert_eq!(client.close_reason(), Some(CloseReason::TransportClosed));
+        assert_eq!(within(client.closed()).await, CloseReason::TransportClosed);
+        assert!(matches!(
+            client.send_text("x").await,
+            Err(WsError::Closed(Some(CloseReason::TransportClosed)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn transport_dropped_while_open() {
+        let (a, mut raw) = duplex(64 * 1024);
+        let mut client = client_on(a, config());
+        raw.write_all(b"\x81\x02hi").await.unwrap();
+        assert_eq!(
+            within(client.recv()).await,
+            Some(Message::Text("hi".into()))
+        );
+        // Half a frame, then the peer vanishes.
+        raw.write_all(b"\x81\x05hel").await.unwrap();
+        drop(raw);
+        assert_eq!(within(client.recv()).await, None);
+        assert_eq!(client.close_reason(), Some(CloseReason::TransportClosed));
+        assert_eq!(within(client.closed()).await, CloseReason::TransportClosed);
+    }
+
+    #[tokio::test]
+    async fn trailing_bytes_come_first() {
+        let (a, mut raw) = duplex(64 * 1024);
+        let ws = CoreWebSocket::client(config(), None, core_now(), mask_keys());
+        let mut client = spawn(a, ws, Bytes::from_static(b"\x81\x05early\x81"));
+        raw.write_all(b"\x04late").await.unwrap();
+        assert_eq!(
+            within(client.recv()).await,
+            Some(Message::Text("early".into()))
+        );
+        assert_eq!(
+            within(client.recv()).await,
+            Some(Message::Text("late".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn protocol_error_sends_close_and_ends() {
+        let (a, mut raw) = duplex(64 * 1024);
+        let mut client = client_on(a, config());
+        // A reserved opcode.
+        raw.write_all(b"\x83\x00").await.unwrap();
+        assert_eq!(within(client.recv()).await, None);
+        match client.close_reason() {
+            Some(CloseReason::ProtocolError(error)) => {
+                assert_eq!(error.kind(), ProtocolErrorKind::ReservedOpcode)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let (opcode, payload) = within(read_client_frame(&mut raw)).await;
+        assert_eq!((opcode, &payload[..]), (0x8, &b"\x03\xea"[..])); // close 1002
+        assert_eq!(within(read_to_eof(&mut raw)).await, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeat_ping_timeout() {
+        let (a, mut raw) = duplex(64 * 1024);
+        let mut config = config();
+        config.heartbeat = Some(Duration::from_secs(1));
+        let start = tokio::time::Instant::now();
+        let client = client_on(a, config);
+        // Nobody answers: a ping after 1 s, the end half a second later.
+        assert_eq!(within(client.closed()).await, CloseReason::PingTimeout);
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_millis(1600),
+            "{elapsed:?}"
+        );
+        assert_eq!(client.close_reason(), Some(CloseReason::PingTimeout));
+        // The heartbeat ping went out; then the write side was shut down.
+        let (opcode, payload) = within(read_client_frame(&mut raw)).await;
+        assert_eq!((opcode, payload.len()), (0x9, 8));
+        assert_eq!(within(read_to_eof(&mut raw)).await, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeat_keeps_a_live_connection() {
+        let (a, b) = duplex(64 * 1024);
+        let mut config = config();
+        config.heartbeat = Some(Duration::from_secs(1));
+        let client = client_on(a, config);
+        let mut server = server_on(b, self::config());
+        // The server's pump answers the pings, even though its application reads late.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(client.close_reason(), None);
+        let mut pings = 0;
+        while let Ok(Some(message)) = timeout(Duration::from_millis(1), server.recv()).await {
+            assert!(matches!(message, Message::Ping(_)));
+            pings += 1;
+        }
+        assert!((5..=10).contains(&pings), "{pings}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeout_while_the_application_is_behind() {
+        let (a, mut raw) = duplex(64 * 1024);
+        let mut config = config();
+        config.heartbeat = Some(Duration::from_secs(1));
+        let mut client = client_on(a, config);
+        for i in 0..40u8 {
+            raw.write_all(&[0x82, 0x01, i]).await.unwrap();
+        }
+        // The application reads nothing; the peer goes silent: the connection still ends.
+        assert_eq!(within(client.closed()).await, CloseReason::PingTimeout);
+        let mut received = Vec::new();
+        while let Some(message) = within(client.recv()).await {
+            received.push(message);
+        }
+        // In order, then the end: what did not fit was never decoded.
+        assert!(received.len() > MESSAGE_CAPACITY && received.len() < 40);
+        for (i, message) in received.iter().enumerate() {
+            assert_eq!(message, &Message::Binary(Bytes::from(vec![i as u8])));
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_application_gets_everything_in_order() {
+        let (mut client, server) = pair();
+        let count = 500;
+        let sender = server.sender();
+        let producer = tokio::spawn(async move {
+            for i in 0..count {
+                sender.send_text(format!("{i}")).await.unwrap();
+            }
+        });
+        // Let the pumps fill every buffer while the client reads nothing; it can still send.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.send_text("meanwhile").await.unwrap();
+        let mut server = server;
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Text("meanwhile".into()))
+        );
+        for i in 0..count {
+            assert_eq!(
+                within(client.recv()).await,
+                Some(Message::Text(format!("{i}")))
+            );
+        }
+        within(producer).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn dropping_every_handle_closes() {
+        let (a, b) = duplex(64 * 1024);
+        let client = client_on(a, config());
+        let mut server = server_on(b, config());
+        let (tx, rx) = client.split();
+        let tx2 = tx.clone();
+        drop(tx);
+        drop(rx);
+        // A sender is left: still open.
+        tx2.send_text("from the last sender").await.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Text("from the last sender".into()))
+        );
+        drop(tx2);
+        assert_eq!(within(server.recv()).await, None);
+        assert_eq!(
+            server.close_reason(),
+            Some(CloseReason::ByPeer {
+                code: Some(1000),
+                reason: String::new()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn dropped_handles_pump_exits() {
+        let (a, mut raw) = duplex(64 * 1024);
+        let client = client_on(a, config());
+        drop(client);
+        let (opcode, payload) = within(read_client_frame(&mut raw)).await;
+        assert_eq!((opcode, &payload[..]), (0x8, &b"\x03\xe8"[..])); // close 1000
+        raw.write_all(b"\x88\x02\x03\xe8").await.unwrap();
+        // The pump shut down its write side and dropped the socket.
+        assert_eq!(within(read_to_eof(&mut raw)).await, 0);
+        assert!(raw.write_all(b"\x81\x00").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn receiver_dropped_keeps_the_connection_going() {
+        let (client, mut server) = pair();
+        let (tx, rx) = client.split();
+        drop(rx);
+        for i in 0..100 {
+            server.send_text(format!("ignored {i}")).await.unwrap();
+        }
+        server.send_ping(&b"p"[..]).await.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Pong(Bytes::from_static(b"p")))
+        );
+        tx.send_text("still sending").await.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Text("still sending".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn server_shutdown_goes_away() {
+        let (mut client, server) = pair();
+        let shutdown_handle = server.sender();
+        within(shutdown_handle.close_going_away()).await.unwrap();
+        assert_eq!(within(client.recv()).await, None);
+        assert_eq!(
+            client.close_reason(),
+            Some(CloseReason::ByPeer {
+                code: Some(1001),
+                reason: "going away".into()
+            })
+        );
+        let reason = within(shutdown_handle.closed()).await;
+        assert_eq!(reason.code(), 1001);
+        assert!(matches!(reason, CloseReason::ByUs { .. }));
+        drop(server);
+    }
+
+    #[tokio::test]
+    async fn weak_sender_does_not_keep_the_connection() {
+        let (client, mut server) = pair();
+        let weak = client.sender().downgrade();
+        let sender = weak.upgrade().expect("alive");
+        sender.send_text("via upgrade").await.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Text("via upgrade".into()))
+        );
+        drop(sender);
+        drop(client);
+        assert!(weak.upgrade().is_none());
+        assert_eq!(within(server.recv()).await, None);
+        assert_eq!(
+            within(weak.closed()).await,
+            CloseReason::ByUs {
+                code: Some(1000),
+                reason: String::new()
+            }
+        );
+        assert!(matches!(
+            weak.close_going_away().await,
+            Err(WsError::Closed(Some(_)))
+        ));
+
+        // Server shutdown through weak handles.
+        let (mut client, server) = pair();
+        let weak = server.sender().downgrade();
+        within(weak.close_going_away()).await.unwrap();
+        assert_eq!(within(client.recv()).await, None);
+        assert_eq!(client.close_reason().map(|r| r.code()), Some(1001));
+        assert_eq!(within(weak.closed()).await.code(), 1001);
+        drop(server);
+    }
+
+    /// Counts the bytes written through it.
+    struct Counting<T> {
+        inner: T,
+        written: Arc<AtomicUsize>,
+    }
+
+    impl<T: AsyncRead + Unpin> AsyncRead for Counting<T> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        }
+    }
+
+    impl<T: AsyncWrite + Unpin> AsyncWrite for Counting<T> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+            this.written.fetch_add(n, Ordering::Relaxed);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn deflate_through_the_handshake() {
+        let mut config = WsConfig::default();
+        config.deflate = Some(DeflateConfig::default());
+        let uri = "ws://example.test/chat".parse().unwrap();
+        let (handshake, request) = ClientHandshake::new(&uri, [7; 16], &[], &config).unwrap();
+        let (response, server_negotiated) = accept(&request, &[], &config).unwrap();
+        let client_negotiated = handshake.validate(&response).unwrap();
+        assert!(client_negotiated.deflate.is_some());
+        assert!(server_negotiated.deflate.is_some());
+
+        let (a, b) = duplex(64 * 1024);
+        let client_wrote = Arc::new(AtomicUsize::new(0));
+        let server_wrote = Arc::new(AtomicUsize::new(0));
+        let a = Counting {
+            inner: a,
+            written: client_wrote.clone(),
+        };
+        let b = Counting {
+            inner: b,
+            written: server_wrote.clone(),
+        };
+        let now = core_now();
+        let client =
+            CoreWebSocket::client(config.clone(), client_negotiated.deflate, now, mask_keys());
+        let server = CoreWebSocket::server(config, server_negotiated.deflate, now);
+        let mut client = spawn(a, client, Bytes::new());
+        let mut server = spawn(b, server, Bytes::new());
+
+        let text = "all work and no play makes jack a dull boy. ".repeat(5_000);
+        client.send_text(text.clone()).await.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Text(text.clone()))
+        );
+        let data = Bytes::from(vec![0x5A; 300_000]);
+        server.send_binary(data.clone()).await.unwrap();
+        assert_eq!(within(client.recv()).await, Some(Message::Binary(data)));
+        // Small messages skip compression but still pass.
+        client.send_text("tiny").await.unwrap();
+        assert_eq!(
+            within(server.recv()).await,
+            Some(Message::Text("tiny".into()))
+        );
+        let client_bytes = client_wrote.load(Ordering::Relaxed);
+        let server_bytes = server_wrote.load(Ordering::Relaxed);
+        assert!(
+            client_bytes < text.len() / 20,
+            "client wrote {client_bytes}"
+        );
+        assert!(server_bytes < 300_000 / 20, "server wrote {server_bytes}");
+
+        client.close(1000, "done").await.unwrap();
+        assert_eq!(within(server.recv()).await, None);
+        assert_eq!(within(client.recv()).await, None);
+        assert!(client.close_reason().is_some_and(|r| r.is_clean()));
+    }
+}
