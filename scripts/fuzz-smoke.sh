@@ -7,12 +7,12 @@
 #
 # New corpus entries go to fuzz/corpus/TARGET, crashes to fuzz/artifacts/TARGET (both
 # gitignored); fuzz/seeds/TARGET and the dictionaries (fuzz/http.dict for the h1 targets,
-# fuzz/ws.dict for the WebSocket ones) are read-only inputs.
+# fuzz/ws.dict for the WebSocket ones, none for pool_ops) are read-only inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-TARGETS=(h1_server h1_client h1_chunked ws_frames ws_conn)
+TARGETS=(h1_server h1_client h1_chunked ws_frames ws_conn pool_ops)
 SANITIZER_ARGS=()
 if [[ -n ${FUZZ_SANITIZER:-} ]]; then
     SANITIZER_ARGS=(--sanitizer "$FUZZ_SANITIZER")
@@ -33,9 +33,11 @@ failed=()
 for target in "${TARGETS[@]}"; do
     echo "fuzz-smoke: $target for ${FUZZ_SECONDS}s" >&2
     mkdir -p "fuzz/corpus/$target"
-    dict=fuzz/http.dict
+    dict_args=(-dict=fuzz/http.dict)
     if [[ $target == ws_* ]]; then
-        dict=fuzz/ws.dict
+        dict_args=(-dict=fuzz/ws.dict)
+    elif [[ $target == pool_* ]]; then
+        dict_args=()
     fi
     seeds=()
     if [[ -d fuzz/seeds/$target ]]; then
@@ -43,7 +45,7 @@ for target in "${TARGETS[@]}"; do
     fi
     if ! cargo +nightly fuzz run "${SANITIZER_ARGS[@]}" "$target" \
         "fuzz/corpus/$target" "${seeds[@]}" -- \
-        -max_total_time="$FUZZ_SECONDS" -timeout=10 -dict="$dict" \
+        -max_total_time="$FUZZ_SECONDS" -timeout=10 "${dict_args[@]}" \
         -print_final_stats=1; then
         failed+=("$target")
     fi
