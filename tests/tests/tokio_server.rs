@@ -474,3 +474,94 @@ fn heartbeat_detects_a_peer_that_stops_answering() {
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     d.stop().unwrap();
 }
+
+#[test]
+fn shutdown_closes_websockets_with_1001() {
+    let d = demo();
+    let (mut socket, _, stream, trailing) = tether_tests::ws::connect(
+        d.addr.port(),
+        "/ws",
+        &["echo"],
+        &tether_core::ws::WsConfig::default(),
+    )
+    .expect("handshake");
+    socket.send_text("before shutdown").unwrap();
+    let shutdown = d.shutdown.clone();
+    let mut echoed = false;
+    let reason = tether_tests::ws::drive(stream, socket, &trailing, |_, event| {
+        if let tether_core::ws::WsEvent::Text(t) = event {
+            assert_eq!(t, "before shutdown");
+            echoed = true;
+            shutdown.shutdown();
+        }
+    });
+    assert!(echoed);
+    assert_eq!(reason.code(), 1001, "{reason:?}");
+    assert!(reason.is_clean());
+    d.done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server ended")
+        .unwrap();
+}
+
+#[test]
+fn aiohttp_http_client() {
+    let Some(python) = python_with("aiohttp") else {
+        return;
+    };
+    let d = demo();
+    let script = r#"
+import asyncio, json, sys
+import aiohttp
+
+async def main():
+    base = sys.argv[1]
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with aiohttp.ClientSession(timeout=timeout) as s:
+        out = {}
+        async with s.get(base + "/") as r:
+            out["root"] = [r.status, r.headers["Content-Type"], await r.text()]
+        body = bytes(range(256)) * 2000
+        async with s.post(base + "/echo", data=body, headers={"Content-Type": "application/x-bin"}) as r:
+            out["echo"] = [r.status, r.headers["Content-Type"], (await r.read()) == body]
+        async def gen():
+            for i in range(50):
+                yield b"piece %d;" % i
+        async with s.post(base + "/echo", data=gen()) as r:
+            out["chunked"] = (await r.read()).decode()
+        async with s.get(base + "/stream?n=20") as r:
+            out["stream"] = [r.headers.get("Transfer-Encoding"), (await r.text()).count("\n")]
+        try:
+            async with s.get(base + "/slow?ms=2000", timeout=aiohttp.ClientTimeout(total=0.3)) as r:
+                out["slow"] = "answered"
+        except asyncio.TimeoutError:
+            out["slow"] = "timeout"
+        async with s.get(base + "/") as r:
+            out["after_timeout"] = await r.text()
+        print(json.dumps(out))
+
+asyncio.run(main())
+"#;
+    let out = Command::new(python)
+        .args(["-c", script, &d.url("")])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["root"][0], 200);
+    assert_eq!(result["root"][2], "Hello, World!");
+    assert_eq!(
+        result["echo"],
+        serde_json::json!([200, "application/x-bin", true])
+    );
+    let expected: String = (0..50).map(|i| format!("piece {i};")).collect();
+    assert_eq!(result["chunked"], expected);
+    assert_eq!(result["stream"], serde_json::json!(["chunked", 20]));
+    assert_eq!(result["slow"], "timeout");
+    assert_eq!(result["after_timeout"], "Hello, World!");
+    d.stop().unwrap();
+}

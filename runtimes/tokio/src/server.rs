@@ -120,6 +120,7 @@ impl Server {
             router,
             scheduler: scheduler.clone(),
             config: self.config.clone(),
+            websockets: std::sync::Mutex::new(Vec::new()),
         });
         let permits = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
         let mut connections = JoinSet::new();
@@ -156,6 +157,10 @@ impl Server {
         // In-flight requests get the shutdown timeout; then the rest are cut.
         let deadline = tokio::time::sleep(self.config.shutdown_timeout);
         tokio::pin!(deadline);
+        tokio::select! {
+            _ = shared.close_websockets() => {}
+            _ = &mut deadline => {}
+        }
         loop {
             tokio::select! {
                 next = connections.join_next() => if next.is_none() { break },
@@ -210,6 +215,33 @@ struct Shared {
     router: Arc<Router>,
     scheduler: Scheduler,
     config: ServerConfig,
+    /// Open WebSockets, held weakly, to close with 1001 at shutdown.
+    websockets: std::sync::Mutex<Vec<websocket::WeakWsSender>>,
+}
+
+impl Shared {
+    fn track(&self, socket: &websocket::WebSocket) {
+        if let Ok(mut list) = self.websockets.lock() {
+            list.retain(|weak| weak.close_reason().is_none());
+            list.push(socket.sender().downgrade());
+        }
+    }
+
+    /// Closes every open WebSocket with 1001 (going away) and waits until they are closed.
+    async fn close_websockets(&self) {
+        let sockets = self
+            .websockets
+            .lock()
+            .map(|mut list| std::mem::take(&mut *list));
+        let closing = sockets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|weak| async move {
+                let _ = weak.close_going_away().await;
+                weak.closed().await;
+            });
+        futures_util::future::join_all(closing).await;
+    }
 }
 
 /// A handler running for the current request.
@@ -281,6 +313,10 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watc
                             core_now(),
                         );
                         let socket = websocket::spawn(stream, core, trailing);
+                        shared.track(&socket);
+                        if *stop.borrow() {
+                            let _ = socket.close_going_away().await;
+                        }
                         let _ = tx.send(socket);
                     }
                     return;
@@ -316,8 +352,14 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watc
         let reading = conn.wants_input() && held.is_none() && !peer_gone;
         tokio::select! {
             read = reader.read(&mut buf), if reading => match read {
-                // The core turns EOF into Closed, or an incomplete-message error mid-request.
-                Ok(0) | Err(_) => conn.handle_eof(),
+                // The core turns EOF into Closed, or an incomplete-message error mid-request;
+                // for handler cancellation, EOF means the client has gone.
+                Ok(0) | Err(_) => {
+                    conn.handle_eof();
+                    if shared.config.cancel_on_disconnect {
+                        peer_gone = true;
+                    }
+                }
                 Ok(n) => conn.handle_input(core_now(), &buf[..n]),
             },
             permit = reserve(&body_tx), if held.is_some() => {
