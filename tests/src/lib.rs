@@ -262,3 +262,81 @@ pub fn node_with(module: &str) -> Option<(PathBuf, PathBuf)> {
     eprintln!("skipping: node module {module} not installed (scripts/test.sh installs it)");
     None
 }
+
+/// Runs a peer that prints JSON on success; fails the test with its output otherwise.
+pub fn run_json(mut command: Command) -> serde_json::Value {
+    let out = command.output().expect("run peer");
+    assert!(
+        out.status.success(),
+        "peer failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).expect("peer prints JSON")
+}
+
+/// Checks a WebSocket peer's report: every message came back as sent.
+pub fn all_echoed(result: &serde_json::Value) {
+    let echoed = result["echoed"].as_array().expect("echoed");
+    assert!(
+        !echoed.is_empty() && echoed.iter().all(|e| e == true),
+        "{result}"
+    );
+}
+
+/// A `tether-tokio` server running an app on its own runtime thread.
+pub struct TokioServer {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Its graceful-shutdown trigger.
+    pub shutdown: tether_tokio::ShutdownHandle,
+    /// What `serve` returned, once it has.
+    pub done: std::sync::mpsc::Receiver<Result<(), String>>,
+}
+
+impl TokioServer {
+    /// Serves `app` with `config` on a free port.
+    pub fn start(app: tether_tokio::App, config: tether_tokio::ServerConfig) -> TokioServer {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let server = tether_tokio::Server::bind("127.0.0.1:0".parse().unwrap(), config)
+                    .await
+                    .expect("bind");
+                tx.send((server.local_addr().unwrap(), server.shutdown_handle()))
+                    .unwrap();
+                let _ = done_tx.send(server.serve(app, false).await);
+            });
+        });
+        let (addr, shutdown) = rx.recv().expect("server started");
+        TokioServer {
+            addr,
+            shutdown,
+            done,
+        }
+    }
+
+    /// `http://addr` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Shuts down gracefully and returns what `serve` returned.
+    pub fn stop(self) -> Result<(), String> {
+        self.shutdown.shutdown();
+        self.finished()
+    }
+
+    /// Waits (up to 40 s) for `serve` to return.
+    pub fn finished(self) -> Result<(), String> {
+        self.done
+            .recv_timeout(Duration::from_secs(40))
+            .map_err(|e| e.to_string())?
+    }
+}

@@ -6,7 +6,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tether_tokio::{shield, App, Next, Request, Response, Server, ServerConfig, Teardown};
+use tether_tests::TokioServer;
+use tether_tokio::{shield, App, Next, Request, Response, ServerConfig, Teardown};
 
 fn get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -21,34 +22,8 @@ fn get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
-/// Runs `app` on its own runtime; returns the address, the shutdown handle, and the result.
-fn run(
-    app: App,
-    config: ServerConfig,
-) -> (
-    SocketAddr,
-    tether_tokio::ShutdownHandle,
-    std::sync::mpsc::Receiver<Result<(), String>>,
-) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (done_tx, done) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
-                .await
-                .unwrap();
-            tx.send((server.local_addr().unwrap(), server.shutdown_handle()))
-                .unwrap();
-            let _ = done_tx.send(server.serve(app, false).await);
-        });
-    });
-    let (addr, handle) = rx.recv().unwrap();
-    (addr, handle, done)
+fn run(app: App, config: ServerConfig) -> TokioServer {
+    TokioServer::start(app, config)
 }
 
 struct Hits(AtomicUsize);
@@ -79,7 +54,8 @@ fn state_middleware_and_params() {
                 ))
             },
         );
-    let (addr, shutdown, done) = run(app, ServerConfig::default());
+    let server = run(app, ServerConfig::default());
+    let addr = server.addr;
     let first = get(addr, "/users/7/posts/42");
     assert!(first.contains("x-wrapped: yes"), "{first}");
     assert!(first.ends_with("7 42 1"), "{first}");
@@ -92,8 +68,7 @@ fn state_middleware_and_params() {
     let mut denied = String::new();
     s.read_to_string(&mut denied).unwrap();
     assert!(denied.starts_with("HTTP/1.1 403 "), "{denied}");
-    shutdown.shutdown();
-    done.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    server.stop().unwrap();
 }
 
 fn step(
@@ -128,11 +103,11 @@ fn cleanup_contexts_run_in_order_and_undo_in_reverse() {
         .route(http::Method::GET, "/", |_req: Request| async {
             Response::text("ok")
         });
-    let (addr, shutdown, done) = run(app, ServerConfig::default());
+    let server = run(app, ServerConfig::default());
+    let addr = server.addr;
     assert!(get(addr, "/").ends_with("ok"));
     assert_eq!(*log.lock().unwrap(), ["setup db", "setup cache"]);
-    shutdown.shutdown();
-    done.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    server.stop().unwrap();
     assert_eq!(
         *log.lock().unwrap(),
         ["setup db", "setup cache", "teardown cache", "teardown db"]
@@ -144,8 +119,7 @@ fn cleanup_contexts_run_in_order_and_undo_in_reverse() {
         .cleanup_ctx("db", step(&log, "db", false))
         .cleanup_ctx("broken", step(&log, "broken", true))
         .cleanup_ctx("never", step(&log, "never", false));
-    let (_, _, done) = run(app, ServerConfig::default());
-    let result = done.recv_timeout(Duration::from_secs(20)).unwrap();
+    let result = run(app, ServerConfig::default()).finished();
     assert!(result.unwrap_err().contains("broken broke"));
     assert_eq!(
         *log.lock().unwrap(),
@@ -205,22 +179,23 @@ fn hit_and_run(addr: SocketAddr, path: &str) {
 
 #[test]
 fn handlers_run_to_completion_by_default() {
-    let (addr, shutdown, done) = run(slow_app(), ServerConfig::default());
+    let server = run(slow_app(), ServerConfig::default());
+    let addr = server.addr;
     hit_and_run(addr, "/slow");
     std::thread::sleep(Duration::from_millis(600));
     assert!(
         get(addr, "/count").ends_with("\r\n\r\n1"),
         "the handler finished although its client left"
     );
-    shutdown.shutdown();
-    done.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    server.stop().unwrap();
 }
 
 #[test]
 fn cancel_on_disconnect_and_shield() {
     let mut config = ServerConfig::default();
     config.cancel_on_disconnect = true;
-    let (addr, shutdown, done) = run(slow_app(), config);
+    let server = run(slow_app(), config);
+    let addr = server.addr;
     hit_and_run(addr, "/slow");
     std::thread::sleep(Duration::from_millis(600));
     assert!(
@@ -234,6 +209,5 @@ fn cancel_on_disconnect_and_shield() {
         1,
         "shielded work finished anyway"
     );
-    shutdown.shutdown();
-    done.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    server.stop().unwrap();
 }

@@ -11,58 +11,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tether_tests::{curl, node_with, peers_dir, python_with};
-use tether_tokio::{Server, ServerConfig, ShutdownHandle};
+use tether_tests::{all_echoed, curl, node_with, peers_dir, python_with, run_json, TokioServer};
 
-/// A demo server on its own runtime thread.
-struct Demo {
-    addr: SocketAddr,
-    shutdown: ShutdownHandle,
-    done: std::sync::mpsc::Receiver<Result<(), String>>,
-}
-
-impl Demo {
-    fn start(config: ServerConfig) -> Demo {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (done_tx, done) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
-                    .await
-                    .expect("bind");
-                tx.send((server.local_addr().unwrap(), server.shutdown_handle()))
-                    .unwrap();
-                let _ = done_tx.send(server.serve(demo::app(), false).await);
-            });
-        });
-        let (addr, shutdown) = rx.recv().expect("server started");
-        Demo {
-            addr,
-            shutdown,
-            done,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// Shuts down and waits for the server to finish.
-    fn stop(self) -> Result<(), String> {
-        self.shutdown.shutdown();
-        self.done
-            .recv_timeout(Duration::from_secs(40))
-            .map_err(|e| e.to_string())?
-    }
-}
+type Demo = TokioServer;
 
 fn demo() -> Demo {
-    Demo::start(demo::config())
+    Demo::start(demo::app(), demo::config())
 }
 
 /// Sends raw bytes, returns everything read until the server closes or 5 s pass.
@@ -245,7 +199,7 @@ fn error_answers_over_raw_sockets() {
 fn slowloris_is_cut_while_others_are_served() {
     let mut config = demo::config();
     config.http.timeouts.head = Some(Duration::from_millis(500));
-    let d = Demo::start(config);
+    let d = Demo::start(demo::app(), config);
     let mut slow = TcpStream::connect(d.addr).unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let started = Instant::now();
@@ -356,25 +310,6 @@ fn graceful_shutdown_loses_no_accepted_response() {
     );
 }
 
-fn run_json(mut command: Command) -> Value {
-    let out = command.output().expect("run peer");
-    assert!(
-        out.status.success(),
-        "peer failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    serde_json::from_slice(&out.stdout).expect("peer prints JSON")
-}
-
-fn all_echoed(result: &Value) {
-    let echoed = result["echoed"].as_array().expect("echoed");
-    assert!(
-        !echoed.is_empty() && echoed.iter().all(|e| e == true),
-        "{result}"
-    );
-}
-
 #[test]
 fn python_clients() {
     let Some(python) = python_with("websockets") else {
@@ -440,7 +375,7 @@ fn node_ws_client() {
 fn heartbeat_detects_a_peer_that_stops_answering() {
     let mut config = demo::config();
     config.websocket.heartbeat = Some(Duration::from_millis(300));
-    let d = Demo::start(config);
+    let d = Demo::start(demo::app(), config);
     let mut stream = TcpStream::connect(d.addr).unwrap();
     stream
         .write_all(

@@ -8,27 +8,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use tether_core::h1::ServerConfig;
 use tether_core::ws::{CloseReason, WsConfig, WsEvent};
-use tether_tests::{demo_app, node_with, peers_dir, python_with, ws, TestServer};
+use tether_tests::{
+    all_echoed, demo_app, node_with, peers_dir, python_with, run_json, ws, TestServer,
+};
 
 fn server() -> TestServer {
     TestServer::start(ServerConfig::default(), demo_app)
-}
-
-fn run_json(mut command: Command) -> Value {
-    let out = command.output().expect("run peer");
-    assert!(
-        out.status.success(),
-        "peer failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    serde_json::from_slice(&out.stdout).expect("peer prints JSON")
-}
-
-fn all_echoed(result: &Value) {
-    let echoed = result["echoed"].as_array().expect("echoed");
-    assert!(!echoed.is_empty());
-    assert!(echoed.iter().all(|e| e == true), "{result}");
 }
 
 fn python_client(args: &[&str]) -> Option<Value> {
