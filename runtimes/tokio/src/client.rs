@@ -1,0 +1,872 @@
+//! The HTTP client (aiohttp's `ClientSession`): pooled keep-alive connections, the four
+//! timeouts, redirects, and WebSocket connections, all decided by the core (`h1` client
+//! connection, `pool`, `time::RequestTimer`); this file does the IO.
+//!
+
+use crate::clock::{core_now, to_tokio};
+use crate::websocket::{self, WebSocket};
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tether_core::h1::{ClientConfig as H1Config, ClientConnection, ClientEvent};
+use tether_core::pool::{
+    self, Acquire, ConnId, Grant, Origin, Pool, PoolConfig, PoolEvent, PoolStats, WaiterId,
+};
+use tether_core::time::{ClientTimeouts, RequestTimer, TimeoutKind};
+use tether_core::ws::{ClientHandshake, WsConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// What went wrong with a request. Never a panic.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// One of the four timeouts fired.
+    #[error("{0}")]
+    Timeout(TimeoutKind),
+    /// The URL cannot be requested (not absolute, not http/ws, bad characters).
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    /// Resolving the host failed.
+    #[error("DNS lookup failed: {0}")]
+    Dns(io::Error),
+    /// Opening the connection failed.
+    #[error("connect failed: {0}")]
+    Connect(io::Error),
+    /// Reading or writing the connection failed.
+    #[error("connection error: {0}")]
+    Io(io::Error),
+    /// The server broke HTTP/1.1 (the core's typed error).
+    #[error("protocol error: {0}")]
+    Protocol(#[from] tether_core::h1::Error),
+    /// The response body is larger than the client's limit.
+    #[error("response body over {0} bytes")]
+    BodyTooLarge(usize),
+    /// More redirects than allowed.
+    #[error("more than {0} redirects")]
+    TooManyRedirects(usize),
+    /// The client was closed.
+    #[error("the client is closed")]
+    Closed,
+    /// The WebSocket handshake failed.
+    #[error("WebSocket handshake failed: {0}")]
+    WebSocket(#[from] tether_core::ws::HandshakeError),
+    /// The TLS handshake failed, or TLS is not available.
+    #[error("TLS error: {0}")]
+    Tls(String),
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The four timeouts (aiohttp's defaults: total 300 s, the others off).
+    pub timeouts: ClientTimeouts,
+    /// Pool limits and keep-alive (100 in all, unlimited per host, 15 s idle).
+    pub pool: PoolConfig,
+    /// Headers added to every request that does not set them.
+    pub default_headers: HeaderMap,
+    /// The `User-Agent`.
+    pub user_agent: String,
+    /// Redirects followed (0: none). Default 10.
+    pub max_redirects: usize,
+    /// Largest body `bytes()`/`text()` will collect. Default 64 MiB.
+    pub max_body_size: usize,
+    /// WebSocket settings for `ws_connect`.
+    pub websocket: WsConfig,
+    /// TLS settings for `https://` and `wss://`.
+    pub tls: crate::tls::TlsConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            timeouts: ClientTimeouts::default(),
+            pool: PoolConfig::default(),
+            default_headers: HeaderMap::new(),
+            user_agent: concat!("tether/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_redirects: 10,
+            max_body_size: 64 << 20,
+            websocket: WsConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
+        }
+    }
+}
+
+/// A transport: plain TCP, or TLS over it.
+pub(crate) trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// One open HTTP connection.
+struct Conn {
+    stream: Box<dyn Io>,
+    http: ClientConnection,
+}
+
+struct Shared {
+    config: ClientConfig,
+    pool: Mutex<Pool>,
+    /// Idle connections the pool may hand out again.
+    idle: Mutex<HashMap<ConnId, Conn>>,
+    /// Requests waiting for a pool grant.
+    waiters: Mutex<HashMap<WaiterId, oneshot::Sender<Grant>>>,
+    /// Expires idle connections; aborted when the client goes away.
+    reaper: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Ok(mut reaper) = self.reaper.lock() {
+            if let Some(task) = reaper.take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// A pooled HTTP client. Building it does no IO; connections open on first use. Clone it
+/// freely (one pool behind every clone); reuse one for many requests.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Default for Client {
+    fn default() -> Client {
+        Client::new(ClientConfig::default())
+    }
+}
+
+impl Client {
+    /// A client with `config`. No IO.
+    pub fn new(config: ClientConfig) -> Client {
+        let pool = Pool::new(config.pool.clone());
+        Client {
+            shared: Arc::new(Shared {
+                config,
+                pool: Mutex::new(pool),
+                idle: Mutex::new(HashMap::new()),
+                waiters: Mutex::new(HashMap::new()),
+                reaper: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Starts a request.
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        RequestBuilder {
+            client: self.clone(),
+            method,
+            url: url.to_owned(),
+            headers: HeaderMap::new(),
+            body: None,
+            timeouts: self.shared.config.timeouts,
+        }
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: &str) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// `POST url`.
+    pub fn post(&self, url: &str) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// Pool counts for the origin of `url` (idle, in use, opening, waiting).
+    pub fn pool_stats(&self, url: &str) -> Option<PoolStats> {
+        let origin = Origin::from_uri(&url.parse().ok()?)?;
+        Some(self.shared.pool.lock().ok()?.stats(&origin))
+    }
+
+    /// Closes idle connections and refuses new requests. Responses being read finish.
+    pub async fn close(&self) {
+        let ids = match self.shared.pool.lock() {
+            Ok(mut pool) => pool.close(),
+            Err(_) => return,
+        };
+        let conns: Vec<Conn> = match self.shared.idle.lock() {
+            Ok(mut idle) => ids.iter().filter_map(|id| idle.remove(id)).collect(),
+            Err(_) => Vec::new(),
+        };
+        self.drain_pool_events();
+        for mut conn in conns {
+            let _ = conn.stream.shutdown().await;
+        }
+    }
+
+    /// Connects a WebSocket to `url` (`ws://`), offering `protocols`.
+    pub async fn ws_connect(
+        &self,
+        url: &str,
+        protocols: &[&str],
+    ) -> Result<(WebSocket, Option<String>), ClientError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| ClientError::InvalidUrl(url.to_owned()))?;
+        let origin =
+            Origin::from_uri(&uri).ok_or_else(|| ClientError::InvalidUrl(url.to_owned()))?;
+        let mut timer = RequestTimer::new(self.shared.config.timeouts, core_now());
+        let key = random_key();
+        let config = &self.shared.config.websocket;
+        let (handshake, mut request) = ClientHandshake::new(&uri, key, protocols, config)?;
+        request.headers_mut().insert(
+            http::header::USER_AGENT,
+            header_value(&self.shared.config.user_agent),
+        );
+        timer.connecting(core_now());
+        let stream = with_deadline(&mut timer, connect(&origin, &self.shared.config)).await??;
+        timer.connected();
+        let mut conn = Conn {
+            stream,
+            http: ClientConnection::new(H1Config::default()),
+        };
+        conn.http.send_request(&request)?;
+        conn.http.send_end(None)?;
+        with_deadline(&mut timer, flush(&mut conn)).await??;
+        timer.sent(core_now());
+        let mut response = None;
+        loop {
+            match with_deadline(&mut timer, next_event(&mut conn)).await?? {
+                ClientEvent::Response(head) => response = Some(head),
+                ClientEvent::Upgraded { trailing } => {
+                    let Some(head) = response else {
+                        return Err(ClientError::Closed);
+                    };
+                    let negotiated = handshake.validate(&head)?;
+                    let core = tether_core::ws::WebSocket::client(
+                        config.clone(),
+                        negotiated.deflate,
+                        core_now(),
+                        mask_keys(),
+                    );
+                    return Ok((
+                        websocket::spawn(conn.stream, core, trailing),
+                        negotiated.protocol,
+                    ));
+                }
+                ClientEvent::End { .. } | ClientEvent::Closed => {
+                    let status = response
+                        .map(|r| r.status())
+                        .unwrap_or(StatusCode::BAD_GATEWAY);
+                    return Err(tether_core::ws::HandshakeError::NotSwitching(status).into());
+                }
+                ClientEvent::Error(e) => return Err(e.into()),
+                _ => {}
+            }
+        }
+    }
+
+    fn drain_pool_events(&self) {
+        let events: Vec<PoolEvent> = match self.shared.pool.lock() {
+            Ok(mut pool) => std::iter::from_fn(|| pool.poll_event()).collect(),
+            Err(_) => return,
+        };
+        for event in events {
+            match event {
+                PoolEvent::Granted { waiter, grant } => {
+                    let tx = self
+                        .shared
+                        .waiters
+                        .lock()
+                        .ok()
+                        .and_then(|mut w| w.remove(&waiter));
+                    if let Some(tx) = tx {
+                        if let Err(grant) = tx.send(grant) {
+                            // The waiter is gone: give its grant back.
+                            self.give_back(waiter, grant);
+                        }
+                    }
+                }
+                PoolEvent::Close(id) => {
+                    if let Ok(mut idle) = self.shared.idle.lock() {
+                        idle.remove(&id); // dropping the stream closes it
+                    }
+                }
+                PoolEvent::Refused(waiter) => {
+                    if let Ok(mut waiters) = self.shared.waiters.lock() {
+                        waiters.remove(&waiter); // the dropped sender wakes it with Closed
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn give_back(&self, waiter: WaiterId, _grant: Grant) {
+        if let Ok(mut pool) = self.shared.pool.lock() {
+            let _ = pool.cancel_wait(waiter, core_now());
+        }
+        self.drain_pool_events();
+    }
+
+    /// Keeps one task that expires idle connections on the pool's deadlines.
+    fn ensure_reaper(&self) {
+        let Ok(mut reaper) = self.shared.reaper.lock() else {
+            return;
+        };
+        if reaper.is_some() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.shared);
+        *reaper = Some(tokio::spawn(async move {
+            loop {
+                let next = match weak.upgrade() {
+                    Some(shared) => shared.pool.lock().ok().and_then(|p| p.poll_timeout()),
+                    None => return,
+                };
+                match next {
+                    Some(at) => tokio::time::sleep_until(to_tokio(at)).await,
+                    None => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
+                let Some(shared) = weak.upgrade() else { return };
+                if let Ok(mut pool) = shared.pool.lock() {
+                    pool.handle_timeout(core_now());
+                }
+                Client { shared }.drain_pool_events();
+            }
+        }));
+    }
+
+    /// A connection for `origin`: reused, newly opened, or after a wait.
+    async fn acquire(
+        &self,
+        origin: &Origin,
+        timer: &mut RequestTimer,
+    ) -> Result<(ConnId, Conn, bool), ClientError> {
+        self.ensure_reaper();
+        let answer = self
+            .shared
+            .pool
+            .lock()
+            .map_err(|_| ClientError::Closed)?
+            .acquire(origin, core_now())
+            .map_err(|_| ClientError::Closed)?;
+        self.drain_pool_events();
+        let grant = match answer {
+            Acquire::Ready(grant) => grant,
+            Acquire::Wait(waiter) => {
+                let (tx, rx) = oneshot::channel();
+                if let Ok(mut waiters) = self.shared.waiters.lock() {
+                    waiters.insert(waiter, tx);
+                }
+                // A grant may have been issued before the sender was registered.
+                self.drain_pool_events();
+                let guard = WaitGuard {
+                    client: self,
+                    waiter,
+                };
+                let grant = with_deadline(timer, rx)
+                    .await?
+                    .map_err(|_| ClientError::Closed)?;
+                std::mem::forget(guard);
+                grant
+            }
+        };
+        match grant {
+            Grant::Reuse(id) => {
+                let conn = self
+                    .shared
+                    .idle
+                    .lock()
+                    .ok()
+                    .and_then(|mut idle| idle.remove(&id));
+                match conn {
+                    Some(conn) => Ok((id, conn, true)),
+                    None => {
+                        // Closed under us: release it as broken and open anew.
+                        self.release(id, None, false);
+                        Box::pin(self.acquire(origin, timer)).await
+                    }
+                }
+            }
+            Grant::Open(id) => {
+                timer.connecting(core_now());
+                match with_deadline(timer, connect(origin, &self.shared.config)).await {
+                    Ok(Ok(stream)) => {
+                        if let Ok(mut pool) = self.shared.pool.lock() {
+                            let _ = pool.opened(id);
+                        }
+                        self.drain_pool_events();
+                        let conn = Conn {
+                            stream,
+                            http: ClientConnection::new(H1Config::default()),
+                        };
+                        Ok((id, conn, false))
+                    }
+                    Ok(Err(e)) | Err(e) => {
+                        if let Ok(mut pool) = self.shared.pool.lock() {
+                            let _ = pool.open_failed(id, core_now());
+                        }
+                        self.drain_pool_events();
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives a connection back: kept idle if `conn` is reusable, else closed.
+    fn release(&self, id: ConnId, conn: Option<Conn>, reusable_hint: bool) {
+        let reusable = reusable_hint && conn.as_ref().is_some_and(|c| c.http.is_reusable());
+        if let (true, Some(conn)) = (reusable, conn) {
+            if let Ok(mut idle) = self.shared.idle.lock() {
+                idle.insert(id, conn);
+            }
+        }
+        if let Ok(mut pool) = self.shared.pool.lock() {
+            let _ = pool.release(id, reusable, None, core_now());
+        }
+        self.drain_pool_events();
+    }
+}
+
+/// Gives up a pool wait if the request is dropped or times out while waiting.
+struct WaitGuard<'a> {
+    client: &'a Client,
+    waiter: WaiterId,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut waiters) = self.client.shared.waiters.lock() {
+            waiters.remove(&self.waiter);
+        }
+        if let Ok(mut pool) = self.client.shared.pool.lock() {
+            let _ = pool.cancel_wait(self.waiter, core_now());
+        }
+        self.client.drain_pool_events();
+    }
+}
+
+/// A request being built.
+pub struct RequestBuilder {
+    client: Client,
+    method: Method,
+    url: String,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+    timeouts: ClientTimeouts,
+}
+
+impl RequestBuilder {
+    /// Adds a header (invalid names or values are ignored).
+    pub fn header(mut self, name: &str, value: &str) -> RequestBuilder {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            self.headers.append(name, value);
+        }
+        self
+    }
+
+    /// The body (sent with `Content-Length`).
+    pub fn body(mut self, body: impl Into<Bytes>) -> RequestBuilder {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Timeouts for this request, overriding the client's.
+    pub fn timeouts(mut self, timeouts: ClientTimeouts) -> RequestBuilder {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Sends the request and reads the response head (following redirects).
+    pub async fn send(self) -> Result<Response, ClientError> {
+        let client = self.client.clone();
+        let mut timer = RequestTimer::new(self.timeouts, core_now());
+        let mut method = self.method;
+        let mut url = self.url;
+        let mut body = self.body;
+        let mut headers = self.headers;
+        for redirects in 0..=client.shared.config.max_redirects {
+            let uri: Uri = url
+                .parse()
+                .map_err(|_| ClientError::InvalidUrl(url.clone()))?;
+            let origin =
+                Origin::from_uri(&uri).ok_or_else(|| ClientError::InvalidUrl(url.clone()))?;
+            let head = build_head(
+                &client.shared.config,
+                &method,
+                &uri,
+                &headers,
+                body.as_ref(),
+            )?;
+            let mut response = client
+                .exchange(&origin, &head, body.clone(), &mut timer)
+                .await?;
+            let location = redirect_target(&response, &uri);
+            match location {
+                Some(next) if client.shared.config.max_redirects > 0 => {
+                    if redirects == client.shared.config.max_redirects {
+                        return Err(ClientError::TooManyRedirects(redirects));
+                    }
+                    response.discard().await?;
+                    let status = response.status();
+                    if status == StatusCode::SEE_OTHER
+                        || ((status == StatusCode::MOVED_PERMANENTLY
+                            || status == StatusCode::FOUND)
+                            && method == Method::POST)
+                    {
+                        method = Method::GET;
+                        body = None;
+                        headers.remove(http::header::CONTENT_TYPE);
+                    }
+                    timer.retrying(core_now());
+                    url = next;
+                }
+                _ => return Ok(response),
+            }
+        }
+        Err(ClientError::TooManyRedirects(
+            client.shared.config.max_redirects,
+        ))
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("tether"))
+}
+
+fn build_head(
+    config: &ClientConfig,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Option<&Bytes>,
+) -> Result<Request<()>, ClientError> {
+    if !matches!(uri.scheme_str(), Some("http")) {
+        return Err(ClientError::InvalidUrl(format!(
+            "{uri} (only http:// for now)"
+        )));
+    }
+    let mut request = Request::new(());
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri.clone();
+    let out = request.headers_mut();
+    for (name, value) in &config.default_headers {
+        out.insert(name.clone(), value.clone());
+    }
+    out.insert(http::header::USER_AGENT, header_value(&config.user_agent));
+    for (name, value) in headers {
+        out.insert(name.clone(), value.clone());
+    }
+    if let Some(body) = body {
+        out.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    Ok(request)
+}
+
+fn redirect_target(response: &Response, base: &Uri) -> Option<String> {
+    if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
+        return None;
+    }
+    let location = response
+        .headers()
+        .get(http::header::LOCATION)?
+        .to_str()
+        .ok()?;
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Some(location.to_owned());
+    }
+    let authority = base.authority()?;
+    let scheme = base.scheme_str()?;
+    if location.starts_with('/') {
+        Some(format!("{scheme}://{authority}{location}"))
+    } else {
+        let path = base.path();
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        Some(format!("{scheme}://{authority}{dir}{location}"))
+    }
+}
+
+impl Client {
+    /// One request/response exchange on a pooled connection, with one retry on a fresh
+    /// connection when a reused one turns out stale.
+    async fn exchange(
+        &self,
+        origin: &Origin,
+        head: &Request<()>,
+        body: Option<Bytes>,
+        timer: &mut RequestTimer,
+    ) -> Result<Response, ClientError> {
+        let mut retried = false;
+        loop {
+            let (id, mut conn, reused) = self.acquire(origin, timer).await?;
+            timer.connected();
+            let mut response_started = false;
+            match self
+                .start(&mut conn, head, body.clone(), timer, &mut response_started)
+                .await
+            {
+                Ok(response_head) => {
+                    return Ok(Response {
+                        head: response_head,
+                        client: self.clone(),
+                        conn: Some((id, conn)),
+                        timer: timer.clone(),
+                        done: false,
+                    });
+                }
+                Err(e) => {
+                    self.release(id, None, false);
+                    let stale = matches!(e, ClientError::Io(_) | ClientError::Protocol(_));
+                    if stale && !retried && pool::may_retry(reused, response_started, head.method())
+                    {
+                        retried = true;
+                        timer.retrying(core_now());
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Writes the request and reads up to the response head.
+    async fn start(
+        &self,
+        conn: &mut Conn,
+        head: &Request<()>,
+        body: Option<Bytes>,
+        timer: &mut RequestTimer,
+        response_started: &mut bool,
+    ) -> Result<http::Response<()>, ClientError> {
+        conn.http.send_request(head)?;
+        if let Some(body) = body {
+            conn.http.send_data(body)?;
+        }
+        conn.http.send_end(None)?;
+        with_deadline(timer, flush(conn)).await??;
+        timer.sent(core_now());
+        loop {
+            let event = with_deadline(timer, next_event(conn)).await??;
+            *response_started = true;
+            match event {
+                ClientEvent::Informational(_) => {}
+                ClientEvent::Response(head) => return Ok(head),
+                ClientEvent::Error(e) => return Err(e.into()),
+                ClientEvent::Closed => {
+                    return Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into()));
+                }
+                _ => {}
+            }
+            timer.read(core_now());
+        }
+    }
+}
+
+/// A response: head first; the body is read with [`Response::bytes`], [`Response::text`] or
+/// [`Response::chunk`]. Read to its end, its connection goes back to the pool; dropped early,
+/// the connection is closed (a half-read connection is never reused).
+pub struct Response {
+    head: http::Response<()>,
+    client: Client,
+    conn: Option<(ConnId, Conn)>,
+    timer: RequestTimer,
+    done: bool,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.head.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Response {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.head.status()
+    }
+
+    /// The version.
+    pub fn version(&self) -> http::Version {
+        self.head.version()
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> &HeaderMap {
+        self.head.headers()
+    }
+
+    /// The next piece of the body; `None` at its end (the connection is then back in the
+    /// pool).
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let Some((_, conn)) = self.conn.as_mut() else {
+            return Ok(None);
+        };
+        let event = with_deadline(&mut self.timer, next_event(conn)).await??;
+        self.timer.read(core_now());
+        match event {
+            ClientEvent::Data(data) => Ok(Some(data)),
+            ClientEvent::End { .. } => {
+                self.done = true;
+                self.timer.done();
+                if let Some((id, conn)) = self.conn.take() {
+                    self.client.release(id, Some(conn), true);
+                }
+                Ok(None)
+            }
+            ClientEvent::Error(e) => Err(e.into()),
+            _ => Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into())),
+        }
+    }
+
+    /// The whole body (up to the client's `max_body_size`).
+    pub async fn bytes(&mut self) -> Result<Bytes, ClientError> {
+        let limit = self.client.shared.config.max_body_size;
+        let mut all = BytesMut::new();
+        while let Some(piece) = self.chunk().await? {
+            if all.len() + piece.len() > limit {
+                return Err(ClientError::BodyTooLarge(limit));
+            }
+            all.extend_from_slice(&piece);
+        }
+        Ok(all.freeze())
+    }
+
+    /// The body as text (UTF-8; invalid sequences replaced).
+    pub async fn text(&mut self) -> Result<String, ClientError> {
+        let bytes = self.bytes().await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Reads and drops the rest of the body (so the connection can be reused).
+    async fn discard(&mut self) -> Result<(), ClientError> {
+        while self.chunk().await?.is_some() {}
+        Ok(())
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        if let Some((id, _conn)) = self.conn.take() {
+            // Not read to its end: the connection is closed, never reused.
+            self.client.release(id, None, false);
+        }
+    }
+}
+
+/// Runs `future` until the request's earliest deadline; on expiry, the timeout that fired.
+async fn with_deadline<F: Future>(
+    timer: &mut RequestTimer,
+    future: F,
+) -> Result<F::Output, ClientError> {
+    tokio::pin!(future);
+    loop {
+        let Some(deadline) = timer.poll_timeout() else {
+            return Ok(future.await);
+        };
+        tokio::select! {
+            output = &mut future => return Ok(output),
+            _ = tokio::time::sleep_until(to_tokio(deadline)) => {
+                if let Some(kind) = timer.handle_timeout(core_now()) {
+                    return Err(ClientError::Timeout(kind));
+                }
+            }
+        }
+    }
+}
+
+/// Opens a transport to `origin`: TCP, with TLS for `https`/`wss`.
+async fn connect(origin: &Origin, config: &ClientConfig) -> Result<Box<dyn Io>, ClientError> {
+    let tcp = connect_tcp(origin).await?;
+    match origin.scheme() {
+        "https" | "wss" => crate::tls::connect(tcp, origin.host(), &config.tls).await,
+        _ => Ok(Box::new(tcp)),
+    }
+}
+
+async fn connect_tcp(origin: &Origin) -> Result<TcpStream, ClientError> {
+    let addrs: Vec<_> = tokio::net::lookup_host((origin.host(), origin.port()))
+        .await
+        .map_err(ClientError::Dns)?
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(ClientError::Connect(last))
+}
+
+async fn flush(conn: &mut Conn) -> Result<(), ClientError> {
+    while let Some(bytes) = conn.http.poll_transmit() {
+        conn.stream
+            .write_all(&bytes)
+            .await
+            .map_err(ClientError::Io)?;
+    }
+    Ok(())
+}
+
+/// The next event of the connection, reading as needed.
+async fn next_event(conn: &mut Conn) -> Result<ClientEvent, ClientError> {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(event) = conn.http.poll_event() {
+            return Ok(event);
+        }
+        match conn.stream.read(&mut buf).await {
+            Ok(0) => conn.http.handle_eof(),
+            Ok(n) => conn.http.handle_input(&buf[..n]),
+            Err(e) => return Err(ClientError::Io(e)),
+        }
+    }
+}
+
+/// Process-wide randomness from the standard library's randomly seeded hasher (the core
+/// has none; this avoids a dependency for mask keys and handshake keys).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.finish()
+}
+
+fn random_key() -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&random_u64().to_ne_bytes());
+    key[8..].copy_from_slice(&random_u64().to_ne_bytes());
+    key
+}
+
+fn mask_keys() -> impl FnMut() -> [u8; 4] + Send + 'static {
+    let mut pool = 0u64;
+    let mut left = 0;
+    move || {
+        if left == 0 {
+            pool = random_u64();
+            left = 2;
+        }
+        left -= 1;
+        let key = (pool as u32).to_ne_bytes();
+        pool >>= 32;
+        key
+    }
+}
