@@ -654,9 +654,8 @@ impl Client {
         timer.sent(core_now());
         loop {
             let event = with_deadline(timer, next_event(conn)).await??;
-            *response_started = true;
             match event {
-                ClientEvent::Informational(_) => {}
+                ClientEvent::Informational(_) => *response_started = true,
                 ClientEvent::Response(head) => return Ok(head),
                 ClientEvent::Error(e) => return Err(e.into()),
                 ClientEvent::Closed => {
