@@ -58,6 +58,9 @@ pub enum ClientError {
     /// The WebSocket handshake failed.
     #[error("WebSocket handshake failed: {0}")]
     WebSocket(#[from] tether_core::ws::HandshakeError),
+    /// A JSON body could not be encoded or decoded (the `json` feature).
+    #[error("JSON error: {0}")]
+    Json(String),
     /// The TLS handshake failed, or TLS is not available.
     #[error("TLS error: {0}")]
     Tls(String),
@@ -172,8 +175,10 @@ impl Client {
             method,
             url: url.to_owned(),
             headers: HeaderMap::new(),
-            body: None,
+            body: RequestBody::Empty,
             timeouts: self.shared.config.timeouts,
+            expect_continue: false,
+            follow_redirects: true,
         }
     }
 
@@ -209,25 +214,62 @@ impl Client {
         }
     }
 
-    /// Connects a WebSocket to `url` (`ws://`), offering `protocols`.
+    /// Connects a WebSocket to `url` (`ws://` or `wss://`), offering `protocols`, with the
+    /// client's WebSocket settings. Returns the socket and the subprotocol the server chose.
+    /// [`Client::ws`] sets headers and per-connection settings.
     pub async fn ws_connect(
         &self,
         url: &str,
         protocols: &[&str],
     ) -> Result<(WebSocket, Option<String>), ClientError> {
+        let mut request = self.ws(url);
+        for protocol in protocols {
+            request = request.protocol(protocol);
+        }
+        request.connect().await
+    }
+
+    /// Starts a WebSocket connection to `url` (`ws://` or `wss://`): set subprotocols,
+    /// headers and settings, then [`WsRequest::connect`].
+    pub fn ws(&self, url: &str) -> WsRequest {
+        WsRequest {
+            client: self.clone(),
+            url: url.to_owned(),
+            protocols: Vec::new(),
+            headers: HeaderMap::new(),
+            config: self.shared.config.websocket.clone(),
+            timeouts: self.shared.config.timeouts,
+        }
+    }
+
+    /// The opening handshake of a WebSocket on a connection of its own (never pooled).
+    async fn ws_handshake(
+        &self,
+        ws: WsRequest,
+    ) -> Result<(WebSocket, Option<String>), ClientError> {
+        let url = &ws.url;
         let uri: Uri = url
             .parse()
             .map_err(|_| ClientError::InvalidUrl(url.to_owned()))?;
         let origin =
             Origin::from_uri(&uri).ok_or_else(|| ClientError::InvalidUrl(url.to_owned()))?;
-        let mut timer = RequestTimer::new(self.shared.config.timeouts, core_now());
-        let key = random_key();
-        let config = &self.shared.config.websocket;
-        let (handshake, mut request) = ClientHandshake::new(&uri, key, protocols, config)?;
-        request.headers_mut().insert(
+        let mut timer = RequestTimer::new(ws.timeouts, core_now());
+        let protocols: Vec<&str> = ws.protocols.iter().map(String::as_str).collect();
+        let (handshake, mut request) =
+            ClientHandshake::new(&uri, random_key(), &protocols, &ws.config)?;
+        let headers = request.headers_mut();
+        headers.insert(
             http::header::USER_AGENT,
             header_value(&self.shared.config.user_agent),
         );
+        for (name, value) in &self.shared.config.default_headers {
+            headers.entry(name).or_insert_with(|| value.clone());
+        }
+        for (name, value) in &ws.headers {
+            if !is_handshake_header(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
         timer.connecting(core_now());
         let stream = with_deadline(&mut timer, connect(&origin, &self.shared.config)).await??;
         timer.connected();
@@ -249,7 +291,7 @@ impl Client {
                     };
                     let negotiated = handshake.validate(&head)?;
                     let core = tether_core::ws::WebSocket::client(
-                        config.clone(),
+                        ws.config.clone(),
                         negotiated.deflate,
                         core_now(),
                         mask_keys(),
@@ -266,7 +308,7 @@ impl Client {
                     return Err(tether_core::ws::HandshakeError::NotSwitching(status).into());
                 }
                 ClientEvent::Error(e) => return Err(e.into()),
-                _ => {}
+                _ => timer.read(core_now()),
             }
         }
     }
@@ -453,14 +495,115 @@ impl Drop for WaitGuard<'_> {
     }
 }
 
+/// A streamed request body: pieces sent with chunked transfer coding.
+pub type BodyStream = std::pin::Pin<Box<dyn futures_core::Stream<Item = Bytes> + Send>>;
+
+/// A request body.
+enum RequestBody {
+    Empty,
+    Full(Bytes),
+    /// A stream can be sent once: no retry, no redirect that repeats the body.
+    Stream(Option<BodyStream>),
+}
+
+/// What one attempt sends.
+enum Outgoing {
+    Empty,
+    Full(Bytes),
+    Stream(BodyStream),
+}
+
+impl RequestBody {
+    /// The body for one more attempt, or `None` if it cannot be sent again.
+    fn attempt(&mut self) -> Option<Outgoing> {
+        match self {
+            RequestBody::Empty => Some(Outgoing::Empty),
+            RequestBody::Full(bytes) => Some(Outgoing::Full(bytes.clone())),
+            RequestBody::Stream(stream) => stream.take().map(Outgoing::Stream),
+        }
+    }
+}
+
+/// A WebSocket connection being set up ([`Client::ws`]).
+pub struct WsRequest {
+    client: Client,
+    url: String,
+    protocols: Vec<String>,
+    headers: HeaderMap,
+    config: WsConfig,
+    timeouts: ClientTimeouts,
+}
+
+impl std::fmt::Debug for WsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsRequest")
+            .field("url", &self.url)
+            .field("protocols", &self.protocols)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsRequest {
+    /// Offers a subprotocol (in order of preference).
+    pub fn protocol(mut self, protocol: &str) -> WsRequest {
+        self.protocols.push(protocol.to_owned());
+        self
+    }
+
+    /// Adds a header to the upgrade request (`Origin`, `Authorization`, cookies...). Invalid
+    /// names or values, and the handshake's own headers, are ignored.
+    pub fn header(mut self, name: &str, value: &str) -> WsRequest {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            self.headers.append(name, value);
+        }
+        self
+    }
+
+    /// Settings of this connection (permessage-deflate offer, heartbeat, size limits,
+    /// close timeout), instead of the client's `websocket` settings.
+    pub fn config(mut self, config: WsConfig) -> WsRequest {
+        self.config = config;
+        self
+    }
+
+    /// Timeouts of the handshake (connect, `sock_read` for the 101, total), instead of the
+    /// client's. They end with the handshake; the open socket has the heartbeat and idle
+    /// timeout of its [`WsConfig`] instead.
+    pub fn timeouts(mut self, timeouts: ClientTimeouts) -> WsRequest {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Connects and completes the opening handshake. Returns the socket and the subprotocol
+    /// the server chose.
+    pub async fn connect(self) -> Result<(WebSocket, Option<String>), ClientError> {
+        let client = self.client.clone();
+        if client.shared.pool.lock().map_or(true, |p| p.is_closed()) {
+            return Err(ClientError::Closed);
+        }
+        client.ws_handshake(self).await
+    }
+}
+
+/// Headers the WebSocket handshake sets itself.
+fn is_handshake_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name.starts_with("sec-websocket-")
+        || name == "upgrade"
+        || name == "connection"
+        || name == "host"
+}
+
 /// A request being built.
 pub struct RequestBuilder {
     client: Client,
     method: Method,
     url: String,
     headers: HeaderMap,
-    body: Option<Bytes>,
+    body: RequestBody,
     timeouts: ClientTimeouts,
+    expect_continue: bool,
+    follow_redirects: bool,
 }
 
 impl RequestBuilder {
@@ -472,9 +615,87 @@ impl RequestBuilder {
         self
     }
 
+    /// Adds query parameters to the URL (form-encoded, after any query it already has).
+    pub fn query(mut self, params: &[(&str, &str)]) -> RequestBuilder {
+        if params.is_empty() {
+            return self;
+        }
+        // A fragment is never sent.
+        let base = self.url.split('#').next().unwrap_or_default().to_owned();
+        let encoded: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect();
+        let separator = match base.find('?') {
+            None => "?",
+            Some(at) if at + 1 == base.len() || base.ends_with('&') => "",
+            Some(_) => "&",
+        };
+        self.url = format!("{base}{separator}{}", encoded.join("&"));
+        self
+    }
+
     /// The body (sent with `Content-Length`).
     pub fn body(mut self, body: impl Into<Bytes>) -> RequestBuilder {
-        self.body = Some(body.into());
+        self.body = RequestBody::Full(body.into());
+        self
+    }
+
+    /// A text body (`text/plain; charset=utf-8` unless a Content-Type is set).
+    pub fn text(self, text: impl Into<String>) -> RequestBuilder {
+        self.with_type("text/plain; charset=utf-8")
+            .body(Bytes::from(text.into()))
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub fn form(self, fields: &[(&str, &str)]) -> RequestBuilder {
+        let encoded: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect();
+        self.with_type("application/x-www-form-urlencoded")
+            .body(Bytes::from(encoded.join("&")))
+    }
+
+    /// A JSON body (`application/json`), with the `json` feature.
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(
+        self,
+        value: &T,
+    ) -> Result<RequestBuilder, ClientError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| ClientError::Json(e.to_string()))?;
+        Ok(self.with_type("application/json").body(Bytes::from(bytes)))
+    }
+
+    /// A streamed body, sent with `Transfer-Encoding: chunked` as the pieces come (with
+    /// backpressure: the next piece is taken once the last is written). Sent once: no
+    /// retry, and a 307/308 redirect is returned instead of followed.
+    pub fn body_stream(
+        mut self,
+        stream: impl futures_core::Stream<Item = Bytes> + Send + 'static,
+    ) -> RequestBuilder {
+        self.body = RequestBody::Stream(Some(Box::pin(stream)));
+        self
+    }
+
+    /// Sends `Expect: 100-continue` and holds the body back until the server says
+    /// `100 Continue` (or one second passes); a final answer instead (e.g. 401, 413) is
+    /// returned without sending the body.
+    pub fn expect_continue(mut self) -> RequestBuilder {
+        self.expect_continue = true;
+        self
+    }
+
+    /// Whether to follow redirects (default: yes, up to the client's `max_redirects`).
+    pub fn follow_redirects(mut self, follow: bool) -> RequestBuilder {
+        self.follow_redirects = follow;
+        self
+    }
+
+    fn with_type(mut self, content_type: &'static str) -> RequestBuilder {
+        self.headers
+            .entry(http::header::CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static(content_type));
         self
     }
 
@@ -487,54 +708,95 @@ impl RequestBuilder {
     /// Sends the request and reads the response head (following redirects).
     pub async fn send(self) -> Result<Response, ClientError> {
         let client = self.client.clone();
+        let max_redirects = if self.follow_redirects {
+            client.shared.config.max_redirects
+        } else {
+            0
+        };
         let mut timer = RequestTimer::new(self.timeouts, core_now());
         let mut method = self.method;
         let mut url = self.url;
         let mut body = self.body;
         let mut headers = self.headers;
-        for redirects in 0..=client.shared.config.max_redirects {
+        if self.expect_continue {
+            headers.insert(
+                http::header::EXPECT,
+                HeaderValue::from_static("100-continue"),
+            );
+        }
+        let mut previous_origin: Option<Origin> = None;
+        for redirects in 0..=max_redirects {
+            // A fragment is never sent.
             let uri: Uri = url
+                .split('#')
+                .next()
+                .unwrap_or_default()
                 .parse()
                 .map_err(|_| ClientError::InvalidUrl(url.clone()))?;
             let origin =
                 Origin::from_uri(&uri).ok_or_else(|| ClientError::InvalidUrl(url.clone()))?;
-            let head = build_head(
-                &client.shared.config,
-                &method,
-                &uri,
-                &headers,
-                body.as_ref(),
-            )?;
-            let mut response = client
-                .exchange(&origin, &head, body.clone(), &mut timer)
-                .await?;
-            let location = redirect_target(&response, &uri);
-            match location {
-                Some(next) if client.shared.config.max_redirects > 0 => {
-                    if redirects == client.shared.config.max_redirects {
-                        return Err(ClientError::TooManyRedirects(redirects));
+            if let Some(previous) = previous_origin.replace(origin.clone()) {
+                if previous != origin {
+                    // Credentials are for the origin they were given to.
+                    for name in CREDENTIAL_HEADERS {
+                        headers.remove(name);
                     }
-                    response.discard().await?;
-                    let status = response.status();
-                    if status == StatusCode::SEE_OTHER
-                        || ((status == StatusCode::MOVED_PERMANENTLY
-                            || status == StatusCode::FOUND)
-                            && method == Method::POST)
-                    {
-                        method = Method::GET;
-                        body = None;
-                        headers.remove(http::header::CONTENT_TYPE);
-                    }
-                    timer.retrying(core_now());
-                    url = next;
                 }
-                _ => return Ok(response),
             }
+            let head = build_head(&client.shared.config, &method, &uri, &headers, &body)?;
+            let mut response = client
+                .exchange(&origin, &head, &mut body, &mut timer)
+                .await?;
+            let Some(next) = redirect_target(&response, &uri) else {
+                return Ok(response);
+            };
+            if max_redirects == 0 {
+                return Ok(response);
+            }
+            if redirects == max_redirects {
+                return Err(ClientError::TooManyRedirects(redirects));
+            }
+            let status = response.status();
+            let to_get = (status == StatusCode::SEE_OTHER && method != Method::HEAD)
+                || ((status == StatusCode::MOVED_PERMANENTLY || status == StatusCode::FOUND)
+                    && method == Method::POST);
+            if to_get {
+                method = Method::GET;
+                body = RequestBody::Empty;
+                headers.remove(http::header::CONTENT_TYPE);
+                headers.remove(http::header::EXPECT);
+            } else if matches!(body, RequestBody::Stream(None)) {
+                // 307/308 repeat the body, and a stream cannot be sent twice.
+                return Ok(response);
+            }
+            response.discard().await?;
+            timer.retrying(core_now());
+            url = next;
         }
-        Err(ClientError::TooManyRedirects(
-            client.shared.config.max_redirects,
-        ))
+        Err(ClientError::TooManyRedirects(max_redirects))
     }
+}
+
+/// Headers dropped when a redirect leads to another origin.
+const CREDENTIAL_HEADERS: [HeaderName; 3] = [
+    http::header::AUTHORIZATION,
+    http::header::COOKIE,
+    http::header::PROXY_AUTHORIZATION,
+];
+
+/// `application/x-www-form-urlencoded` encoding of one name or value.
+fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 fn header_value(text: &str) -> HeaderValue {
@@ -546,11 +808,11 @@ fn build_head(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    body: Option<&Bytes>,
+    body: &RequestBody,
 ) -> Result<Request<()>, ClientError> {
-    if !matches!(uri.scheme_str(), Some("http")) {
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
         return Err(ClientError::InvalidUrl(format!(
-            "{uri} (only http:// for now)"
+            "{uri} (only http:// and https://)"
         )));
     }
     let mut request = Request::new(());
@@ -564,8 +826,17 @@ fn build_head(
     for (name, value) in headers {
         out.insert(name.clone(), value.clone());
     }
-    if let Some(body) = body {
-        out.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    match body {
+        RequestBody::Empty => {}
+        RequestBody::Full(bytes) => {
+            out.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        }
+        RequestBody::Stream(_) => {
+            out.insert(
+                http::header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        }
     }
     Ok(request)
 }
@@ -600,31 +871,50 @@ impl Client {
         &self,
         origin: &Origin,
         head: &Request<()>,
-        body: Option<Bytes>,
+        body: &mut RequestBody,
         timer: &mut RequestTimer,
     ) -> Result<Response, ClientError> {
         let mut retried = false;
         loop {
+            let Some(outgoing) = body.attempt() else {
+                return Err(ClientError::Io(io::Error::other(
+                    "a streamed body cannot be sent twice",
+                )));
+            };
             let (id, mut conn, reused) = self.acquire(origin, timer).await?;
             timer.connected();
             let mut response_started = false;
             match self
-                .start(&mut conn, head, body.clone(), timer, &mut response_started)
+                .start(&mut conn, head, outgoing, timer, &mut response_started)
                 .await
             {
                 Ok(response_head) => {
-                    return Ok(Response {
+                    let mut response = Response {
                         head: response_head,
                         client: self.clone(),
-                        conn: Some((id, conn)),
+                        conn: None,
                         timer: timer.clone(),
                         done: false,
-                    });
+                        pending: conn.http.poll_event(),
+                    };
+                    if matches!(response.pending, Some(ClientEvent::End { .. })) {
+                        // No body (HEAD, 204, 304, `Content-Length: 0`): the connection goes
+                        // back at once, even if the body is never asked for.
+                        response.pending = None;
+                        response.finish(id, conn);
+                    } else {
+                        response.conn = Some((id, conn));
+                    }
+                    return Ok(response);
                 }
                 Err(e) => {
                     self.release(id, None, false);
                     let stale = matches!(e, ClientError::Io(_) | ClientError::Protocol(_));
-                    if stale && !retried && pool::may_retry(reused, response_started, head.method())
+                    let resendable = !matches!(body, RequestBody::Stream(None));
+                    if stale
+                        && resendable
+                        && !retried
+                        && pool::may_retry(reused, response_started, head.method())
                     {
                         retried = true;
                         timer.retrying(core_now());
@@ -636,18 +926,37 @@ impl Client {
         }
     }
 
-    /// Writes the request and reads up to the response head.
+    /// Writes the request (holding the body back for `Expect: 100-continue`) and reads up
+    /// to the final response head.
     async fn start(
         &self,
         conn: &mut Conn,
         head: &Request<()>,
-        body: Option<Bytes>,
+        body: Outgoing,
         timer: &mut RequestTimer,
         response_started: &mut bool,
     ) -> Result<http::Response<()>, ClientError> {
         conn.http.send_request(head)?;
-        if let Some(body) = body {
-            conn.http.send_data(body)?;
+        with_deadline(timer, flush(conn)).await??;
+        if conn.http.is_waiting_for_continue() {
+            let wait = wait_for_continue(conn, response_started);
+            match tokio::time::timeout(Duration::from_secs(1), with_deadline(timer, wait)).await {
+                // A final answer before the body: return it; the body is never sent.
+                Ok(Ok(Ok(Some(final_head)))) => return Ok(final_head),
+                Ok(Ok(Ok(None))) | Err(_) => {}
+                Ok(Ok(Err(e))) | Ok(Err(e)) => return Err(e),
+            }
+        }
+        match body {
+            Outgoing::Empty => {}
+            Outgoing::Full(bytes) => conn.http.send_data(bytes)?,
+            Outgoing::Stream(mut stream) => {
+                use futures_util::StreamExt;
+                while let Some(piece) = stream.next().await {
+                    conn.http.send_data(piece)?;
+                    with_deadline(timer, flush(conn)).await??;
+                }
+            }
         }
         conn.http.send_end(None)?;
         with_deadline(timer, flush(conn)).await??;
@@ -668,6 +977,26 @@ impl Client {
     }
 }
 
+/// Waits for `100 Continue` (`None`) or a final response head (`Some`).
+async fn wait_for_continue(
+    conn: &mut Conn,
+    response_started: &mut bool,
+) -> Result<Option<http::Response<()>>, ClientError> {
+    loop {
+        match next_event(conn).await? {
+            ClientEvent::Informational(head) => {
+                *response_started = true;
+                if head.status() == StatusCode::CONTINUE {
+                    return Ok(None);
+                }
+            }
+            ClientEvent::Response(head) => return Ok(Some(head)),
+            ClientEvent::Error(e) => return Err(e.into()),
+            _ => return Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into())),
+        }
+    }
+}
+
 /// A response: head first; the body is read with [`Response::bytes`], [`Response::text`] or
 /// [`Response::chunk`]. Read to its end, its connection goes back to the pool; dropped early,
 /// the connection is closed (a half-read connection is never reused).
@@ -677,6 +1006,8 @@ pub struct Response {
     conn: Option<(ConnId, Conn)>,
     timer: RequestTimer,
     done: bool,
+    /// An event already parsed from the bytes that came with the head.
+    pending: Option<ClientEvent>,
 }
 
 impl std::fmt::Debug for Response {
@@ -709,18 +1040,22 @@ impl Response {
         if self.done {
             return Ok(None);
         }
-        let Some((_, conn)) = self.conn.as_mut() else {
-            return Ok(None);
+        let event = match self.pending.take() {
+            Some(event) => event,
+            None => {
+                let Some((_, conn)) = self.conn.as_mut() else {
+                    return Ok(None);
+                };
+                let event = with_deadline(&mut self.timer, next_event(conn)).await??;
+                self.timer.read(core_now());
+                event
+            }
         };
-        let event = with_deadline(&mut self.timer, next_event(conn)).await??;
-        self.timer.read(core_now());
         match event {
             ClientEvent::Data(data) => Ok(Some(data)),
             ClientEvent::End { .. } => {
-                self.done = true;
-                self.timer.done();
                 if let Some((id, conn)) = self.conn.take() {
-                    self.client.release(id, Some(conn), true);
+                    self.finish(id, conn);
                 }
                 Ok(None)
             }
@@ -742,10 +1077,38 @@ impl Response {
         Ok(all.freeze())
     }
 
-    /// The body as text (UTF-8; invalid sequences replaced).
+    /// The body as text, decoded by the Content-Type's charset (UTF-8 by default;
+    /// ISO-8859-1/Latin-1 understood; invalid sequences replaced).
     pub async fn text(&mut self) -> Result<String, ClientError> {
+        let latin1 = self
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("charset=")))
+            .is_some_and(|c| {
+                let c = c.trim_matches('"').to_ascii_lowercase();
+                c == "iso-8859-1" || c == "latin1" || c == "latin-1"
+            });
         let bytes = self.bytes().await?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(if latin1 {
+            bytes.iter().map(|&b| b as char).collect()
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
+
+    /// The body parsed as JSON, with the `json` feature.
+    #[cfg(feature = "json")]
+    pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, ClientError> {
+        let bytes = self.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Json(e.to_string()))
+    }
+
+    /// The body has ended: the connection goes back to the pool.
+    fn finish(&mut self, id: ConnId, conn: Conn) {
+        self.done = true;
+        self.timer.done();
+        self.client.release(id, Some(conn), true);
     }
 
     /// Reads and drops the rest of the body (so the connection can be reused).
