@@ -122,6 +122,9 @@ struct Shared {
     waiters: Mutex<HashMap<WaiterId, oneshot::Sender<Grant>>>,
     /// Expires idle connections; aborted when the client goes away.
     reaper: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes the reaper when a connection turns idle (the pool's next deadline may be
+    /// earlier than the one it sleeps until).
+    reaper_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Shared {
@@ -164,6 +167,7 @@ impl Client {
                 idle: Mutex::new(HashMap::new()),
                 waiters: Mutex::new(HashMap::new()),
                 reaper: Mutex::new(None),
+                reaper_wake: Arc::new(tokio::sync::Notify::new()),
             }),
         }
     }
@@ -365,15 +369,23 @@ impl Client {
             return;
         }
         let weak = Arc::downgrade(&self.shared);
+        let wake = self.shared.reaper_wake.clone();
         *reaper = Some(tokio::spawn(async move {
             loop {
-                let next = match weak.upgrade() {
-                    Some(shared) => shared.pool.lock().ok().and_then(|p| p.poll_timeout()),
-                    None => return,
+                let Some(shared) = weak.upgrade() else { return };
+                let next = shared.pool.lock().ok().and_then(|p| p.poll_timeout());
+                let woken = wake.notified();
+                // Only the weak reference is held while sleeping: the client can go away.
+                drop(shared);
+                let sleep = async {
+                    match next {
+                        Some(at) => tokio::time::sleep_until(to_tokio(at)).await,
+                        None => std::future::pending().await,
+                    }
                 };
-                match next {
-                    Some(at) => tokio::time::sleep_until(to_tokio(at)).await,
-                    None => tokio::time::sleep(Duration::from_secs(1)).await,
+                tokio::select! {
+                    _ = sleep => {}
+                    _ = woken => {}
                 }
                 let Some(shared) = weak.upgrade() else { return };
                 if let Ok(mut pool) = shared.pool.lock() {
@@ -389,7 +401,7 @@ impl Client {
         &self,
         origin: &Origin,
         timer: &mut RequestTimer,
-    ) -> Result<(ConnId, Conn, bool), ClientError> {
+    ) -> Result<Lease, ClientError> {
         self.ensure_reaper();
         let answer = self
             .shared
@@ -428,42 +440,41 @@ impl Client {
                     .ok()
                     .and_then(|mut idle| idle.remove(&id));
                 match conn {
-                    Some(conn) => Ok((id, conn, true)),
+                    Some(conn) => Ok(Lease::new(self, id, conn, true)),
                     None => {
                         // Closed under us: release it as broken and open anew.
-                        self.release(id, None, false);
+                        self.release(id, None, false, None);
                         Box::pin(self.acquire(origin, timer)).await
                     }
                 }
             }
             Grant::Open(id) => {
                 timer.connecting(core_now());
-                match with_deadline(timer, connect(origin, &self.shared.config)).await {
-                    Ok(Ok(stream)) => {
-                        if let Ok(mut pool) = self.shared.pool.lock() {
-                            let _ = pool.opened(id);
-                        }
-                        self.drain_pool_events();
-                        let conn = Conn {
-                            stream,
-                            http: ClientConnection::new(H1Config::default()),
-                        };
-                        Ok((id, conn, false))
-                    }
-                    Ok(Err(e)) | Err(e) => {
-                        if let Ok(mut pool) = self.shared.pool.lock() {
-                            let _ = pool.open_failed(id, core_now());
-                        }
-                        self.drain_pool_events();
-                        Err(e)
-                    }
+                // Dropped (the request was cancelled) or failed: the slot is given back.
+                let opening = OpeningGuard { client: self, id };
+                let stream = with_deadline(timer, connect(origin, &self.shared.config)).await??;
+                std::mem::forget(opening);
+                if let Ok(mut pool) = self.shared.pool.lock() {
+                    let _ = pool.opened(id);
                 }
+                self.drain_pool_events();
+                let conn = Conn {
+                    stream,
+                    http: ClientConnection::new(H1Config::default()),
+                };
+                Ok(Lease::new(self, id, conn, false))
             }
         }
     }
 
     /// Gives a connection back: kept idle if `conn` is reusable, else closed.
-    fn release(&self, id: ConnId, conn: Option<Conn>, reusable_hint: bool) {
+    fn release(
+        &self,
+        id: ConnId,
+        conn: Option<Conn>,
+        reusable_hint: bool,
+        keep_alive: Option<Duration>,
+    ) {
         let reusable = reusable_hint && conn.as_ref().is_some_and(|c| c.http.is_reusable());
         if let (true, Some(conn)) = (reusable, conn) {
             if let Ok(mut idle) = self.shared.idle.lock() {
@@ -471,9 +482,73 @@ impl Client {
             }
         }
         if let Ok(mut pool) = self.shared.pool.lock() {
-            let _ = pool.release(id, reusable, None, core_now());
+            let _ = pool.release(id, reusable, keep_alive, core_now());
+        }
+        if reusable {
+            // After the pool has the connection's idle deadline.
+            self.shared.reaper_wake.notify_one();
         }
         self.drain_pool_events();
+    }
+}
+
+/// A connection in use by one request. However the request ends (read to its end, failed,
+/// or dropped mid-way by a cancelled task), the pool hears of it exactly once.
+struct Lease {
+    client: Client,
+    id: ConnId,
+    conn: Option<Conn>,
+    /// Whether it came from the idle set (a stale-connection retry is allowed only then).
+    reused: bool,
+    /// The server's `Keep-Alive: timeout=N`: how long it keeps the connection open idle.
+    keep_alive: Option<Duration>,
+}
+
+impl Lease {
+    fn new(client: &Client, id: ConnId, conn: Conn, reused: bool) -> Lease {
+        Lease {
+            client: client.clone(),
+            id,
+            conn: Some(conn),
+            reused,
+            keep_alive: None,
+        }
+    }
+
+    fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until given back")
+    }
+
+    /// The exchange ended cleanly: back to the pool if the connection allows reuse.
+    fn give_back(mut self) {
+        let conn = self.conn.take();
+        self.client.release(self.id, conn, true, self.keep_alive);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.conn.take().is_some() {
+            // Not given back: the exchange failed or was abandoned. Closed, never reused.
+            self.client.release(self.id, None, false, None);
+        }
+    }
+}
+
+/// Gives a slot back to the pool if opening a connection fails or is abandoned.
+struct OpeningGuard<'a> {
+    client: &'a Client,
+    id: ConnId,
+}
+
+impl Drop for OpeningGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.client.shared.pool.lock() {
+            let _ = pool.open_failed(self.id, core_now());
+        }
+        self.client.drain_pool_events();
     }
 }
 
@@ -881,34 +956,37 @@ impl Client {
                     "a streamed body cannot be sent twice",
                 )));
             };
-            let (id, mut conn, reused) = self.acquire(origin, timer).await?;
+            let mut lease = self.acquire(origin, timer).await?;
             timer.connected();
             let mut response_started = false;
             match self
-                .start(&mut conn, head, outgoing, timer, &mut response_started)
+                .start(lease.conn(), head, outgoing, timer, &mut response_started)
                 .await
             {
                 Ok(response_head) => {
+                    lease.keep_alive = response_head
+                        .headers()
+                        .get("keep-alive")
+                        .and_then(pool::keep_alive_timeout);
                     let mut response = Response {
                         head: response_head,
                         client: self.clone(),
-                        conn: None,
+                        pending: lease.conn().http.poll_event(),
+                        lease: Some(lease),
                         timer: timer.clone(),
                         done: false,
-                        pending: conn.http.poll_event(),
                     };
                     if matches!(response.pending, Some(ClientEvent::End { .. })) {
                         // No body (HEAD, 204, 304, `Content-Length: 0`): the connection goes
                         // back at once, even if the body is never asked for.
                         response.pending = None;
-                        response.finish(id, conn);
-                    } else {
-                        response.conn = Some((id, conn));
+                        response.finish();
                     }
                     return Ok(response);
                 }
                 Err(e) => {
-                    self.release(id, None, false);
+                    let reused = lease.reused;
+                    drop(lease);
                     let stale = matches!(e, ClientError::Io(_) | ClientError::Protocol(_));
                     let resendable = !matches!(body, RequestBody::Stream(None));
                     if stale
@@ -1003,7 +1081,8 @@ async fn wait_for_continue(
 pub struct Response {
     head: http::Response<()>,
     client: Client,
-    conn: Option<(ConnId, Conn)>,
+    /// The connection, until the body has ended.
+    lease: Option<Lease>,
     timer: RequestTimer,
     done: bool,
     /// An event already parsed from the bytes that came with the head.
@@ -1043,10 +1122,10 @@ impl Response {
         let event = match self.pending.take() {
             Some(event) => event,
             None => {
-                let Some((_, conn)) = self.conn.as_mut() else {
+                let Some(lease) = self.lease.as_mut() else {
                     return Ok(None);
                 };
-                let event = with_deadline(&mut self.timer, next_event(conn)).await??;
+                let event = with_deadline(&mut self.timer, next_event(lease.conn())).await??;
                 self.timer.read(core_now());
                 event
             }
@@ -1054,9 +1133,7 @@ impl Response {
         match event {
             ClientEvent::Data(data) => Ok(Some(data)),
             ClientEvent::End { .. } => {
-                if let Some((id, conn)) = self.conn.take() {
-                    self.finish(id, conn);
-                }
+                self.finish();
                 Ok(None)
             }
             ClientEvent::Error(e) => Err(e.into()),
@@ -1105,25 +1182,18 @@ impl Response {
     }
 
     /// The body has ended: the connection goes back to the pool.
-    fn finish(&mut self, id: ConnId, conn: Conn) {
+    fn finish(&mut self) {
         self.done = true;
         self.timer.done();
-        self.client.release(id, Some(conn), true);
+        if let Some(lease) = self.lease.take() {
+            lease.give_back();
+        }
     }
 
     /// Reads and drops the rest of the body (so the connection can be reused).
     async fn discard(&mut self) -> Result<(), ClientError> {
         while self.chunk().await?.is_some() {}
         Ok(())
-    }
-}
-
-impl Drop for Response {
-    fn drop(&mut self) {
-        if let Some((id, _conn)) = self.conn.take() {
-            // Not read to its end: the connection is closed, never reused.
-            self.client.release(id, None, false);
-        }
     }
 }
 
