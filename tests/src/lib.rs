@@ -340,3 +340,46 @@ impl TokioServer {
             .map_err(|e| e.to_string())?
     }
 }
+
+/// A peer server process (Python or Node) that prints its port on its first line; killed
+/// when dropped.
+pub struct PeerServer {
+    child: std::process::Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl PeerServer {
+    /// Starts `command` and reads the port it prints.
+    pub fn start(mut command: Command) -> PeerServer {
+        use std::io::BufRead;
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the peer server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the peer's port");
+        let port = match line.trim().parse() {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the peer server printed {line:?} instead of its port");
+            }
+        };
+        PeerServer { child, port }
+    }
+
+    /// `http://127.0.0.1:port` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+}
+
+impl Drop for PeerServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -21,11 +21,14 @@ async fn main() {
             "--total-ms" => timeouts = timeouts.with_total(value(&mut args)),
             "--read-ms" => timeouts = timeouts.with_sock_read(value(&mut args)),
             "--connect-ms" => timeouts = timeouts.with_connect(value(&mut args)),
+            "--sock-connect-ms" => timeouts = timeouts.with_sock_connect(value(&mut args)),
             _ => url = Some(arg),
         }
     }
     let Some(url) = url else {
-        eprintln!("usage: client URL [--total-ms N] [--read-ms N] [--connect-ms N]");
+        eprintln!(
+            "usage: client URL [--total-ms N] [--read-ms N] [--connect-ms N] [--sock-connect-ms N]"
+        );
         std::process::exit(2);
     };
     let mut config = ClientConfig::default();

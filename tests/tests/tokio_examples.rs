@@ -1,0 +1,67 @@
+//! The `client` and `ws_client` examples, run as a user would (`cargo run --example`),
+//! against the demo app.
+
+#[path = "../../runtimes/tokio/examples/demo/app.rs"]
+#[allow(dead_code)]
+mod demo;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use tether_tests::TokioServer;
+
+/// `cargo run -q -p tether-tokio --example NAME -- ARGS` with `stdin` as its input.
+fn run_example(name: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO"))
+        .args(["run", "-q", "-p", "tether-tokio", "--example", name, "--"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cargo run");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_client_example_prints_status_headers_and_body() {
+    let server = TokioServer::start(demo::app(), demo::config());
+    let out = run_example("client", &[&server.url("/"), "--total-ms", "5000"], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("HTTP/1.1 200 OK\n"), "{stdout}");
+    assert!(stdout.contains("content-length: 13\n"), "{stdout}");
+    assert!(stdout.ends_with("\n\nHello, World!"), "{stdout}");
+
+    // A timeout is reported as such, with a failing exit status.
+    let out = run_example(
+        "client",
+        &[&server.url("/slow?ms=3000"), "--read-ms", "200"],
+        "",
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("socket read timeout"), "{stderr}");
+}
+
+#[test]
+fn the_ws_client_example_echoes_stdin_lines() {
+    let server = TokioServer::start(demo::app(), demo::config());
+    let url = server.url("/ws").replace("http://", "ws://");
+    let out = run_example("ws_client", &[&url], "first line\nsecond line\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout, "first line\nsecond line\n", "{stderr}");
+    assert!(stderr.contains("subprotocol: Some(\"echo\")"), "{stderr}");
+    assert!(stderr.contains("closed: Some(ByUs"), "{stderr}");
+}
