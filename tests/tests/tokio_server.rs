@@ -59,6 +59,14 @@ fn endpoints_with_curl() {
     };
     assert!(root.starts_with("HTTP/1.1 200 OK\r\n"), "{root}");
     assert!(root.contains("content-type: text/plain"));
+    let date = root
+        .lines()
+        .find_map(|line| line.strip_prefix("date: "))
+        .expect("a Date header");
+    assert!(
+        date.len() == 29 && date.ends_with(" GMT"),
+        "IMF-fixdate: {date:?}"
+    );
     assert!(root.ends_with("\r\n\r\nHello, World!"));
     let big: String = (0..300_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))

@@ -438,7 +438,10 @@ fn start_response(
     conn: &mut ServerConnection,
     response: Response,
 ) -> Option<mpsc::Receiver<Bytes>> {
-    let head = http::Response::from_parts(response.head, ());
+    let mut head = http::Response::from_parts(response.head, ());
+    head.headers_mut()
+        .entry(http::header::DATE)
+        .or_insert_with(http_date);
     if conn.send_response(&head).is_err() {
         // The core refused the head (e.g. a 204 with a body length): answer 500 instead.
         let fallback = http::Response::builder()
@@ -466,6 +469,33 @@ fn start_response(
         }
         ResponseBody::Stream(rx) => Some(rx),
     }
+}
+
+/// The current time as an HTTP date, formatted at most once a second per thread (an origin
+/// server with a clock must send `Date`, RFC 9110 §6.6.1).
+fn http_date() -> http::HeaderValue {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static CACHE: RefCell<Option<(u64, http::HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        match &*cache {
+            Some((at, value)) if *at == second => value.clone(),
+            _ => {
+                let value = http::HeaderValue::try_from(httpdate::fmt_http_date(now)).unwrap_or(
+                    http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+                );
+                *cache = Some((second, value.clone()));
+                value
+            }
+        }
+    })
 }
 
 async fn flush(
