@@ -715,3 +715,100 @@ async fn a_servers_keep_alive_hint_shortens_the_idle_life() {
     assert_eq!(response.text().await.unwrap(), "ok");
     assert_eq!(counts.accepted.load(Ordering::SeqCst), 2);
 }
+
+/// A server that records each request head it gets and answers `ok`, or a 302 to
+/// `redirect_to` for paths starting with `/redirect`.
+async fn recording_server(
+    redirect_to: Option<String>,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let record = record.clone();
+            let redirect_to = redirect_to.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                loop {
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+                    seen.drain(..end);
+                    let redirect = head
+                        .split(' ')
+                        .nth(1)
+                        .unwrap_or("")
+                        .starts_with("/redirect");
+                    record.lock().unwrap().push(head);
+                    let reply = match (&redirect_to, redirect) {
+                        (Some(to), true) => format!(
+                            "HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\n\r\n"
+                        ),
+                        _ => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_owned(),
+                    };
+                    if stream.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, heads)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_headers_user_agent_query_and_credentials_across_origins() {
+    let (other, other_heads) = recording_server(None).await;
+    let (url, heads) = recording_server(Some(format!("{other}/landed"))).await;
+    let client = client_with(|c| {
+        c.user_agent = "tether-test/1".into();
+        c.default_headers
+            .insert("x-default", http::HeaderValue::from_static("yes"));
+    });
+    let mut response = client
+        .get(&format!("{url}/first?a=1#fragment"))
+        .query(&[("b", "two words"), ("c", "ü")])
+        .header("authorization", "Bearer secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "ok");
+    let head = heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(
+        head.starts_with("get /first?a=1&b=two+words&c=%c3%bc http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nuser-agent: tether-test/1\r\n"), "{head}");
+    assert!(head.contains("\r\nx-default: yes\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nauthorization: bearer secret\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("\r\nhost: {}\r\n", &url[7..])),
+        "{head}"
+    );
+
+    // Redirected to another origin: the credentials stay behind, the rest goes along.
+    let mut response = client
+        .get(&format!("{url}/redirect"))
+        .header("authorization", "Bearer secret")
+        .header("cookie", "session=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "ok");
+    let landed = other_heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(landed.starts_with("get /landed http/1.1\r\n"), "{landed}");
+    assert!(!landed.contains("authorization"), "{landed}");
+    assert!(!landed.contains("cookie"), "{landed}");
+    assert!(landed.contains("\r\nx-default: yes\r\n"), "{landed}");
+}
