@@ -1,9 +1,12 @@
-//! The core's clock from tokio's: one process-wide origin, so core instants and tokio
-//! instants convert both ways (and tokio's paused test time drives the core too).
+//! The core's clock from tokio's, and the [`Runtime`] the shared loops of `tether-rt` run on:
+//! one process-wide origin, so core instants and tokio instants convert both ways (and
+//! tokio's paused test time drives the core too).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tether_core::time::Instant as CoreInstant;
+use tether_rt::{BoxFuture, Rt, Runtime};
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 fn origin() -> Instant {
@@ -11,9 +14,15 @@ fn origin() -> Instant {
     *ORIGIN.get_or_init(Instant::now)
 }
 
-/// Now, as the core counts time.
-pub(crate) fn core_now() -> CoreInstant {
+/// Now, as the core counts time, on the clock every task of this crate uses. Build core
+/// state machines you hand to this crate (e.g. to [`websocket::spawn`](crate::websocket::spawn))
+/// with it.
+pub fn now() -> CoreInstant {
     CoreInstant::from_duration(origin().elapsed())
+}
+
+pub(crate) fn core_now() -> CoreInstant {
+    now()
 }
 
 /// A core deadline as a tokio instant (for `sleep_until`).
@@ -21,4 +30,37 @@ pub(crate) fn to_tokio(deadline: CoreInstant) -> Instant {
     let since = deadline.duration_since_origin();
     // Far-future deadlines are capped: a year is forever for a connection.
     origin() + since.min(Duration::from_secs(365 * 24 * 3600))
+}
+
+/// tokio as the shared loops see it: its timer, and tasks on the runtime it was made in.
+struct Tokio {
+    handle: Handle,
+}
+
+impl Runtime for Tokio {
+    fn now(&self) -> CoreInstant {
+        now()
+    }
+
+    fn sleep_until(&self, deadline: CoreInstant) -> BoxFuture<()> {
+        Box::pin(tokio::time::sleep_until(to_tokio(deadline)))
+    }
+
+    fn spawn(&self, task: BoxFuture<()>) {
+        // Detached on purpose: every task started here reports its own end (a connection,
+        // a WebSocket pump, a scheduler job).
+        drop(self.handle.spawn(task));
+    }
+}
+
+/// The runtime handle for the current tokio runtime.
+///
+/// # Panics
+///
+/// Outside a tokio runtime.
+pub(crate) fn runtime() -> Rt {
+    let _ = origin();
+    Arc::new(Tokio {
+        handle: Handle::current(),
+    })
 }

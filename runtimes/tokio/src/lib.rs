@@ -1,29 +1,72 @@
 //! # tether-tokio
 //!
 //! The tokio adapter of tether: it does the IO and nothing else. Every protocol decision and
-//! every timeout comes from [`tether_core`]; the tasks here read sockets into the core's
-//! state machines, write out what they produce, and sleep until their deadlines.
+//! every timeout comes from [`tether_core`]; the loops that pump the core's connections are
+//! shared with the other runtime adapters in [`tether_rt`]; this crate gives them tokio's
+//! sockets, timer and tasks.
 //!
 //! * [`Server`] and [`App`]: routes, typed state, middlewares, setup/teardown contexts,
 //!   graceful shutdown, a [`jobs::Scheduler`] for supervised background work.
-//! * [`WebSocket`]: the WebSocket object handlers get from [`Request::websocket`].
-//! * [`Client`]: a pooled HTTP client with aiohttp's four timeouts, redirects and
-//!   `ws_connect` (plain `http://`/`ws://` for now).
+//! * [`WebSocket`]: the WebSocket object handlers get from [`Request::websocket`], and
+//!   [`Client::ws_connect`] returns.
+//! * [`Client`]: a pooled HTTP client with aiohttp's four timeouts, redirects, TLS
+//!   ([`tls`]) and `ws_connect`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod app;
-mod body;
 mod client;
 mod clock;
-pub mod jobs;
 mod server;
 pub mod tls;
-pub mod websocket;
 
-pub use app::{App, BoxFuture, Next, Teardown};
-pub use body::{Body, BodyError, BodySender, PendingWebSocket, Request, Response};
-pub use client::{Client, ClientConfig, ClientError, RequestBuilder, Response as ClientResponse};
-pub use server::{shield, Server, ServerConfig, ShutdownHandle};
-pub use websocket::WebSocket;
+pub use client::{
+    BodyStream, Client, ClientConfig, ClientError, RequestBuilder, Response as ClientResponse,
+    WsRequest,
+};
+pub use clock::now;
+pub use server::{shield, Server, ShutdownHandle};
+pub use tether_rt::{
+    App, Body, BodyError, BodySender, BoxFuture, Next, PendingWebSocket, Request, Response,
+    ServerConfig, Teardown, WebSocket,
+};
+
+/// Supervised background jobs (aiojobs): see [`tether_rt::jobs`].
+pub mod jobs {
+    pub use tether_rt::jobs::*;
+
+    /// A scheduler whose jobs run on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn scheduler(config: SchedulerConfig) -> Scheduler {
+        Scheduler::new(config, crate::clock::runtime())
+    }
+}
+
+/// WebSocket connections: see [`tether_rt::websocket`].
+pub mod websocket {
+    pub use tether_rt::websocket::{
+        Message, WeakWsSender, WebSocket, WsError, WsReceiver, WsSender, LINGER, MESSAGE_CAPACITY,
+        WRITE_HIGH_WATER,
+    };
+
+    use bytes::Bytes;
+    use tether_core::ws::WebSocket as CoreWebSocket;
+    use tokio::io::{AsyncRead, AsyncWrite};
+
+    /// Drives a core WebSocket over `io` in a task on the current tokio runtime; returns the
+    /// application's handle. Build `ws` with [`crate::now`]. `trailing`: bytes already read
+    /// past the handshake.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn spawn<IO>(io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        tether_rt::websocket::spawn(&crate::clock::runtime(), io, ws, trailing)
+    }
+}

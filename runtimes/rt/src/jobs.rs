@@ -1,6 +1,6 @@
 //! Supervised background jobs: the Rust counterpart of Python's `aiojobs`.
 //!
-//! A bare `tokio::spawn` is "fire and forget" in the worst sense: if the task
+//! A bare `spawn` is "fire and forget" in the worst sense: if the task
 //! fails nobody hears about it, if it panics the panic sits in a `JoinHandle`
 //! that was dropped, and at shutdown the task is either leaked or killed at a
 //! random point. A [`Scheduler`] fixes the three problems:
@@ -42,9 +42,11 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use tether_tokio::jobs::{Scheduler, SchedulerConfig};
+//! use tether_rt::jobs::{Scheduler, SchedulerConfig};
+//! # let rt: tether_rt::Rt = unimplemented!();
 //!
-//! let scheduler = Scheduler::new(SchedulerConfig::default().with_limit(10));
+//! // The tokio adapter hands you one with `tether_tokio::jobs::scheduler(config)`.
+//! let scheduler = Scheduler::new(SchedulerConfig::default().with_limit(10), rt);
 //! scheduler.set_error_handler(|err| eprintln!("background: {err}"));
 //! let job = scheduler
 //!     .spawn(async { Ok::<_, std::io::Error>(42) })
@@ -68,9 +70,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::runtime::Handle;
+use crate::runtime::{Rt, Runtime};
+use tether_core::time::Instant;
 use tokio::sync::{oneshot, Notify, OnceCell, OwnedSemaphorePermit, Semaphore, TryAcquireError};
-use tokio::time::Instant;
 
 /// Settings of a [`Scheduler`].
 ///
@@ -232,12 +234,6 @@ pub struct Scheduler {
     shared: Arc<Shared>,
 }
 
-impl Default for Scheduler {
-    fn default() -> Self {
-        Scheduler::new(SchedulerConfig::default())
-    }
-}
-
 impl fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.shared.lock();
@@ -251,9 +247,9 @@ impl fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    /// Creates a scheduler. No IO happens and no task is spawned until a job
-    /// is; this may be called outside a runtime.
-    pub fn new(config: SchedulerConfig) -> Scheduler {
+    /// Creates a scheduler whose jobs run on `rt`. No IO happens and no task
+    /// is spawned until a job is.
+    pub fn new(config: SchedulerConfig, rt: Rt) -> Scheduler {
         let mut config = config;
         config.limit = config.limit.map(|limit| limit.max(1));
         let room = config.limit.map(|limit| {
@@ -263,9 +259,10 @@ impl Scheduler {
             Arc::new(Semaphore::new(capacity))
         });
         let handler: ErrorHandler =
-            Arc::new(|err: JobError| eprintln!("tether-tokio: unhandled background {err}"));
+            Arc::new(|err: JobError| eprintln!("tether: unhandled background {err}"));
         Scheduler {
             shared: Arc::new(Shared {
+                rt,
                 config,
                 room,
                 state: Mutex::new(State {
@@ -274,7 +271,6 @@ impl Scheduler {
                     running: HashMap::new(),
                     pending: VecDeque::new(),
                     dispatching: false,
-                    handle: None,
                     close_deadline: None,
                     summary: CloseSummary::default(),
                 }),
@@ -324,12 +320,6 @@ impl Scheduler {
     ///
     /// [`SpawnError::Closed`] if the scheduler is closed, or closes while
     /// this waits for room.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::spawn`, if called outside a tokio runtime and no job was
-    /// ever spawned on this scheduler from inside one (the scheduler then
-    /// uses the runtime of the latest spawn).
     pub async fn spawn<F, T, E>(&self, job: F) -> Result<Job<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
@@ -503,6 +493,8 @@ impl<T> Job<T> {
 // Internals.
 
 struct Shared {
+    /// Where jobs run, and the clock of the close timeout.
+    rt: Rt,
     /// Normalised settings.
     config: SchedulerConfig,
     /// Room for `limit + pending_limit` accepted jobs; `None` without limit.
@@ -526,9 +518,6 @@ struct State {
     /// keeps FIFO order and avoids recursion when a spawned task is dropped
     /// synchronously by a runtime that is shutting down).
     dispatching: bool,
-    /// The runtime of the latest spawn, for starting pending jobs from
-    /// places without a runtime context.
-    handle: Option<Handle>,
     /// Deadline of the close timeout, once `close` was called (`Some(None)`:
     /// the timeout is too large to represent, wait forever).
     close_deadline: Option<Option<Instant>>,
@@ -607,10 +596,6 @@ impl Shared {
         T: Send + 'static,
         E: fmt::Display + Send + 'static,
     {
-        let handle = Handle::try_current().ok();
-        if handle.is_none() && self.lock().handle.is_none() {
-            panic!("tether-tokio: Scheduler::spawn called outside of a tokio runtime");
-        }
         let (tx, rx) = oneshot::channel();
         let ctl = Arc::new(JobCtl::new());
         let mut st = self.lock();
@@ -618,10 +603,6 @@ impl Shared {
             drop(st);
             return Err(SpawnError::Closed);
         }
-        let old_handle = match handle {
-            Some(handle) => st.handle.replace(handle),
-            None => None,
-        };
         st.next_id += 1;
         let id = JobId(st.next_id);
         let task = JobTask::<F, T, E> {
@@ -642,7 +623,6 @@ impl Shared {
             task: Box::new(task),
         });
         drop(st);
-        drop(old_handle);
         self.dispatch();
         Ok(Job {
             id,
@@ -668,9 +648,6 @@ impl Shared {
             if full || st.pending.is_empty() {
                 break;
             }
-            let Some(handle) = Handle::try_current().ok().or_else(|| st.handle.clone()) else {
-                break;
-            };
             let Some(job) = st.pending.pop_front() else {
                 break;
             };
@@ -678,8 +655,7 @@ impl Shared {
             // Never spawn under the lock: a shutting-down runtime drops the
             // task (and runs its finaliser, which locks) synchronously.
             drop(st);
-            job.task.start(&handle);
-            drop(handle);
+            job.task.start(&*self.rt);
             st = self.lock();
         }
         st.dispatching = false;
@@ -720,7 +696,7 @@ impl Shared {
             let timeout = self.config.close_timeout;
             let deadline = *st
                 .close_deadline
-                .get_or_insert_with(|| Instant::now().checked_add(timeout));
+                .get_or_insert_with(|| self.rt.now().checked_add(timeout));
             (std::mem::take(&mut st.pending), deadline)
         };
         if let Some(room) = &self.room {
@@ -733,9 +709,12 @@ impl Shared {
             return self.lock().summary;
         }
         let graceful = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, self.wait_idle())
-                .await
-                .is_ok(),
+            Some(deadline) => {
+                tokio::select! {
+                    () = self.wait_idle() => true,
+                    () = self.rt.sleep_until(deadline) => false,
+                }
+            }
             None => {
                 self.wait_idle().await;
                 true
@@ -754,7 +733,7 @@ impl Shared {
 
 /// A queued job, type-erased.
 trait Startable: Send {
-    fn start(self: Box<Self>, handle: &Handle);
+    fn start(self: Box<Self>, rt: &dyn Runtime);
 }
 
 /// The future of a job's task: polls the user's future, catching panics and
@@ -782,10 +761,10 @@ where
     T: Send + 'static,
     E: fmt::Display + Send + 'static,
 {
-    fn start(mut self: Box<Self>, handle: &Handle) {
+    fn start(mut self: Box<Self>, rt: &dyn Runtime) {
         self.started = true;
         // Detached: the task reports its own end.
-        drop(handle.spawn(*self));
+        rt.spawn(Box::pin(*self));
     }
 }
 
@@ -946,6 +925,7 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::test_support::rt;
     use futures_util::FutureExt;
     use std::sync::atomic::AtomicUsize;
     use std::sync::atomic::Ordering::SeqCst;
@@ -1025,7 +1005,7 @@ mod tests {
         assert_eq!(c.close_timeout, Duration::from_millis(5));
         assert_eq!(config(7).limit, Some(7));
         // No runtime needed to build one; a zero limit becomes one.
-        let s = Scheduler::new(config(0));
+        let s = Scheduler::new(config(0), rt());
         assert_eq!(s.config().limit, Some(1));
         assert_eq!(
             (s.active_count(), s.pending_count(), s.is_closed()),
@@ -1036,23 +1016,16 @@ mod tests {
 
     #[test]
     fn closing_an_idle_scheduler_needs_no_runtime() {
-        let s = Scheduler::default();
+        let s = Scheduler::new(SchedulerConfig::default(), rt());
         let summary = s.close().now_or_never();
         assert_eq!(summary, Some(CloseSummary::default()));
         assert!(s.is_closed());
     }
 
     #[test]
-    #[should_panic(expected = "outside of a tokio runtime")]
-    fn try_spawn_outside_runtime_panics() {
-        let s = Scheduler::default();
-        let _ = s.try_spawn(async { Res::Ok(()) });
-    }
-
-    #[test]
     fn futures_and_handles_are_send() {
         fn assert_send<X: Send>(_: &X) {}
-        let s = Scheduler::default();
+        let s = Scheduler::new(SchedulerConfig::default(), rt());
         let fut = s.spawn(async { Res::Ok(1u8) });
         assert_send(&fut);
         assert_send(&s.close());
@@ -1061,7 +1034,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn limit_is_respected_current_thread() {
-        let s = Scheduler::new(config(3));
+        let s = Scheduler::new(config(3), rt());
         let now = Arc::new(AtomicUsize::new(0));
         let max = Arc::new(AtomicUsize::new(0));
         let mut jobs = Vec::new();
@@ -1090,7 +1063,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn limit_is_respected_multi_thread() {
-        let s = Scheduler::new(config(4).with_pending_limit(16));
+        let s = Scheduler::new(config(4).with_pending_limit(16), rt());
         let now = Arc::new(AtomicUsize::new(0));
         let max = Arc::new(AtomicUsize::new(0));
         let tracker = Arc::new(());
@@ -1146,6 +1119,7 @@ mod tests {
             SchedulerConfig::default()
                 .with_limit(None)
                 .with_pending_limit(0),
+            rt(),
         );
         let gate = Gate::new();
         let jobs: Vec<_> = (0..50)
@@ -1162,7 +1136,7 @@ mod tests {
     #[tokio::test]
     async fn pending_jobs_start_in_fifo_order() {
         for limit in [1, 2] {
-            let s = Scheduler::new(config(limit));
+            let s = Scheduler::new(config(limit), rt());
             let gate = Gate::new();
             let order = Arc::new(Mutex::new(Vec::new()));
             let blockers: Vec<_> = (0..limit)
@@ -1193,7 +1167,7 @@ mod tests {
 
     #[tokio::test]
     async fn try_spawn_fails_when_queue_is_full() {
-        let s = Scheduler::new(config(1).with_pending_limit(2));
+        let s = Scheduler::new(config(1).with_pending_limit(2), rt());
         let gate = Gate::new();
         let running = s.try_spawn(gated(&gate)).unwrap();
         let first_pending = s.try_spawn(gated(&gate)).unwrap();
@@ -1212,7 +1186,7 @@ mod tests {
         third.wait().await.unwrap();
 
         // pending_limit 0: no queue at all.
-        let s = Scheduler::new(config(1).with_pending_limit(0));
+        let s = Scheduler::new(config(1).with_pending_limit(0), rt());
         let gate = Gate::new();
         let _running = s.try_spawn(gated(&gate)).unwrap();
         assert_eq!(s.try_spawn(gated(&gate)).unwrap_err(), SpawnError::Full);
@@ -1220,7 +1194,7 @@ mod tests {
 
     #[tokio::test]
     async fn spawn_waits_for_room() {
-        let s = Scheduler::new(config(1).with_pending_limit(0));
+        let s = Scheduler::new(config(1).with_pending_limit(0), rt());
         let gate = Gate::new();
         let first_done = Arc::new(AtomicBool::new(false));
         let first = s
@@ -1256,7 +1230,7 @@ mod tests {
 
     #[tokio::test]
     async fn error_handler_sees_failures_and_panics_of_unawaited_jobs() {
-        let s = Scheduler::new(config(5));
+        let s = Scheduler::new(config(5), rt());
         let seen = recorder(&s);
         drop(
             s.try_spawn(async { Res::<()>::Err("boom".into()) })
@@ -1308,7 +1282,7 @@ mod tests {
 
     #[tokio::test]
     async fn awaited_errors_reach_both_the_waiter_and_the_handler_once() {
-        let s = Scheduler::default();
+        let s = Scheduler::new(SchedulerConfig::default(), rt());
         let seen = recorder(&s);
         let failing = s
             .spawn(async { Res::<()>::Err("bad".into()) })
@@ -1328,7 +1302,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_does_not_break_the_scheduler() {
-        let s = Scheduler::default();
+        let s = Scheduler::new(SchedulerConfig::default(), rt());
         s.set_error_handler(|_| panic!("handler bug"));
         let job = s.spawn(async { Res::<()>::Err("x".into()) }).await.unwrap();
         assert!(matches!(job.wait().await, Err(JobError::Failed { .. })));
@@ -1339,7 +1313,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn wait_returns_every_kind_of_outcome() {
-        let s = Scheduler::new(config(4).with_close_timeout(Duration::from_secs(1)));
+        let s = Scheduler::new(config(4).with_close_timeout(Duration::from_secs(1)), rt());
         let seen = recorder(&s);
         let ok = s.spawn(async { Res::Ok(42) }).await.unwrap();
         let failed = s
@@ -1370,7 +1344,7 @@ mod tests {
         );
 
         // Cancelled: a running job aborted by close, a pending one dropped.
-        let s2 = Scheduler::new(config(1).with_close_timeout(Duration::from_secs(1)));
+        let s2 = Scheduler::new(config(1).with_close_timeout(Duration::from_secs(1)), rt());
         let tracker = Arc::new(());
         let running = s2.spawn(forever(&tracker)).await.unwrap();
         let pending = s2.spawn(forever(&tracker)).await.unwrap();
@@ -1400,7 +1374,7 @@ mod tests {
 
     #[tokio::test]
     async fn job_close_cancels_running_and_pending_jobs() {
-        let s = Scheduler::new(config(1));
+        let s = Scheduler::new(config(1), rt());
         let seen = recorder(&s);
         let tracker = Arc::new(());
         let running = s.spawn(forever(&tracker)).await.unwrap();
@@ -1444,7 +1418,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn close_waits_for_running_jobs() {
-        let s = Scheduler::new(config(4));
+        let s = Scheduler::new(config(4), rt());
         let done = Arc::new(AtomicBool::new(false));
         let job = s
             .spawn({
@@ -1457,7 +1431,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let start = Instant::now();
+        let start = tokio::time::Instant::now();
         let summary = s.close().await;
         let elapsed = start.elapsed();
         assert!(
@@ -1478,7 +1452,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn close_aborts_jobs_still_running_after_the_timeout() {
-        let s = Scheduler::new(config(2).with_close_timeout(Duration::from_secs(10)));
+        let s = Scheduler::new(config(2).with_close_timeout(Duration::from_secs(10)), rt());
         let seen = recorder(&s);
         let tracker = Arc::new(());
         let short = s
@@ -1508,7 +1482,7 @@ mod tests {
         let queued = s.spawn(forever(&tracker)).await.unwrap();
         assert_eq!((s.active_count(), s.pending_count()), (2, 1));
 
-        let start = Instant::now();
+        let start = tokio::time::Instant::now();
         let summary = s.close().await;
         let elapsed = start.elapsed();
         assert!(
@@ -1544,7 +1518,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrent_close_calls_share_one_shutdown() {
-        let s = Scheduler::new(config(2).with_close_timeout(Duration::from_secs(3)));
+        let s = Scheduler::new(config(2).with_close_timeout(Duration::from_secs(3)), rt());
         let tracker = Arc::new(());
         for _ in 0..3 {
             drop(s.spawn(forever(&tracker)).await.unwrap());
@@ -1564,7 +1538,7 @@ mod tests {
 
     #[tokio::test]
     async fn spawn_after_close_fails() {
-        let s = Scheduler::default();
+        let s = Scheduler::new(SchedulerConfig::default(), rt());
         assert_eq!(s.close().await, CloseSummary::default());
         assert!(s.is_closed());
         assert_eq!(
@@ -1587,6 +1561,7 @@ mod tests {
             config(1)
                 .with_pending_limit(0)
                 .with_close_timeout(Duration::from_secs(1)),
+            rt(),
         );
         let tracker = Arc::new(());
         let _running = s.spawn(forever(&tracker)).await.unwrap();
@@ -1615,7 +1590,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_job_task_is_left_after_close() {
-        let s = Scheduler::new(config(10).with_close_timeout(Duration::from_secs(2)));
+        let s = Scheduler::new(config(10).with_close_timeout(Duration::from_secs(2)), rt());
         let tracker = Arc::new(());
         let mut kept = Vec::new();
         for i in 0..50u64 {
@@ -1655,7 +1630,7 @@ mod tests {
 
     #[test]
     fn runtime_shutdown_cancels_jobs_without_recursion() {
-        let s = Scheduler::new(config(1).with_pending_limit(20_000));
+        let s = Scheduler::new(config(1).with_pending_limit(20_000), rt());
         let seen = recorder(&s);
         let tracker = Arc::new(());
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -1695,6 +1670,7 @@ mod tests {
             config(8)
                 .with_pending_limit(100)
                 .with_close_timeout(Duration::from_millis(50)),
+            rt(),
         );
         let seen = recorder(&s);
         let tracker = Arc::new(());

@@ -2,14 +2,11 @@
 //! (aiohttp's `web.Application` and `cleanup_ctx`, in Rust terms).
 
 use crate::body::{Request, Response};
+pub use crate::runtime::BoxFuture;
 use http::{Method, StatusCode};
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-
-/// A boxed, sendable future.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 type Handler = Arc<dyn Fn(Request) -> BoxFuture<Response> + Send + Sync>;
 type Middleware = Arc<dyn Fn(Request, Next) -> BoxFuture<Response> + Send + Sync>;
@@ -31,10 +28,11 @@ struct Route {
     handler: Handler,
 }
 
-/// An application: build it, then hand it to [`Server::serve`](crate::Server::serve).
+/// An application: build it, then hand it to a server (`tether_tokio::Server::serve`, or
+/// [`Service::start`](crate::Service::start) in an adapter).
 ///
 /// ```
-/// use tether_tokio::{App, Request, Response};
+/// use tether_rt::{App, Request, Response};
 ///
 /// struct Greeting(String);
 ///

@@ -1,4 +1,4 @@
-//! WebSocket connections over tokio sockets: a thin adapter around the sans-IO
+//! WebSocket connections over any transport and runtime: a thin driver around the sans-IO
 //! [`tether_core::ws::WebSocket`].
 //!
 //! [`spawn`] moves a core connection and its socket into a task (the *pump*) and returns the
@@ -39,16 +39,14 @@
 //!
 //! # Notes
 //!
-//! * Time: the pump feeds the core instants from the crate's `clock` module (one
-//!   process-wide origin on tokio's clock, so a paused test clock drives the core's heartbeat
-//!   and timeouts too). Core connections handed to [`spawn`] must be created with that
-//!   clock's `core_now()`.
+//! * Time: the pump feeds the core instants from the [`Runtime`]'s clock. Core connections
+//!   handed to [`spawn`] must be created with that clock's `now()`.
 //! * The inherent `close(code, reason)` takes precedence over `futures_util::SinkExt::close`;
 //!   call `SinkExt::close(&mut sender)` for the sink's (which closes with 1000). Sending a
 //!   [`Message`] without the sink is [`WsSender::send_message`] (named so as not to shadow
 //!   `SinkExt::send`).
 
-use crate::clock::{core_now, to_tokio};
+use crate::runtime::{sleep_until, Rt};
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -173,10 +171,9 @@ impl WsError {
 /// it flushes, shuts down the write side and drops the socket. EOF and IO errors end the
 /// connection as [`CloseReason::TransportClosed`], so the task never hangs on a dead peer.
 ///
-/// # Panics
-///
-/// Outside a tokio runtime.
-pub fn spawn<IO>(io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
+/// The transport is any tokio-IO stream (other runtimes' streams through a compat wrapper);
+/// the task runs on `rt`.
+pub fn spawn<IO>(rt: &Rt, io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -184,6 +181,7 @@ where
     let (message_tx, message_rx) = mpsc::channel(MESSAGE_CAPACITY);
     let (status_tx, status_rx) = watch::channel(Status::default());
     let pump = Pump {
+        rt: rt.clone(),
         ws,
         commands: command_rx,
         commands_open: true,
@@ -195,7 +193,7 @@ where
         needs_flush: false,
         write_failed: false,
     };
-    tokio::spawn(pump.run(io, trailing));
+    rt.spawn(Box::pin(pump.run(io, trailing)));
     WebSocket {
         sender: WsSender::new(command_tx.clone(), status_rx.clone()),
         receiver: WsReceiver {
@@ -723,6 +721,7 @@ fn poll_permit(
 
 /// The task that owns the core connection and the socket.
 struct Pump {
+    rt: Rt,
     ws: CoreWebSocket,
     commands: mpsc::Receiver<Command>,
     /// False once every handle is gone.
@@ -782,10 +781,11 @@ impl Pump {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let (mut rd, mut wr) = tokio::io::split(io);
-        self.ws.handle_input(core_now(), &trailing);
+        let rt = self.rt.clone();
+        self.ws.handle_input(rt.now(), &trailing);
         let mut buf = vec![0u8; READ_START];
-        let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
-        tokio::pin!(sleep);
+        // The timer, made anew only when the core's deadline changes.
+        let mut timer: Option<(tether_core::time::Instant, crate::runtime::BoxFuture<()>)> = None;
         let reason = loop {
             if let Some(reason) = self.step() {
                 break reason;
@@ -795,14 +795,22 @@ impl Pump {
             let can_command = self.commands_open && self.out_bytes < WRITE_HIGH_WATER;
             let can_write = !self.out.is_empty() || self.needs_flush;
             let deadline = self.ws.poll_timeout();
-            if let Some(deadline) = deadline {
-                sleep.as_mut().reset(to_tokio(deadline));
+            match (deadline, &timer) {
+                (Some(at), Some((current, _))) if *current == at => {}
+                (Some(at), _) => timer = Some((at, rt.sleep_until(at))),
+                (None, _) => timer = None,
             }
+            let sleep = async {
+                match &mut timer {
+                    Some((_, sleep)) => sleep.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 read = rd.read(&mut buf), if can_read => match read {
                     Ok(0) | Err(_) => self.ws.handle_eof(),
                     Ok(n) => {
-                        self.ws.handle_input(core_now(), &buf[..n]);
+                        self.ws.handle_input(rt.now(), &buf[..n]);
                         if n == buf.len() && buf.len() < READ_CHUNK {
                             buf.resize(buf.len() * 2, 0);
                         }
@@ -819,7 +827,10 @@ impl Pump {
                     }
                 }
                 command = self.commands.recv(), if can_command => self.on_command(command),
-                () = &mut sleep, if deadline.is_some() => self.ws.handle_timeout(core_now()),
+                () = sleep, if deadline.is_some() => {
+                    timer = None;
+                    self.ws.handle_timeout(rt.now());
+                }
                 // Unreachable (an open connection always waits for input or a deadline); end
                 // rather than spin.
                 else => self.ws.handle_eof(),
@@ -909,7 +920,7 @@ impl Pump {
         let Some(command) = command else {
             // Every handle is gone: close (if not closing already) and finish.
             self.commands_open = false;
-            let _ = self.ws.close(core_now(), Some(code::NORMAL), "");
+            let _ = self.ws.close(self.rt.now(), Some(code::NORMAL), "");
             return;
         };
         self.execute(command);
@@ -931,7 +942,7 @@ impl Pump {
             Op::Binary(data) => self.ws.send_binary(data),
             Op::Ping(payload) => self.ws.send_ping(payload),
             Op::Pong(payload) => self.ws.send_pong(payload),
-            Op::Close(code, reason) => self.ws.close(core_now(), Some(code), &reason),
+            Op::Close(code, reason) => self.ws.close(self.rt.now(), Some(code), &reason),
         };
         // The caller may have stopped waiting.
         let _ = ack.send(result.map_err(WsError::from_local));
@@ -960,14 +971,18 @@ impl Pump {
             } else {
                 std::mem::take(&mut self.out)
             };
-            let _ = tokio::time::timeout(LINGER, async {
+            let flushed = async {
                 for chunk in &out {
                     wr.write_all(chunk).await?;
                 }
                 wr.flush().await?;
                 wr.shutdown().await
-            })
-            .await;
+            };
+            let linger = sleep_until(&*self.rt, Some(self.rt.now() + LINGER));
+            tokio::select! {
+                _ = flushed => {}
+                () = linger => {}
+            }
         }
         drop(rd);
         drop(wr);
@@ -988,6 +1003,17 @@ mod tests {
     use tether_core::ws::{accept, ClientHandshake, DeflateConfig, ProtocolErrorKind, WsConfig};
     use tokio::io::{duplex, DuplexStream, ReadBuf};
     use tokio::time::timeout;
+
+    fn core_now() -> tether_core::time::Instant {
+        crate::runtime::test_support::rt().now()
+    }
+
+    fn spawn<IO>(io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        super::spawn(&crate::runtime::test_support::rt(), io, ws, trailing)
+    }
 
     /// Turns a hang into a failure.
     async fn within<F: Future>(future: F) -> F::Output {

@@ -1,0 +1,33 @@
+//! # tether-rt
+//!
+//! What tether's runtime adapters share. The protocol lives in [`tether_core`]; the adapters
+//! (tokio today; async-std/smol and WebAssembly hosts next) own sockets, timers and tasks.
+//! Between the two sit the async loops that pump a core state machine over a transport, and
+//! the application model they serve. They are written once, here, against a tiny
+//! [`Runtime`] (now, sleep until, spawn) and tokio's runtime-free IO traits and channels, so
+//! that each adapter stays a few hundred lines of accept loops and connects.
+//!
+//! * [`Service`]: an [`App`] ready to serve; [`Service::serve_connection`] pumps the core's
+//!   HTTP/1.1 server connection for one accepted transport.
+//! * [`App`], [`Request`], [`Response`], [`Body`]: routes, typed state, middlewares,
+//!   setup/teardown contexts (aiohttp's `web.Application`).
+//! * [`websocket`]: the WebSocket pump and its [`WebSocket`] handle (Stream/Sink).
+//! * [`jobs`]: the supervised job scheduler (aiojobs).
+//! * [`runtime`]: the [`Runtime`] an adapter implements, and [`Task`], a joinable,
+//!   abortable task built on it.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod app;
+mod body;
+mod connection;
+pub mod jobs;
+pub mod runtime;
+pub mod websocket;
+
+pub use app::{App, Next, Teardown};
+pub use body::{Body, BodyError, BodySender, PendingWebSocket, Request, Response};
+pub use connection::{ServerConfig, Service};
+pub use runtime::{BoxFuture, Rt, Runtime, Task, TaskError};
+pub use websocket::WebSocket;
