@@ -78,9 +78,10 @@ async fn tls_proxy(pki: &Pki, backend: SocketAddr) -> SocketAddr {
 }
 
 fn trusting(ca: &CertificateDer<'static>) -> Client {
-    let mut config = ClientConfig::default();
-    config.tls = TlsConfig::with_root_certificates(vec![ca.clone()]);
-    Client::new(config)
+    Client::with_tls(
+        ClientConfig::default(),
+        TlsConfig::with_root_certificates(vec![ca.clone()]),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,12 +194,10 @@ async fn a_stalled_tls_handshake_trips_sock_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_root_certificate_is_a_tls_error() {
-    let client = {
-        let mut config = ClientConfig::default();
-        config.tls =
-            TlsConfig::with_root_certificates(vec![CertificateDer::from(b"not DER".to_vec())]);
-        Client::new(config)
-    };
+    let client = Client::with_tls(
+        ClientConfig::default(),
+        TlsConfig::with_root_certificates(vec![CertificateDer::from(b"not DER".to_vec())]),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let result = client

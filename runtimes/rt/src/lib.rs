@@ -11,6 +11,8 @@
 //!   HTTP/1.1 server connection for one accepted transport.
 //! * [`App`], [`Request`], [`Response`], [`Body`]: routes, typed state, middlewares,
 //!   setup/teardown contexts (aiohttp's `web.Application`).
+//! * [`Client`]: the pooled HTTP client (aiohttp's `ClientSession`) over the core's h1
+//!   client connection, timeouts and pool; the adapter gives it a [`Connector`].
 //! * [`websocket`]: the WebSocket pump and its [`WebSocket`] handle (Stream/Sink).
 //! * [`jobs`]: the supervised job scheduler (aiojobs).
 //! * [`runtime`]: the [`Runtime`] an adapter implements, and [`Task`], a joinable,
@@ -21,6 +23,7 @@
 
 mod app;
 mod body;
+pub mod client;
 mod connection;
 pub mod jobs;
 pub mod runtime;
@@ -28,6 +31,7 @@ pub mod websocket;
 
 pub use app::{App, Next, Teardown};
 pub use body::{Body, BodyError, BodySender, PendingWebSocket, Request, Response};
+pub use client::{Client, ClientConfig, ClientError, Connector};
 pub use connection::{ServerConfig, Service};
 pub use runtime::{BoxFuture, Rt, Runtime, Task, TaskError};
 pub use websocket::WebSocket;

@@ -21,10 +21,6 @@ pub fn now() -> CoreInstant {
     CoreInstant::from_duration(origin().elapsed())
 }
 
-pub(crate) fn core_now() -> CoreInstant {
-    now()
-}
-
 /// A core deadline as a tokio instant (for `sleep_until`).
 pub(crate) fn to_tokio(deadline: CoreInstant) -> Instant {
     let since = deadline.duration_since_origin();
@@ -32,9 +28,10 @@ pub(crate) fn to_tokio(deadline: CoreInstant) -> Instant {
     origin() + since.min(Duration::from_secs(365 * 24 * 3600))
 }
 
-/// tokio as the shared loops see it: its timer, and tasks on the runtime it was made in.
+/// tokio as the shared loops see it: its timer, and tasks on the current runtime (or, from
+/// outside one, on the last runtime this handle was used in).
 struct Tokio {
-    handle: Handle,
+    handle: OnceLock<Handle>,
 }
 
 impl Runtime for Tokio {
@@ -48,19 +45,29 @@ impl Runtime for Tokio {
 
     fn spawn(&self, task: BoxFuture<()>) {
         // Detached on purpose: every task started here reports its own end (a connection,
-        // a WebSocket pump, a scheduler job).
-        drop(self.handle.spawn(task));
+        // a WebSocket pump, a scheduler job, the client's idle reaper).
+        let handle = match Handle::try_current() {
+            Ok(current) => {
+                let _ = self.handle.set(current.clone());
+                current
+            }
+            Err(_) => self
+                .handle
+                .get()
+                .cloned()
+                .expect("tether-tokio: spawning outside a tokio runtime"),
+        };
+        drop(handle.spawn(task));
     }
 }
 
-/// The runtime handle for the current tokio runtime.
-///
-/// # Panics
-///
-/// Outside a tokio runtime.
+/// The shared loops' view of tokio. May be made outside a runtime (a client built before
+/// one starts); tasks are spawned on the runtime current at the time.
 pub(crate) fn runtime() -> Rt {
     let _ = origin();
-    Arc::new(Tokio {
-        handle: Handle::current(),
-    })
+    let handle = OnceLock::new();
+    if let Ok(current) = Handle::try_current() {
+        let _ = handle.set(current);
+    }
+    Arc::new(Tokio { handle })
 }

@@ -20,12 +20,12 @@ mod clock;
 mod server;
 pub mod tls;
 
-pub use client::{
-    BodyStream, Client, ClientConfig, ClientError, RequestBuilder, Response as ClientResponse,
-    WsRequest,
-};
+pub use client::Client;
 pub use clock::now;
 pub use server::{shield, Server, ShutdownHandle};
+pub use tether_rt::client::{
+    BodyStream, ClientConfig, ClientError, RequestBuilder, Response as ClientResponse, WsRequest,
+};
 pub use tether_rt::{
     App, Body, BodyError, BodySender, BoxFuture, Next, PendingWebSocket, Request, Response,
     ServerConfig, Teardown, WebSocket,

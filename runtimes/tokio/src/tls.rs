@@ -13,7 +13,7 @@
 //! Built without the `tls` feature, [`TlsConfig`] has no settings and every TLS connection
 //! attempt fails with [`ClientError::Tls`].
 
-use crate::client::{ClientError, Io};
+use tether_rt::client::{ClientError, Io};
 use tokio::net::TcpStream;
 
 /// The rustls crate this adapter is built with, to name its types.
