@@ -777,17 +777,25 @@ async fn default_headers_user_agent_query_and_credentials_across_origins() {
         .get(&format!("{url}/first?a=1#fragment"))
         .query(&[("b", "two words"), ("c", "ü")])
         .header("authorization", "Bearer secret")
+        .header("x-multi", "one")
+        .header("x-multi", "two")
+        .header("x-default", "overridden")
         .send()
         .await
         .unwrap();
     assert_eq!(response.text().await.unwrap(), "ok");
     let head = heads.lock().unwrap()[0].to_ascii_lowercase();
     assert!(
+        head.contains("\r\nx-multi: one\r\nx-multi: two\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nx-default: overridden\r\n"), "{head}");
+    assert!(!head.contains("x-default: yes"), "{head}");
+    assert!(
         head.starts_with("get /first?a=1&b=two+words&c=%c3%bc http/1.1\r\n"),
         "{head}"
     );
     assert!(head.contains("\r\nuser-agent: tether-test/1\r\n"), "{head}");
-    assert!(head.contains("\r\nx-default: yes\r\n"), "{head}");
     assert!(
         head.contains("\r\nauthorization: bearer secret\r\n"),
         "{head}"

@@ -117,10 +117,28 @@ pub trait Connector: Send + Sync + 'static {
 struct Conn {
     stream: Box<dyn Io>,
     http: ClientConnection,
+    /// The read buffer, one per connection (not in the request's futures, where it would be
+    /// zeroed on every read and copied whenever a future is moved).
+    buf: Box<[u8]>,
+}
+
+/// Size of a connection's read buffer.
+const READ_BUFFER: usize = 16 * 1024;
+
+impl Conn {
+    fn new(stream: Box<dyn Io>) -> Conn {
+        Conn {
+            stream,
+            http: ClientConnection::new(H1Config::default()),
+            buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
+        }
+    }
 }
 
 struct Shared {
     rt: Rt,
+    /// `config.user_agent` as a header value, made once.
+    user_agent: HeaderValue,
     connector: Arc<dyn Connector>,
     config: ClientConfig,
     pool: Mutex<Pool>,
@@ -165,6 +183,7 @@ impl Client {
         let pool = Pool::new(config.pool.clone());
         Client {
             shared: Arc::new(Shared {
+                user_agent: header_value(&config.user_agent),
                 rt,
                 connector,
                 config,
@@ -272,10 +291,7 @@ impl Client {
         let (handshake, mut request) =
             ClientHandshake::new(&uri, random_key(), &protocols, &ws.config)?;
         let headers = request.headers_mut();
-        headers.insert(
-            http::header::USER_AGENT,
-            header_value(&self.shared.config.user_agent),
-        );
+        headers.insert(http::header::USER_AGENT, self.shared.user_agent.clone());
         for (name, value) in &self.shared.config.default_headers {
             headers.entry(name).or_insert_with(|| value.clone());
         }
@@ -292,10 +308,7 @@ impl Client {
         )
         .await??;
         timer.connected();
-        let mut conn = Conn {
-            stream,
-            http: ClientConnection::new(H1Config::default()),
-        };
+        let mut conn = Conn::new(stream);
         conn.http.send_request(&request)?;
         conn.http.send_end(None)?;
         with_deadline(&*self.shared.rt, &mut timer, flush(&mut conn)).await??;
@@ -487,11 +500,7 @@ impl Client {
                     let _ = pool.opened(id);
                 }
                 self.drain_pool_events();
-                let conn = Conn {
-                    stream,
-                    http: ClientConnection::new(H1Config::default()),
-                };
-                Ok(Lease::new(self, id, conn, false))
+                Ok(Lease::new(self, id, Conn::new(stream), false))
             }
         }
     }
@@ -847,7 +856,7 @@ impl RequestBuilder {
                     }
                 }
             }
-            let head = build_head(&client.shared.config, &method, &uri, &headers, &body)?;
+            let head = build_head(&client.shared, &method, &uri, &headers, &body)?;
             let mut response = client
                 .exchange(&origin, &head, &mut body, &mut timer)
                 .await?;
@@ -908,7 +917,7 @@ fn header_value(text: &str) -> HeaderValue {
 }
 
 fn build_head(
-    config: &ClientConfig,
+    shared: &Shared,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -923,12 +932,16 @@ fn build_head(
     *request.method_mut() = method.clone();
     *request.uri_mut() = uri.clone();
     let out = request.headers_mut();
-    for (name, value) in &config.default_headers {
-        out.insert(name.clone(), value.clone());
+    for (name, value) in &shared.config.default_headers {
+        out.append(name.clone(), value.clone());
     }
-    out.insert(http::header::USER_AGENT, header_value(&config.user_agent));
+    out.insert(http::header::USER_AGENT, shared.user_agent.clone());
+    // The request's own fields replace the defaults of the same name, every value kept.
+    for name in headers.keys() {
+        out.remove(name);
+    }
     for (name, value) in headers {
-        out.insert(name.clone(), value.clone());
+        out.append(name.clone(), value.clone());
     }
     match body {
         RequestBody::Empty => {}
@@ -1243,11 +1256,24 @@ async fn with_deadline<F: Future>(
     future: F,
 ) -> Result<F::Output, ClientError> {
     tokio::pin!(future);
+    // Most steps (a write the socket buffer takes, a read of bytes already there) finish on
+    // the first poll: no timer is made for them.
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match future.as_mut().poll(cx) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await;
+    if let Some(output) = first {
+        return Ok(output);
+    }
     loop {
         let Some(deadline) = timer.poll_timeout() else {
             return Ok(future.await);
         };
         tokio::select! {
+            biased;
             output = &mut future => return Ok(output),
             _ = rt.sleep_until(deadline) => {
                 if let Some(kind) = timer.handle_timeout(rt.now()) {
@@ -1270,14 +1296,13 @@ async fn flush(conn: &mut Conn) -> Result<(), ClientError> {
 
 /// The next event of the connection, reading as needed.
 async fn next_event(conn: &mut Conn) -> Result<ClientEvent, ClientError> {
-    let mut buf = [0u8; 16 * 1024];
     loop {
         if let Some(event) = conn.http.poll_event() {
             return Ok(event);
         }
-        match conn.stream.read(&mut buf).await {
+        match conn.stream.read(&mut conn.buf).await {
             Ok(0) => conn.http.handle_eof(),
-            Ok(n) => conn.http.handle_input(&buf[..n]),
+            Ok(n) => conn.http.handle_input(&conn.buf[..n]),
             Err(e) => return Err(ClientError::Io(e)),
         }
     }
