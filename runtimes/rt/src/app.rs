@@ -168,18 +168,22 @@ impl Router {
     }
 
     fn route(&self, mut request: Request) -> BoxFuture<Response> {
-        let path = request.uri().path().to_owned();
         let mut allowed: Vec<&Method> = Vec::new();
+        let mut found = None;
         for route in &self.routes {
-            let Some(params) = match_path(&route.pattern, &path) else {
+            let Some(params) = match_path(&route.pattern, request.uri().path()) else {
                 continue;
             };
             let head_for_get = request.method() == Method::HEAD && route.method == Method::GET;
             if route.method == *request.method() || head_for_get {
-                request.set_params(params);
-                return (route.handler)(request);
+                found = Some((route, params));
+                break;
             }
             allowed.push(&route.method);
+        }
+        if let Some((route, params)) = found {
+            request.set_params(params);
+            return (route.handler)(request);
         }
         let response = if allowed.is_empty() {
             Response::status(StatusCode::NOT_FOUND)

@@ -72,8 +72,8 @@ impl Body {
 /// Hands the upgraded transport to a waiting WebSocket handler.
 pub(crate) type UpgradeTx = oneshot::Sender<WebSocket>;
 
-/// Where a handler leaves an accepted upgrade for the connection task to complete.
-pub(crate) type UpgradeSlot = Arc<std::sync::Mutex<Option<(core_ws::Negotiated, UpgradeTx)>>>;
+/// An accepted upgrade, for the connection task to complete once the `101` is out.
+pub(crate) type Upgrade = (core_ws::Negotiated, UpgradeTx);
 
 /// A request, as a handler gets it.
 pub struct Request {
@@ -83,8 +83,6 @@ pub struct Request {
     state: Arc<http::Extensions>,
     scheduler: Scheduler,
     ws_config: WsConfig,
-    /// Set when the handler accepts a WebSocket upgrade; the server completes it.
-    upgrade: UpgradeSlot,
 }
 
 impl std::fmt::Debug for Request {
@@ -103,7 +101,6 @@ impl Request {
         state: Arc<http::Extensions>,
         scheduler: Scheduler,
         ws_config: WsConfig,
-        upgrade: UpgradeSlot,
     ) -> Request {
         let (head, ()) = head.into_parts();
         Request {
@@ -113,7 +110,6 @@ impl Request {
             state,
             scheduler,
             ws_config,
-            upgrade,
         }
     }
 
@@ -185,15 +181,12 @@ impl Request {
         match core_ws::accept(&head, protocols, &self.ws_config) {
             Ok((response, negotiated)) => {
                 let (tx, rx) = oneshot::channel();
-                if let Ok(mut slot) = self.upgrade.lock() {
-                    *slot = Some((negotiated, tx));
-                }
                 let (head, ()) = response.into_parts();
                 Ok((
                     Response {
                         head,
                         body: ResponseBody::Empty,
-                        switching: true,
+                        upgrade: Some((negotiated, tx)),
                     },
                     PendingWebSocket { rx },
                 ))
@@ -203,7 +196,7 @@ impl Request {
                 Err(Response {
                     head,
                     body: ResponseBody::Empty,
-                    switching: false,
+                    upgrade: None,
                 })
             }
         }
@@ -240,8 +233,9 @@ pub(crate) enum ResponseBody {
 pub struct Response {
     pub(crate) head: http::response::Parts,
     pub(crate) body: ResponseBody,
-    /// A `101` the handler got from [`Request::websocket`].
-    pub(crate) switching: bool,
+    /// The upgrade of a `101` the handler got from [`Request::websocket`]. A middleware
+    /// that replaces the response drops it, and the handler's [`PendingWebSocket`] ends.
+    pub(crate) upgrade: Option<Upgrade>,
 }
 
 impl std::fmt::Debug for Response {
@@ -280,7 +274,7 @@ impl Response {
         Response {
             head,
             body,
-            switching: false,
+            upgrade: None,
         }
     }
 
@@ -291,8 +285,15 @@ impl Response {
 
     /// `200` with a `text/plain; charset=utf-8` body.
     pub fn text(text: impl Into<String>) -> Response {
-        let bytes = Bytes::from(text.into());
-        Response::bytes("text/plain; charset=utf-8", bytes)
+        let body = Bytes::from(text.into());
+        let length = body.len();
+        let mut response =
+            Response::with_body(StatusCode::OK, ResponseBody::Full(body), Some(length));
+        response.head.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
     }
 
     /// `200` with a body of the given content type.

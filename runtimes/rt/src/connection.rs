@@ -8,12 +8,15 @@
 //! from the core, and the loop sleeps until `poll_timeout()` and calls `handle_timeout(now)`.
 
 use crate::app::{run_setups, run_teardowns, App, Router, Teardown};
-use crate::body::{Body, BodyError, Request, Response, ResponseBody, UpgradeSlot, UpgradeTx};
+use crate::body::{Body, BodyError, Request, Response, ResponseBody, Upgrade};
 use crate::jobs::{Scheduler, SchedulerConfig};
-use crate::runtime::{sleep_until, Rt, Task, TaskError};
+use crate::runtime::{BoxFuture, Rt, Timer};
 use crate::websocket;
 use bytes::Bytes;
+use futures_util::future::CatchUnwind;
+use futures_util::FutureExt;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_core::h1::{ServerConfig as CoreConfig, ServerConnection, ServerEvent};
@@ -162,14 +165,21 @@ impl Shared {
     }
 }
 
-/// A handler running for the current request.
-struct Running {
-    task: Task<Response>,
-    upgrade: UpgradeSlot,
+/// The handler of the current request, polled by the connection's own task (no task per
+/// request); a panic becomes a 500.
+type Running = CatchUnwind<AssertUnwindSafe<BoxFuture<Response>>>;
+
+/// Whether a request head announces a body (the core has already checked the framing).
+fn has_body(head: &http::Request<()>) -> bool {
+    let headers = head.headers();
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0")
 }
 
 /// Pumps one connection: socket bytes into the core, events to handlers, responses back.
-async fn serve_connection<IO>(mut io: IO, shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
+async fn serve_connection<IO>(mut io: IO, shared: Arc<Shared>, stop: watch::Receiver<bool>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -180,12 +190,18 @@ where
     let mut held: Option<Bytes> = None;
     let mut running: Option<Running> = None;
     let mut streaming: Option<mpsc::Receiver<Bytes>> = None;
-    let mut upgrade: Option<(tether_core::ws::Negotiated, UpgradeTx)> = None;
+    let mut upgrade: Option<Upgrade> = None;
     let mut peer_gone = false;
+    let mut timer = Timer::default();
     let mut stopping = *stop.borrow();
     if stopping {
         conn.shutdown();
     }
+    let mut stop_watch = stop.clone();
+    let stop_signal = async move {
+        let _ = stop_watch.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stop_signal);
     loop {
         // Events, unless the handler has not taken the last body piece yet (backpressure).
         while held.is_none() {
@@ -194,22 +210,22 @@ where
             };
             match event {
                 ServerEvent::Request(head) => {
-                    let (tx, body) = Body::channel(8);
-                    body_tx = Some(tx);
-                    let slot = UpgradeSlot::default();
+                    let body = if has_body(&head) {
+                        let (tx, body) = Body::channel(8);
+                        body_tx = Some(tx);
+                        body
+                    } else {
+                        Body::empty()
+                    };
                     let request = Request::new(
                         head,
                         body,
                         shared.router.state.clone(),
                         shared.scheduler.clone(),
                         shared.config.websocket.clone(),
-                        slot.clone(),
                     );
-                    let router = shared.router.clone();
-                    running = Some(Running {
-                        task: Task::spawn(&*rt, async move { router.dispatch(request).await }),
-                        upgrade: slot,
-                    });
+                    running =
+                        Some(AssertUnwindSafe(shared.router.dispatch(request)).catch_unwind());
                 }
                 ServerEvent::Data(data) => {
                     if let Some(tx) = &body_tx {
@@ -252,19 +268,20 @@ where
         if flush(&rt, &mut conn, &mut io).await.is_err() {
             peer_gone = true;
         }
-        if conn.is_closed() || (peer_gone && running.is_none() && streaming.is_none()) {
-            if let Some(run) = running.take() {
-                if shared.config.cancel_on_disconnect {
-                    run.task.abort();
-                }
+        if conn.is_closed() && !shared.config.cancel_on_disconnect {
+            // The connection is over (EOF, a protocol error answered, a timeout) but the
+            // handler runs to completion by default, still owned by this task (which the
+            // server waits for, and cuts at the shutdown timeout).
+            if let Some(handler) = running.take() {
+                let _ = handler.await;
             }
+        }
+        if conn.is_closed() || (peer_gone && running.is_none() && streaming.is_none()) {
+            // Dropping `running` here cancels the handler (`cancel_on_disconnect`).
             let _ = io.shutdown().await;
             return;
         }
         if peer_gone && shared.config.cancel_on_disconnect {
-            if let Some(run) = running.take() {
-                run.task.abort();
-            }
             return;
         }
         let deadline = conn.poll_timeout();
@@ -289,17 +306,15 @@ where
                 }
             }
             done = poll_running(&mut running) => {
-                let slot = running.take().map(|run| run.upgrade);
+                running = None;
                 match done {
-                    Ok(response) => {
-                        if response.switching {
-                            upgrade = slot.and_then(|slot| slot.lock().ok()?.take());
-                        }
-                        streaming = start_response(&mut conn, response);
+                    Ok(mut response) => {
+                        upgrade = response.upgrade.take();
+                        streaming = start_response(&mut conn, response, upgrade.is_some());
                     }
                     Err(_) => {
                         let response = Response::status(http::StatusCode::INTERNAL_SERVER_ERROR);
-                        streaming = start_response(&mut conn, response);
+                        streaming = start_response(&mut conn, response, false);
                     }
                 }
             }
@@ -312,8 +327,10 @@ where
                     let _ = conn.send_end(None);
                 }
             },
-            _ = sleep_until(&*rt, deadline) => conn.handle_timeout(rt.now()),
-            _ = stop.wait_for(|s| *s), if !stopping => {
+            () = timer.sleep_until(&*rt, deadline), if deadline.is_some() => {
+                conn.handle_timeout(rt.now());
+            }
+            () = &mut stop_signal, if !stopping => {
                 stopping = true;
                 conn.shutdown();
             }
@@ -330,9 +347,9 @@ async fn reserve(
     }
 }
 
-async fn poll_running(running: &mut Option<Running>) -> Result<Response, TaskError> {
+async fn poll_running(running: &mut Option<Running>) -> std::thread::Result<Response> {
     match running {
-        Some(run) => (&mut run.task).await,
+        Some(handler) => handler.await,
         None => std::future::pending().await,
     }
 }
@@ -349,6 +366,7 @@ async fn next_piece(streaming: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Byt
 fn start_response(
     conn: &mut ServerConnection,
     response: Response,
+    switching: bool,
 ) -> Option<mpsc::Receiver<Bytes>> {
     let mut head = http::Response::from_parts(response.head, ());
     head.headers_mut()
@@ -366,7 +384,7 @@ fn start_response(
         }
         return None;
     }
-    if response.switching {
+    if switching {
         return None;
     }
     match response.body {

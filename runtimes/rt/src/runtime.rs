@@ -44,6 +44,40 @@ pub async fn sleep_until(rt: &dyn Runtime, deadline: Option<Instant>) {
     }
 }
 
+/// A timer that follows a changing deadline: the runtime's sleep is made anew only when the
+/// deadline moves, not on every turn of a loop.
+#[derive(Default)]
+pub struct Timer {
+    armed: Option<(Instant, BoxFuture<()>)>,
+}
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timer")
+            .field("deadline", &self.armed.as_ref().map(|(at, _)| *at))
+            .finish()
+    }
+}
+
+impl Timer {
+    /// Completes at `deadline` (never without one). Cancel-safe: dropped before it
+    /// completes, the sleep stays armed for the next call with the same deadline.
+    pub async fn sleep_until(&mut self, rt: &dyn Runtime, deadline: Option<Instant>) {
+        let Some(deadline) = deadline else {
+            self.armed = None;
+            return std::future::pending().await;
+        };
+        match &self.armed {
+            Some((at, _)) if *at == deadline => {}
+            _ => self.armed = Some((deadline, rt.sleep_until(deadline))),
+        }
+        if let Some((_, sleep)) = &mut self.armed {
+            sleep.await;
+        }
+        self.armed = None;
+    }
+}
+
 /// How a [`Task`] ended without a value.
 #[derive(Debug)]
 pub enum TaskError {

@@ -46,7 +46,7 @@
 //!   [`Message`] without the sink is [`WsSender::send_message`] (named so as not to shadow
 //!   `SinkExt::send`).
 
-use crate::runtime::{sleep_until, Rt};
+use crate::runtime::{sleep_until, Rt, Timer};
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -784,8 +784,7 @@ impl Pump {
         let rt = self.rt.clone();
         self.ws.handle_input(rt.now(), &trailing);
         let mut buf = vec![0u8; READ_START];
-        // The timer, made anew only when the core's deadline changes.
-        let mut timer: Option<(tether_core::time::Instant, crate::runtime::BoxFuture<()>)> = None;
+        let mut timer = Timer::default();
         let reason = loop {
             if let Some(reason) = self.step() {
                 break reason;
@@ -795,17 +794,6 @@ impl Pump {
             let can_command = self.commands_open && self.out_bytes < WRITE_HIGH_WATER;
             let can_write = !self.out.is_empty() || self.needs_flush;
             let deadline = self.ws.poll_timeout();
-            match (deadline, &timer) {
-                (Some(at), Some((current, _))) if *current == at => {}
-                (Some(at), _) => timer = Some((at, rt.sleep_until(at))),
-                (None, _) => timer = None,
-            }
-            let sleep = async {
-                match &mut timer {
-                    Some((_, sleep)) => sleep.await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 read = rd.read(&mut buf), if can_read => match read {
                     Ok(0) | Err(_) => self.ws.handle_eof(),
@@ -827,8 +815,7 @@ impl Pump {
                     }
                 }
                 command = self.commands.recv(), if can_command => self.on_command(command),
-                () = sleep, if deadline.is_some() => {
-                    timer = None;
+                () = timer.sleep_until(&*rt, deadline), if deadline.is_some() => {
                     self.ws.handle_timeout(rt.now());
                 }
                 // Unreachable (an open connection always waits for input or a deadline); end

@@ -1,4 +1,6 @@
 //! Connects a WebSocket, sends each line of stdin as a text message, prints what comes back.
+//! At the end of input it prints the replies still coming (until half a second of quiet),
+//! then closes with 1000.
 //!
 //! ```text
 //! cargo run -p tether-tokio --example ws_client -- ws://127.0.0.1:8080/ws
@@ -35,7 +37,18 @@ async fn main() {
                     }
                 }
                 _ => {
+                    // End of input: print the replies still coming (until the server has
+                    // been quiet for half a second), then close.
                     input_open = false;
+                    loop {
+                        let quiet = std::time::Duration::from_millis(500);
+                        match tokio::time::timeout(quiet, socket.recv()).await {
+                            Ok(Some(Message::Text(text))) => println!("{text}"),
+                            Ok(Some(Message::Binary(data))) => println!("<{} bytes>", data.len()),
+                            Ok(Some(_)) => {}
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
                     let _ = socket.close(1000, "bye").await;
                 }
             },
