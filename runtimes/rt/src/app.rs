@@ -213,12 +213,10 @@ fn parse_pattern(path: &str) -> Vec<Segment> {
 }
 
 fn match_path(pattern: &[Segment], path: &str) -> Option<HashMap<String, String>> {
-    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if parts.len() != pattern.len() {
-        return None;
-    }
+    let mut parts = path.split('/').filter(|s| !s.is_empty());
     let mut params = HashMap::new();
-    for (segment, part) in pattern.iter().zip(parts) {
+    for segment in pattern {
+        let part = parts.next()?;
         match segment {
             Segment::Literal(lit) if lit == part => {}
             Segment::Literal(_) => return None,
@@ -227,7 +225,8 @@ fn match_path(pattern: &[Segment], path: &str) -> Option<HashMap<String, String>
             }
         }
     }
-    Some(params)
+    // Every segment of the path must be matched.
+    parts.next().is_none().then_some(params)
 }
 
 /// Runs the setups in order; on a failure, undoes the ones done (in reverse) and reports it.

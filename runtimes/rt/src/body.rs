@@ -77,19 +77,24 @@ pub(crate) type Upgrade = (core_ws::Negotiated, UpgradeTx);
 
 /// A request, as a handler gets it.
 pub struct Request {
+    /// Boxed: a request moves through middlewares and handlers, and a pointer moves cheaply.
+    inner: Box<RequestParts>,
+}
+
+struct RequestParts {
     head: http::request::Parts,
     params: HashMap<String, String>,
     body: Body,
     state: Arc<http::Extensions>,
     scheduler: Scheduler,
-    ws_config: WsConfig,
+    ws_config: Arc<WsConfig>,
 }
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
-            .field("method", &self.head.method)
-            .field("uri", &self.head.uri)
+            .field("method", &self.inner.head.method)
+            .field("uri", &self.inner.head.uri)
             .finish_non_exhaustive()
     }
 }
@@ -100,46 +105,48 @@ impl Request {
         body: Body,
         state: Arc<http::Extensions>,
         scheduler: Scheduler,
-        ws_config: WsConfig,
+        ws_config: Arc<WsConfig>,
     ) -> Request {
         let (head, ()) = head.into_parts();
         Request {
-            head,
-            params: HashMap::new(),
-            body,
-            state,
-            scheduler,
-            ws_config,
+            inner: Box::new(RequestParts {
+                head,
+                params: HashMap::new(),
+                body,
+                state,
+                scheduler,
+                ws_config,
+            }),
         }
     }
 
     pub(crate) fn set_params(&mut self, params: HashMap<String, String>) {
-        self.params = params;
+        self.inner.params = params;
     }
 
     /// The method.
     pub fn method(&self) -> &Method {
-        &self.head.method
+        &self.inner.head.method
     }
 
     /// The target URI.
     pub fn uri(&self) -> &Uri {
-        &self.head.uri
+        &self.inner.head.uri
     }
 
     /// The HTTP version.
     pub fn version(&self) -> Version {
-        self.head.version
+        self.inner.head.version
     }
 
     /// The header fields.
     pub fn headers(&self) -> &HeaderMap {
-        &self.head.headers
+        &self.inner.head.headers
     }
 
     /// A `{name}` segment of the matched route.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.get(name).map(String::as_str)
+        self.inner.params.get(name).map(String::as_str)
     }
 
     /// A query parameter (first occurrence, not percent-decoded).
@@ -154,18 +161,18 @@ impl Request {
 
     /// The application's state of type `T` (see [`App::state`](crate::App::state)).
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.state.get::<Arc<T>>().map(|arc| arc.as_ref())
+        self.inner.state.get::<Arc<T>>().map(|arc| arc.as_ref())
     }
 
     /// The server's job scheduler, to start background work that is supervised (errors
     /// reported, closed at shutdown) instead of fire-and-forget.
     pub fn scheduler(&self) -> &Scheduler {
-        &self.scheduler
+        &self.inner.scheduler
     }
 
     /// The body.
     pub fn body(&mut self) -> &mut Body {
-        &mut self.body
+        &mut self.inner.body
     }
 
     /// Accepts a WebSocket upgrade with `protocols` (in preference order): the response to
@@ -177,8 +184,8 @@ impl Request {
         &mut self,
         protocols: &[&str],
     ) -> Result<(Response, PendingWebSocket), Response> {
-        let head = http::Request::from_parts(self.head.clone(), ());
-        match core_ws::accept(&head, protocols, &self.ws_config) {
+        let head = http::Request::from_parts(self.inner.head.clone(), ());
+        match core_ws::accept(&head, protocols, &self.inner.ws_config) {
             Ok((response, negotiated)) => {
                 let (tx, rx) = oneshot::channel();
                 let (head, ()) = response.into_parts();
@@ -186,7 +193,7 @@ impl Request {
                     Response {
                         head,
                         body: ResponseBody::Empty,
-                        upgrade: Some((negotiated, tx)),
+                        upgrade: Some(Box::new((negotiated, tx))),
                     },
                     PendingWebSocket { rx },
                 ))
@@ -204,7 +211,7 @@ impl Request {
 
     /// The WebSocket settings in force (heartbeat, limits, compression).
     pub fn websocket_config(&self) -> &WsConfig {
-        &self.ws_config
+        &self.inner.ws_config
     }
 }
 
@@ -235,7 +242,7 @@ pub struct Response {
     pub(crate) body: ResponseBody,
     /// The upgrade of a `101` the handler got from [`Request::websocket`]. A middleware
     /// that replaces the response drops it, and the handler's [`PendingWebSocket`] ends.
-    pub(crate) upgrade: Option<Upgrade>,
+    pub(crate) upgrade: Option<Box<Upgrade>>,
 }
 
 impl std::fmt::Debug for Response {

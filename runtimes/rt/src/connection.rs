@@ -80,6 +80,7 @@ impl Service {
         let scheduler = Scheduler::new(config.jobs.clone(), rt.clone());
         Ok(Service {
             shared: Arc::new(Shared {
+                ws_config: Arc::new(config.websocket.clone()),
                 rt,
                 router,
                 scheduler,
@@ -131,6 +132,8 @@ impl Service {
 
 struct Shared {
     rt: Rt,
+    /// `config.websocket`, shared with every request.
+    ws_config: Arc<WsConfig>,
     router: Arc<Router>,
     scheduler: Scheduler,
     config: ServerConfig,
@@ -190,7 +193,7 @@ where
     let mut held: Option<Bytes> = None;
     let mut running: Option<Running> = None;
     let mut streaming: Option<mpsc::Receiver<Bytes>> = None;
-    let mut upgrade: Option<Upgrade> = None;
+    let mut upgrade: Option<Box<Upgrade>> = None;
     let mut peer_gone = false;
     let mut timer = Timer::default();
     let mut stopping = *stop.borrow();
@@ -222,7 +225,7 @@ where
                         body,
                         shared.router.state.clone(),
                         shared.scheduler.clone(),
-                        shared.config.websocket.clone(),
+                        shared.ws_config.clone(),
                     );
                     running =
                         Some(AssertUnwindSafe(shared.router.dispatch(request)).catch_unwind());
@@ -241,7 +244,7 @@ where
                     if flush(&rt, &mut conn, &mut io).await.is_err() {
                         return;
                     }
-                    if let Some((negotiated, tx)) = upgrade.take() {
+                    if let Some((negotiated, tx)) = upgrade.take().map(|boxed| *boxed) {
                         let core = tether_core::ws::WebSocket::server(
                             shared.config.websocket.clone(),
                             negotiated.deflate,
@@ -263,6 +266,24 @@ where
                     }
                 }
                 _ => {}
+            }
+        }
+        if let Some(handler) = running.as_mut() {
+            // Most handlers answer at once: take the answer now, and write it with this
+            // turn's flush, instead of a turn of the select below.
+            let ready = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(match handler.poll_unpin(cx) {
+                    std::task::Poll::Ready(done) => Some(done),
+                    std::task::Poll::Pending => None,
+                })
+            })
+            .await;
+            if let Some(done) = ready {
+                running = None;
+                (streaming, upgrade) = respond(&mut conn, done);
+                if upgrade.is_some() {
+                    continue;
+                }
             }
         }
         if flush(&rt, &mut conn, &mut io).await.is_err() {
@@ -307,16 +328,7 @@ where
             }
             done = poll_running(&mut running) => {
                 running = None;
-                match done {
-                    Ok(mut response) => {
-                        upgrade = response.upgrade.take();
-                        streaming = start_response(&mut conn, response, upgrade.is_some());
-                    }
-                    Err(_) => {
-                        let response = Response::status(http::StatusCode::INTERNAL_SERVER_ERROR);
-                        streaming = start_response(&mut conn, response, false);
-                    }
-                }
+                (streaming, upgrade) = respond(&mut conn, done);
             }
             piece = next_piece(&mut streaming) => match piece {
                 Some(piece) => {
@@ -358,6 +370,25 @@ async fn next_piece(streaming: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Byt
     match streaming {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Sends what the handler returned (a 500 if it panicked); returns the streamed body to
+/// pump, and the upgrade to complete once the core hands the transport over.
+fn respond(
+    conn: &mut ServerConnection,
+    done: std::thread::Result<Response>,
+) -> (Option<mpsc::Receiver<Bytes>>, Option<Box<Upgrade>>) {
+    match done {
+        Ok(mut response) => {
+            let upgrade = response.upgrade.take();
+            let switching = upgrade.is_some();
+            (start_response(conn, response, switching), upgrade)
+        }
+        Err(_) => {
+            let response = Response::status(http::StatusCode::INTERNAL_SERVER_ERROR);
+            (start_response(conn, response, false), None)
+        }
     }
 }
 
@@ -433,7 +464,9 @@ async fn flush<W: AsyncWrite + Unpin>(
     conn: &mut ServerConnection,
     writer: &mut W,
 ) -> io::Result<()> {
-    while let Some(bytes) = conn.poll_transmit(rt.now()) {
+    // One clock read per flush: on some hosts reading the clock is a system call.
+    let now = rt.now();
+    while let Some(bytes) = conn.poll_transmit(now) {
         writer.write_all(&bytes).await?;
     }
     Ok(())

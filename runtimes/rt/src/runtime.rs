@@ -44,8 +44,12 @@ pub async fn sleep_until(rt: &dyn Runtime, deadline: Option<Instant>) {
     }
 }
 
-/// A timer that follows a changing deadline: the runtime's sleep is made anew only when the
-/// deadline moves, not on every turn of a loop.
+/// A timer that follows a changing deadline cheaply: the runtime's sleep is made anew only
+/// when the deadline moves earlier. A deadline that moves later (a keep-alive or heartbeat
+/// deadline pushed back on every message) keeps the sleep already armed, which then
+/// completes early, once: the caller's `handle_timeout(now)` finds nothing due and the next
+/// call arms the real deadline. So callers must treat a completion as "check now", which
+/// is what every state machine's `handle_timeout` does.
 #[derive(Default)]
 pub struct Timer {
     armed: Option<(Instant, BoxFuture<()>)>,
@@ -60,15 +64,15 @@ impl std::fmt::Debug for Timer {
 }
 
 impl Timer {
-    /// Completes at `deadline` (never without one). Cancel-safe: dropped before it
-    /// completes, the sleep stays armed for the next call with the same deadline.
+    /// Completes at `deadline` or earlier (see above; never without a deadline).
+    /// Cancel-safe: dropped before it completes, the sleep stays armed for the next call.
     pub async fn sleep_until(&mut self, rt: &dyn Runtime, deadline: Option<Instant>) {
         let Some(deadline) = deadline else {
             self.armed = None;
             return std::future::pending().await;
         };
         match &self.armed {
-            Some((at, _)) if *at == deadline => {}
+            Some((at, _)) if *at <= deadline => {}
             _ => self.armed = Some((deadline, rt.sleep_until(deadline))),
         }
         if let Some((_, sleep)) = &mut self.armed {
