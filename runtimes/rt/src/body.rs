@@ -253,6 +253,35 @@ impl std::fmt::Debug for Response {
     }
 }
 
+/// A `Content-Length` value; small lengths come from a table made once, so the common
+/// short answer allocates nothing for it.
+fn content_length(n: usize) -> HeaderValue {
+    const TABLE: usize = 1024;
+    static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    if n >= TABLE {
+        return HeaderValue::from(n);
+    }
+    let table = SMALL.get_or_init(|| {
+        // One string holds every decimal from 0 to TABLE - 1; each value is a static slice.
+        let digits: &'static str = Box::leak(
+            (0..TABLE)
+                .map(|i| i.to_string())
+                .collect::<String>()
+                .into_boxed_str(),
+        );
+        let mut at = 0;
+        (0..TABLE)
+            .map(|i| {
+                let len = i.to_string().len();
+                let value = HeaderValue::from_static(&digits[at..at + len]);
+                at += len;
+                value
+            })
+            .collect()
+    });
+    table[n].clone()
+}
+
 /// Writes the pieces of a streamed response body; dropping it ends the body.
 #[derive(Debug, Clone)]
 pub struct BodySender {
@@ -276,7 +305,7 @@ impl Response {
         head.status = status;
         if let Some(n) = length {
             head.headers
-                .insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+                .insert(http::header::CONTENT_LENGTH, content_length(n));
         }
         Response {
             head,
@@ -341,5 +370,31 @@ impl Response {
     /// The header fields.
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
         &mut self.head.headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_lengths_from_the_table_and_beyond() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            13,
+            99,
+            100,
+            512,
+            1023,
+            1024,
+            1025,
+            65_536,
+            usize::MAX,
+        ] {
+            assert_eq!(content_length(n).to_str().unwrap(), n.to_string());
+        }
     }
 }
