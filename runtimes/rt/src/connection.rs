@@ -38,7 +38,7 @@ pub struct ServerConfig {
     /// How long a graceful shutdown waits for in-flight requests. Default 30 s.
     pub shutdown_timeout: Duration,
     /// Cancel a handler when its client disconnects. Default `false`: handlers run to
-    /// completion (use [`shield`] for work that must finish even when this is on).
+    /// completion (the adapter's `shield` runs work that must finish even when this is on).
     pub cancel_on_disconnect: bool,
     /// The job scheduler handlers reach through [`Request::scheduler`].
     pub jobs: SchedulerConfig,

@@ -39,7 +39,7 @@
 //!
 //! # Notes
 //!
-//! * Time: the pump feeds the core instants from the [`Runtime`]'s clock. Core connections
+//! * Time: the pump feeds the core instants from the [`Runtime`](crate::Runtime)'s clock. Core connections
 //!   handed to [`spawn`] must be created with that clock's `now()`.
 //! * The inherent `close(code, reason)` takes precedence over `futures_util::SinkExt::close`;
 //!   call `SinkExt::close(&mut sender)` for the sink's (which closes with 1000). Sending a

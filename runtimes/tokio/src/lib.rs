@@ -8,7 +8,7 @@
 //! * [`Server`] and [`App`]: routes, typed state, middlewares, setup/teardown contexts,
 //!   graceful shutdown, a [`jobs::Scheduler`] for supervised background work.
 //! * [`WebSocket`]: the WebSocket object handlers get from [`Request::websocket`], and
-//!   [`Client::ws_connect`] returns.
+//!   [`tether_rt::Client::ws_connect`] returns.
 //! * [`Client`]: a pooled HTTP client with aiohttp's four timeouts, redirects, TLS
 //!   ([`tls`]) and `ws_connect`.
 

@@ -6,7 +6,7 @@
 //! other roots instead (a private CA, a test CA), and [`TlsConfig::with_rustls`] takes a whole
 //! [`rustls::ClientConfig`].
 //!
-//! The rustls crate is re-exported as [`rustls`](crate::tls::rustls) so that its types
+//! The rustls crate is re-exported as [`rustls`] so that its types
 //! (`CertificateDer`, `ClientConfig`) can be named without depending on the same version by
 //! hand.
 //!
