@@ -1,7 +1,8 @@
 //! The HTTP client (aiohttp's `ClientSession`): pooled keep-alive connections, the four
 //! timeouts, redirects, and WebSocket connections, all decided by the core (`h1` client
-//! connection, `pool`, `time::RequestTimer`); this file does the IO.
-//!
+//! connection, `pool`, `time::RequestTimer`); this module moves the bytes, over transports a
+//! runtime adapter's [`Connector`] opens, with the adapter's [`Runtime`] for time and the one
+//! background task (the idle reaper).
 
 use crate::runtime::{BoxFuture, Rt, Runtime};
 use crate::websocket::{self, WebSocket};
