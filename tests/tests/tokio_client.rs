@@ -356,6 +356,8 @@ enum Behaviour {
     HeadThenStall,
     /// Sends a 20-byte body one byte every `gap`.
     Trickle { gap: Duration },
+    /// Sends the head and half of an 11-byte body, then the rest after `gap`.
+    TwoParts { gap: Duration },
     /// Answers `ok` after `delay`, keep-alive.
     Answer { delay: Duration },
     /// Answers `ok` with `Keep-Alive: timeout=2`, then closes the connection after 2 s idle
@@ -441,6 +443,16 @@ async fn serve(mut stream: TcpStream, behaviour: Behaviour) {
                 match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await {
                     Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
                     _ => return,
+                }
+            }
+            Behaviour::TwoParts { gap } => {
+                let head = b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhello";
+                if stream.write_all(head).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(gap).await;
+                if stream.write_all(b" world").await.is_err() {
+                    return;
                 }
             }
             Behaviour::Answer { delay } => {
@@ -819,4 +831,29 @@ async fn default_headers_user_agent_query_and_credentials_across_origins() {
     assert!(!landed.contains("authorization"), "{landed}");
     assert!(!landed.contains("cookie"), "{landed}");
     assert!(landed.contains("\r\nx-default: yes\r\n"), "{landed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sock_read_does_not_count_the_applications_own_pauses() {
+    // The server pauses 400 ms mid-body; the application takes 350 ms over the first piece,
+    // so it waits only ~50 ms for the rest: well within a 300 ms `sock_read`.
+    let (url, _) = misbehaving_server(Behaviour::TwoParts {
+        gap: Duration::from_millis(400),
+    })
+    .await;
+    let client = Client::default();
+    let timeouts = ClientTimeouts::default().with_sock_read(ms(300));
+    let mut response = client.get(&url).timeouts(timeouts).send().await.unwrap();
+    let first = response.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"hello");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let rest = response.bytes().await.expect("no sock_read timeout");
+    assert_eq!(&rest[..], b" world");
+    // Without the application's pause, the same server gap trips it.
+    let mut response = client.get(&url).timeouts(timeouts).send().await.unwrap();
+    let result = response.bytes().await;
+    assert!(
+        matches!(result, Err(ClientError::Timeout(TimeoutKind::SockRead))),
+        "{result:?}"
+    );
 }

@@ -1016,7 +1016,12 @@ impl Client {
                         client: self.clone(),
                         pending: lease.conn().http.poll_event(),
                         lease: Some(lease),
-                        timer: timer.clone(),
+                        timer: {
+                            // Paused until the application asks for the body.
+                            let mut timer = timer.clone();
+                            timer.read_paused();
+                            timer
+                        },
                         done: false,
                     };
                     if matches!(response.pending, Some(ClientEvent::End { .. })) {
@@ -1173,13 +1178,16 @@ impl Response {
                 let Some(lease) = self.lease.as_mut() else {
                     return Ok(None);
                 };
+                // `sock_read` runs only while the application waits for the body: the time
+                // it spends between two calls is not the server's gap.
+                self.timer.read_resumed(self.client.now());
                 let event = with_deadline(
                     &*self.client.shared.rt,
                     &mut self.timer,
                     next_event(lease.conn()),
                 )
                 .await??;
-                self.timer.read(self.client.now());
+                self.timer.read_paused();
                 event
             }
         };
