@@ -857,3 +857,28 @@ async fn sock_read_does_not_count_the_applications_own_pauses() {
         "{result:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_client_closes_its_idle_connections() {
+    let (url, counts) = misbehaving_server(Behaviour::Answer {
+        delay: Duration::ZERO,
+    })
+    .await;
+    let client = Client::default();
+    client.get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        counts.open.load(Ordering::SeqCst),
+        1,
+        "kept alive while the client lives"
+    );
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while counts.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        counts.open.load(Ordering::SeqCst),
+        0,
+        "closed with the client"
+    );
+}
