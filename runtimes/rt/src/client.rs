@@ -4,7 +4,7 @@
 //! runtime adapter's [`Connector`] opens, with the adapter's [`Runtime`] for time and the one
 //! background task (the idle reaper).
 
-use crate::runtime::{BoxFuture, Rt, Runtime};
+use crate::runtime::{poll_once, sleep_until, BoxFuture, Rt, Runtime};
 use crate::websocket::{self, WebSocket};
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{AbortHandle, Abortable};
@@ -291,16 +291,12 @@ impl Client {
         let protocols: Vec<&str> = ws.protocols.iter().map(String::as_str).collect();
         let (handshake, mut request) =
             ClientHandshake::new(&uri, random_key(), &protocols, &ws.config)?;
-        let headers = request.headers_mut();
-        headers.insert(http::header::USER_AGENT, self.shared.user_agent.clone());
-        for (name, value) in &self.shared.config.default_headers {
-            headers.entry(name).or_insert_with(|| value.clone());
-        }
-        for (name, value) in &ws.headers {
-            if !is_handshake_header(name) {
-                headers.insert(name.clone(), value.clone());
-            }
-        }
+        add_headers(
+            request.headers_mut(),
+            &self.shared,
+            &ws.headers,
+            is_handshake_header,
+        );
         timer.connecting(self.now());
         let stream = with_deadline(
             &*self.shared.rt,
@@ -361,9 +357,9 @@ impl Client {
                         .ok()
                         .and_then(|mut w| w.remove(&waiter));
                     if let Some(tx) = tx {
-                        if let Err(grant) = tx.send(grant) {
-                            // The waiter is gone: give its grant back.
-                            self.give_back(waiter, grant);
+                        if tx.send(grant).is_err() {
+                            // The waiter is gone: its grant goes back to the pool.
+                            self.cancel_wait(waiter);
                         }
                     }
                 }
@@ -382,7 +378,8 @@ impl Client {
         }
     }
 
-    fn give_back(&self, waiter: WaiterId, _grant: Grant) {
+    /// A waiter gives up: whatever it was granted and has not used goes back to the pool.
+    fn cancel_wait(&self, waiter: WaiterId) {
         if let Ok(mut pool) = self.shared.pool.lock() {
             let _ = pool.cancel_wait(waiter, self.now());
         }
@@ -410,14 +407,8 @@ impl Client {
                     let woken = wake.notified();
                     // Only the weak reference is held while sleeping: the client can go away.
                     drop(shared);
-                    let sleep = async {
-                        match next {
-                            Some(at) => rt.sleep_until(at).await,
-                            None => std::future::pending().await,
-                        }
-                    };
                     tokio::select! {
-                        _ = sleep => {}
+                        _ = sleep_until(&*rt, next) => {}
                         _ = woken => {}
                     }
                     let Some(shared) = weak.upgrade() else { return };
@@ -602,10 +593,7 @@ impl Drop for WaitGuard<'_> {
         if let Ok(mut waiters) = self.client.shared.waiters.lock() {
             waiters.remove(&self.waiter);
         }
-        if let Ok(mut pool) = self.client.shared.pool.lock() {
-            let _ = pool.cancel_wait(self.waiter, self.client.now());
-        }
-        self.client.drain_pool_events();
+        self.client.cancel_wait(self.waiter);
     }
 }
 
@@ -736,16 +724,13 @@ impl RequestBuilder {
         }
         // A fragment is never sent.
         let base = self.url.split('#').next().unwrap_or_default().to_owned();
-        let encoded: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-            .collect();
+        let encoded = form_urlencoded(params);
         let separator = match base.find('?') {
             None => "?",
             Some(at) if at + 1 == base.len() || base.ends_with('&') => "",
             Some(_) => "&",
         };
-        self.url = format!("{base}{separator}{}", encoded.join("&"));
+        self.url = format!("{base}{separator}{encoded}");
         self
     }
 
@@ -763,12 +748,8 @@ impl RequestBuilder {
 
     /// A form body (`application/x-www-form-urlencoded`).
     pub fn form(self, fields: &[(&str, &str)]) -> RequestBuilder {
-        let encoded: Vec<String> = fields
-            .iter()
-            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-            .collect();
         self.with_type("application/x-www-form-urlencoded")
-            .body(Bytes::from(encoded.join("&")))
+            .body(Bytes::from(form_urlencoded(fields)))
     }
 
     /// A JSON body (`application/json`), with the `json` feature.
@@ -898,6 +879,16 @@ const CREDENTIAL_HEADERS: [HeaderName; 3] = [
     http::header::PROXY_AUTHORIZATION,
 ];
 
+/// `name=value` pairs, `application/x-www-form-urlencoded`, joined by `&` (query strings and
+/// form bodies).
+fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
+    let encoded: Vec<String> = pairs
+        .iter()
+        .map(|(name, value)| format!("{}={}", form_encode(name), form_encode(value)))
+        .collect();
+    encoded.join("&")
+}
+
 /// `application/x-www-form-urlencoded` encoding of one name or value.
 fn form_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -911,6 +902,37 @@ fn form_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// Fills a request head's fields: the user agent and the client's default headers, then the
+/// request's `own` fields, which replace those of the same name with every value kept.
+/// Fields already in `out` whose names are `reserved` (a WebSocket handshake's own) stay.
+fn add_headers(
+    out: &mut HeaderMap,
+    shared: &Shared,
+    own: &HeaderMap,
+    reserved: fn(&HeaderName) -> bool,
+) {
+    if !reserved(&http::header::USER_AGENT) {
+        out.insert(http::header::USER_AGENT, shared.user_agent.clone());
+    }
+    for name in shared.config.default_headers.keys() {
+        if !out.contains_key(name) {
+            for value in shared.config.default_headers.get_all(name) {
+                out.append(name.clone(), value.clone());
+            }
+        }
+    }
+    for name in own.keys() {
+        if !reserved(name) {
+            out.remove(name);
+        }
+    }
+    for (name, value) in own {
+        if !reserved(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
 }
 
 fn header_value(text: &str) -> HeaderValue {
@@ -932,18 +954,8 @@ fn build_head(
     let mut request = Request::new(());
     *request.method_mut() = method.clone();
     *request.uri_mut() = uri.clone();
+    add_headers(request.headers_mut(), shared, headers, |_| false);
     let out = request.headers_mut();
-    for (name, value) in &shared.config.default_headers {
-        out.append(name.clone(), value.clone());
-    }
-    out.insert(http::header::USER_AGENT, shared.user_agent.clone());
-    // The request's own fields replace the defaults of the same name, every value kept.
-    for name in headers.keys() {
-        out.remove(name);
-    }
-    for (name, value) in headers {
-        out.append(name.clone(), value.clone());
-    }
     match body {
         RequestBody::Empty => {}
         RequestBody::Full(bytes) => {
@@ -1267,14 +1279,7 @@ async fn with_deadline<F: Future>(
     tokio::pin!(future);
     // Most steps (a write the socket buffer takes, a read of bytes already there) finish on
     // the first poll: no timer is made for them.
-    let first = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(match future.as_mut().poll(cx) {
-            std::task::Poll::Ready(output) => Some(output),
-            std::task::Poll::Pending => None,
-        })
-    })
-    .await;
-    if let Some(output) = first {
+    if let Some(output) = poll_once(&mut future).await {
         return Ok(output);
     }
     loop {

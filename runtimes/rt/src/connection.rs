@@ -10,7 +10,7 @@
 use crate::app::{run_setups, run_teardowns, App, Router, Teardown};
 use crate::body::{Body, BodyError, Request, Response, ResponseBody, Upgrade};
 use crate::jobs::{Scheduler, SchedulerConfig};
-use crate::runtime::{BoxFuture, Rt, Timer};
+use crate::runtime::{poll_once, BoxFuture, Rt, Timer};
 use crate::websocket;
 use bytes::Bytes;
 use futures_util::future::CatchUnwind;
@@ -227,8 +227,14 @@ where
                         shared.scheduler.clone(),
                         shared.ws_config.clone(),
                     );
-                    running =
-                        Some(AssertUnwindSafe(shared.router.dispatch(request)).catch_unwind());
+                    let mut handler =
+                        AssertUnwindSafe(shared.router.dispatch(request)).catch_unwind();
+                    // Most handlers answer at once: take the answer now, and write it with
+                    // this turn's flush, instead of a turn of the select below.
+                    match poll_once(&mut handler).await {
+                        Some(done) => (streaming, upgrade) = respond(&mut conn, done),
+                        None => running = Some(handler),
+                    }
                 }
                 ServerEvent::Data(data) => {
                     if let Some(tx) = &body_tx {
@@ -266,24 +272,6 @@ where
                     }
                 }
                 _ => {}
-            }
-        }
-        if let Some(handler) = running.as_mut() {
-            // Most handlers answer at once: take the answer now, and write it with this
-            // turn's flush, instead of a turn of the select below.
-            let ready = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(match handler.poll_unpin(cx) {
-                    std::task::Poll::Ready(done) => Some(done),
-                    std::task::Poll::Pending => None,
-                })
-            })
-            .await;
-            if let Some(done) = ready {
-                running = None;
-                (streaming, upgrade) = respond(&mut conn, done);
-                if upgrade.is_some() {
-                    continue;
-                }
             }
         }
         if flush(&rt, &mut conn, &mut io).await.is_err() {

@@ -82,6 +82,17 @@ impl Timer {
     }
 }
 
+/// Polls `future` once, in the caller's task context (so a `Pending` future still wakes the
+/// caller): its output if it is ready at once. For fast paths that skip setting up timers or
+/// select loops when the work is already done.
+pub async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match Pin::new(&mut *future).poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
 /// How a [`Task`] ended without a value.
 #[derive(Debug)]
 pub enum TaskError {
