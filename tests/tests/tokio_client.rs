@@ -608,6 +608,20 @@ async fn connect_timeout_covers_the_wait_for_an_exhausted_pool() {
     assert_nothing_held(&client, &url);
 }
 
+/// Sends `n` GETs to `url` at once and checks that each is answered `ok`.
+async fn all_answer_ok(client: &Client, url: &str, n: usize) {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.to_owned();
+            tokio::spawn(async move { client.get(&url).send().await?.text().await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), "ok");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_requests_never_open_more_than_the_limit() {
     let (url, counts) = misbehaving_server(Behaviour::Answer {
@@ -615,18 +629,7 @@ async fn a_hundred_concurrent_requests_never_open_more_than_the_limit() {
     })
     .await;
     let client = client_with(|c| c.pool.limit = Some(10));
-    let mut tasks = Vec::new();
-    for _ in 0..100 {
-        let client = client.clone();
-        let url = url.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut response = client.get(&url).send().await.unwrap();
-            response.text().await.unwrap()
-        }));
-    }
-    for task in tasks {
-        assert_eq!(task.await.unwrap(), "ok");
-    }
+    all_answer_ok(&client, &url, 100).await;
     assert!(counts.max_open.load(Ordering::SeqCst) <= 10);
     assert!(
         counts.accepted.load(Ordering::SeqCst) <= 10,
@@ -644,16 +647,7 @@ async fn a_hundred_concurrent_requests_never_open_more_than_the_limit() {
         c.pool = PoolConfig::default();
         c.pool.limit_per_host = Some(3);
     });
-    let tasks: Vec<_> = (0..30)
-        .map(|_| {
-            let client = client.clone();
-            let url = url.clone();
-            tokio::spawn(async move { client.get(&url).send().await.unwrap().text().await })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap(), "ok");
-    }
+    all_answer_ok(&client, &url, 30).await;
     assert!(counts.max_open.load(Ordering::SeqCst) <= 3);
 }
 
