@@ -23,6 +23,9 @@
 //!
 //! Run with `cargo bench -p tether-core --bench h1_parse`.
 
+mod batches;
+
+use batches::{batch_size, measuring, median, time_loop, BATCHES, BATCH_TARGET};
 use bytes::Bytes;
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -258,25 +261,12 @@ criterion_group!(benches, bench_parse);
 
 // ---- the summary ----
 
-/// Batches per measurement; the median batch is reported.
-const BATCHES: usize = 21;
-/// Wall time a batch aims for.
-const BATCH_TARGET: Duration = Duration::from_millis(10);
-
 /// Nanoseconds per iteration of each routine for one case, from interleaved batches.
 struct Timings {
     httparse: f64,
     parse: f64,
     keepalive: f64,
     reference: f64,
-}
-
-fn time_loop(n: usize, mut routine: impl FnMut()) -> Duration {
-    let start = StdInstant::now();
-    for _ in 0..n {
-        routine();
-    }
-    start.elapsed()
 }
 
 /// Times `n` parses on fresh connections; making and dropping them is outside the clock.
@@ -304,18 +294,6 @@ fn time_reference(bytes: &[u8], n: usize) -> Duration {
     elapsed
 }
 
-/// How many iterations fill about `BATCH_TARGET`, judged from a short trial.
-fn batch_size(mut timed: impl FnMut(usize) -> Duration) -> usize {
-    timed(1_000); // warm up
-    let per_iter = timed(10_000).as_secs_f64() / 10_000.0;
-    ((BATCH_TARGET.as_secs_f64() / per_iter) as usize).clamp(1_000, 1_000_000)
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
 fn measure(bytes: &[u8]) -> Timings {
     let response = empty_ok();
     let mut conn = new_connection();
@@ -328,10 +306,10 @@ fn measure(bytes: &[u8]) -> Timings {
     };
     let mut reference = |n| time_reference(bytes, n);
     let sizes = [
-        batch_size(&mut httparse),
-        batch_size(&mut parse),
-        batch_size(&mut keepalive),
-        batch_size(&mut reference),
+        batch_size(&mut httparse, 1_000, 1_000_000),
+        batch_size(&mut parse, 1_000, 1_000_000),
+        batch_size(&mut keepalive, 1_000, 1_000_000),
+        batch_size(&mut reference, 1_000, 1_000_000),
     ];
     let mut samples: [Vec<f64>; 4] = Default::default();
     for _ in 0..BATCHES {
@@ -386,18 +364,6 @@ fn summary() {
             t.reference,
         );
     }
-}
-
-/// Whether criterion is measuring, as opposed to smoke-testing (`cargo test --benches`, or
-/// `--test`), listing (`--list`) or profiling (`--profile-time`): only then is the summary
-/// worth its seconds.
-fn measuring() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| {
-        args.iter()
-            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
-    };
-    has("--bench") && !has("--test") && !has("--list") && !has("--profile-time")
 }
 
 fn main() {

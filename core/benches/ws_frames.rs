@@ -56,11 +56,14 @@ mod error;
 #[path = "../src/ws/frame.rs"]
 mod frame;
 
+mod batches;
+
+use batches::{batch_size, measuring, median, time_loop, BATCHES, BATCH_TARGET};
 use bytes::{Buf, BufMut, BytesMut};
 use criterion::{criterion_group, Criterion, Throughput};
 use std::hint::black_box;
 use std::io::Cursor;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tungstenite::protocol::frame::coding::{Data, OpCode as TOpCode};
 use tungstenite::protocol::frame::FrameHeader as TFrameHeader;
 
@@ -348,33 +351,8 @@ criterion_group!(benches, bench_frames);
 
 // ---- the summary ----
 
-/// Batches per measurement; the median batch is reported.
-const BATCHES: usize = 21;
-/// Wall time a batch aims for.
-const BATCH_TARGET: Duration = Duration::from_millis(10);
-
 /// The operations, in table order.
 const OPERATIONS: [&str; 3] = ["decode", "encode_server", "encode_client"];
-
-fn time_loop(n: usize, mut routine: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..n {
-        routine();
-    }
-    start.elapsed()
-}
-
-/// How many iterations fill about `BATCH_TARGET`, judged from a short trial.
-fn batch_size(timed: &mut impl FnMut(usize) -> Duration) -> usize {
-    timed(1_000); // warm up
-    let per_iter = timed(10_000).as_secs_f64() / 10_000.0;
-    ((BATCH_TARGET.as_secs_f64() / per_iter) as usize).clamp(100, 10_000_000)
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 /// Nanoseconds per call of tether's and tungstenite's routine for one operation, from
 /// interleaved batches.
@@ -382,7 +360,10 @@ fn measure_pair(
     mut ours: impl FnMut(usize) -> Duration,
     mut theirs: impl FnMut(usize) -> Duration,
 ) -> (f64, f64) {
-    let sizes = [batch_size(&mut ours), batch_size(&mut theirs)];
+    let sizes = [
+        batch_size(&mut ours, 100, 10_000_000),
+        batch_size(&mut theirs, 100, 10_000_000),
+    ];
     let mut samples: [Vec<f64>; 2] = Default::default();
     for _ in 0..BATCHES {
         let elapsed = [ours(sizes[0]), theirs(sizes[1])];
@@ -473,18 +454,6 @@ fn summary() {
             );
         }
     }
-}
-
-/// Whether criterion is measuring, as opposed to smoke-testing (`cargo test --benches`, or
-/// `--test`), listing (`--list`) or profiling (`--profile-time`): only then is the summary
-/// worth its seconds.
-fn measuring() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| {
-        args.iter()
-            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
-    };
-    has("--bench") && !has("--test") && !has("--list") && !has("--profile-time")
 }
 
 fn main() {
