@@ -48,7 +48,7 @@ impl Runtime for Tokio {
         // a WebSocket pump, a scheduler job, the client's idle reaper).
         let handle = match Handle::try_current() {
             Ok(current) => {
-                let _ = self.handle.set(current.clone());
+                self.handle.get_or_init(|| current.clone());
                 current
             }
             Err(_) => self
