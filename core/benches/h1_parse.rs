@@ -33,7 +33,7 @@ use http::{Method, Request, Response, Uri};
 use std::hint::black_box;
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant as StdInstant};
-use tether_core::h1::{ServerConfig, ServerConnection, ServerEvent};
+use tether_core::h1::{ServerConnection, ServerConnectionConfig, ServerEvent};
 use tether_core::time::Instant;
 
 /// A `fetch()` from Chrome 124 on Linux, with a session cookie.
@@ -116,14 +116,14 @@ fn httparse_to_http(bytes: &[u8]) -> Request<()> {
 }
 
 fn new_connection() -> ServerConnection {
-    ServerConnection::new(ServerConfig::default(), Instant::ZERO)
+    ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO)
 }
 
 /// Parse only: feeds `bytes` to `conn` and takes the `Request` and `End` events.
 #[inline(never)]
 fn tether_parse(conn: &mut ServerConnection, bytes: &[u8]) -> Request<()> {
     conn.handle_input(now(), bytes);
-    let Some(ServerEvent::Request(request)) = conn.poll_event() else {
+    let Some(ServerEvent::Request { head: request, .. }) = conn.poll_event() else {
         panic!("tether: no request");
     };
     let Some(ServerEvent::End { trailers: None }) = conn.poll_event() else {
@@ -196,7 +196,10 @@ fn check_cases() {
         let mut conn = new_connection();
         for _ in 0..3 {
             conn.handle_input(now(), bytes);
-            assert!(matches!(conn.poll_event(), Some(ServerEvent::Request(_))));
+            assert!(matches!(
+                conn.poll_event(),
+                Some(ServerEvent::Request { .. })
+            ));
             assert!(matches!(conn.poll_event(), Some(ServerEvent::End { .. })));
             assert!(conn.poll_event().is_none());
             conn.send_response(&response).unwrap();

@@ -14,9 +14,18 @@
 //!   four client timeouts as deadlines.
 //!
 //! Every state machine follows one driving contract (after quinn-proto): getters;
-//! `handle_*` for inputs (received bytes, EOF, timeouts); commands (`send_*`); and `poll_*`
-//! for outputs (`poll_event`, `poll_transmit`, `poll_timeout`). After any input or command,
-//! drain the `poll_*` outputs.
+//! `handle_*` for inputs; commands (`send_*`, and `shutdown`/`close` to end); and `poll_*`
+//! for outputs. After any input or command, drain `poll_event`, then `poll_transmit`, then
+//! sleep until `poll_timeout`. The same signatures in every role:
+//!
+//! | method | meaning |
+//! |---|---|
+//! | `handle_input(now, &[u8])` | bytes received at `now` |
+//! | `handle_eof()` | the peer closed its sending side |
+//! | `handle_timeout(now)` | a deadline may have passed (early calls are no-ops) |
+//! | `poll_event()` | the next event, `None` when input or a command is needed |
+//! | `poll_transmit(now)` | the next bytes to write; `now` is when they leave |
+//! | `poll_timeout()` | the earliest deadline, if any |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

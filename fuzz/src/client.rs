@@ -6,7 +6,8 @@ use crate::split::{event_limit, split, whole, Clock, Piece};
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
 use http::Request;
-use tether_core::h1::{ClientConfig, ClientConnection, ClientEvent, Error};
+use tether_core::h1::{ClientConnection, ClientConnectionConfig, ClientEvent, Error};
+use tether_core::time::Instant;
 
 /// The requests a client fuzz run can start with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +83,7 @@ impl ClientDriver {
     /// A connection with the default configuration that has sent `first`.
     pub fn new(first: ClientRequest, event_limit: usize) -> ClientDriver {
         let mut driver = ClientDriver {
-            conn: ClientConnection::new(ClientConfig::default()),
+            conn: ClientConnection::new(ClientConnectionConfig::default()),
             fed: 0,
             rec: Recorder::new(event_limit),
             wire: Vec::new(),
@@ -117,7 +118,7 @@ impl ClientDriver {
         if self.rec.is_terminal() {
             self.rec.after_upgrade(piece.bytes);
         }
-        self.conn.handle_input(piece.bytes);
+        self.conn.handle_input(Instant::ZERO, piece.bytes);
         self.fed += piece.bytes.len() as u64;
         self.step();
     }
@@ -144,7 +145,7 @@ impl ClientDriver {
         while let Some(event) = self.conn.poll_event() {
             self.on_event(event);
         }
-        while let Some(bytes) = self.conn.poll_transmit() {
+        while let Some(bytes) = self.conn.poll_transmit(Instant::ZERO) {
             assert!(!bytes.is_empty(), "empty transmit");
             self.wire.extend_from_slice(&bytes);
         }

@@ -5,7 +5,7 @@ use crate::split::{event_limit, split, whole, Clock, Piece, GENTLE_CAP_MS};
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
-use tether_core::h1::{ServerConfig, ServerConnection, ServerEvent};
+use tether_core::h1::{ServerConnection, ServerConnectionConfig, ServerEvent};
 use tether_core::time::Instant;
 
 /// How the response to one request is framed.
@@ -149,7 +149,7 @@ impl ServerDriver {
     /// A connection with the default configuration, started at time zero.
     pub fn new(clock: Clock, event_limit: usize) -> ServerDriver {
         ServerDriver {
-            conn: ServerConnection::new(ServerConfig::default(), Instant::ZERO),
+            conn: ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO),
             clock,
             now_ms: 0,
             fed: 0,
@@ -230,7 +230,7 @@ impl ServerDriver {
     fn on_event(&mut self, event: ServerEvent) {
         let fed = self.fed;
         match event {
-            ServerEvent::Request(req) => {
+            ServerEvent::Request { head: req, .. } => {
                 self.rec.record(
                     Norm::Request {
                         method: req.method().to_string(),

@@ -593,7 +593,7 @@ impl WsDriver {
         if let Some(event) = self.ws.poll_event() {
             panic!("event after the final Closed: {event:?}");
         }
-        if let Some(bytes) = self.ws.poll_transmit() {
+        if let Some(bytes) = self.ws.poll_transmit(self.now()) {
             panic!("output after the end: {bytes:?}");
         }
         assert_eq!(self.ws.send_text("late"), Err(LocalError::Closed));
@@ -702,7 +702,7 @@ impl WsDriver {
     fn drain_transmit(&mut self) -> usize {
         let first_new = self.frames.len();
         let mut pops = 0;
-        while let Some(bytes) = self.ws.poll_transmit() {
+        while let Some(bytes) = self.ws.poll_transmit(self.now()) {
             assert!(!bytes.is_empty(), "empty transmit");
             pops += 1;
             assert!(pops <= TRANSMIT_LIMIT, "runaway poll_transmit");

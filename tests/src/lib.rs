@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
-use tether_core::h1::{ServerConfig, ServerConnection, ServerEvent};
+use tether_core::h1::{ServerConnection, ServerConnectionConfig, ServerEvent};
 use tether_core::time::Instant;
 
 pub mod ws;
@@ -90,7 +90,7 @@ pub fn demo_app(request: &FullRequest) -> Reply {
 /// complete requests, write out `poll_transmit`, and sleep no longer than `poll_timeout`.
 pub fn serve_connection(
     mut stream: TcpStream,
-    config: ServerConfig,
+    config: ServerConnectionConfig,
     app: fn(&FullRequest) -> Reply,
 ) {
     let mut conn = ServerConnection::new(config, now());
@@ -100,7 +100,7 @@ pub fn serve_connection(
     loop {
         while let Some(event) = conn.poll_event() {
             match event {
-                ServerEvent::Request(head) if ws::wants_upgrade(&head) => {
+                ServerEvent::Request { head, .. } if ws::wants_upgrade(&head) => {
                     upgrade = Some(ws::answer_upgrade(&mut conn, &head));
                 }
                 ServerEvent::Upgraded { trailing } => {
@@ -110,7 +110,7 @@ pub fn serve_connection(
                     }
                     return;
                 }
-                ServerEvent::Request(head) => current = Some((head, Vec::new())),
+                ServerEvent::Request { head, .. } => current = Some((head, Vec::new())),
                 ServerEvent::Data(data) => {
                     if let Some((_, body)) = current.as_mut() {
                         body.extend_from_slice(&data);
@@ -179,7 +179,7 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts serving `app` with `config` on a free port (threads end with the test process).
-    pub fn start(config: ServerConfig, app: fn(&FullRequest) -> Reply) -> TestServer {
+    pub fn start(config: ServerConnectionConfig, app: fn(&FullRequest) -> Reply) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().unwrap();
         thread::spawn(move || {

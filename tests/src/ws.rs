@@ -7,7 +7,7 @@ use http::{Request, Response};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
-use tether_core::h1::{ClientConfig, ClientConnection, ClientEvent, ServerConnection};
+use tether_core::h1::{ClientConnection, ClientConnectionConfig, ClientEvent, ServerConnection};
 use tether_core::ws::{self, CloseReason, Negotiated, WebSocket, WsConfig, WsEvent};
 
 /// The settings the echo server uses: heartbeat on, compression accepted.
@@ -50,7 +50,7 @@ pub fn drive(
     loop {
         while let Some(event) = ws.poll_event() {
             if let WsEvent::Closed(reason) = event {
-                while let Some(bytes) = ws.poll_transmit() {
+                while let Some(bytes) = ws.poll_transmit(now()) {
                     let _ = stream.write_all(&bytes);
                 }
                 let _ = stream.shutdown(Shutdown::Write);
@@ -58,7 +58,7 @@ pub fn drive(
             }
             on_event(&mut ws, &event);
         }
-        while let Some(bytes) = ws.poll_transmit() {
+        while let Some(bytes) = ws.poll_transmit(now()) {
             if stream.write_all(&bytes).is_err() {
                 ws.handle_eof();
                 break;
@@ -126,10 +126,10 @@ pub fn connect(
     }
     let (handshake, request) =
         ws::ClientHandshake::new(&uri, key, protocols, config).map_err(|e| e.to_string())?;
-    let mut http = ClientConnection::new(ClientConfig::default());
+    let mut http = ClientConnection::new(ClientConnectionConfig::default());
     http.send_request(&request).map_err(|e| e.to_string())?;
     http.send_end(None).map_err(|e| e.to_string())?;
-    while let Some(bytes) = http.poll_transmit() {
+    while let Some(bytes) = http.poll_transmit(now()) {
         stream.write_all(&bytes).map_err(|e| e.to_string())?;
     }
     let mut response: Option<Response<()>> = None;
@@ -153,7 +153,7 @@ pub fn connect(
         }
         match stream.read(&mut buf).map_err(|e| e.to_string())? {
             0 => http.handle_eof(),
-            n => http.handle_input(&buf[..n]),
+            n => http.handle_input(now(), &buf[..n]),
         }
     }
 }

@@ -8,11 +8,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tether_core::h1::{ClientConfig, ClientConnection, ClientEvent, ServerConfig};
+use tether_core::h1::{
+    ClientConnection, ClientConnectionConfig, ClientEvent, ServerConnectionConfig,
+};
+use tether_core::time::Instant;
 use tether_tests::{curl, demo_app, peers_dir, python_with, TestServer};
 
 fn server() -> TestServer {
-    TestServer::start(ServerConfig::default(), demo_app)
+    TestServer::start(ServerConnectionConfig::default(), demo_app)
 }
 
 fn run_curl(args: &[&str]) -> Option<String> {
@@ -219,7 +222,7 @@ fn exchange(stream: &mut TcpStream, conn: &mut ClientConnection, path: &str) -> 
         .unwrap();
     conn.send_request(&request).unwrap();
     conn.send_end(None).unwrap();
-    while let Some(bytes) = conn.poll_transmit() {
+    while let Some(bytes) = conn.poll_transmit(Instant::ZERO) {
         stream.write_all(&bytes).unwrap();
     }
     let mut events = Vec::new();
@@ -234,7 +237,7 @@ fn exchange(stream: &mut TcpStream, conn: &mut ClientConnection, path: &str) -> 
         }
         match stream.read(&mut buf).unwrap() {
             0 => conn.handle_eof(),
-            n => conn.handle_input(&buf[..n]),
+            n => conn.handle_input(Instant::ZERO, &buf[..n]),
         }
     }
 }
@@ -258,7 +261,7 @@ fn our_client_against_h11_server() {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
 
     let events = exchange(&mut stream, &mut conn, "/length");
     assert!(matches!(&events[0], ClientEvent::Response(r) if r.status() == 200));
@@ -294,7 +297,7 @@ fn our_client_against_h11_server() {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let upload = Request::post("http://127.0.0.1/length")
         .header("transfer-encoding", "chunked")
         .body(())
@@ -302,14 +305,14 @@ fn our_client_against_h11_server() {
     conn.send_request(&upload).unwrap();
     conn.send_data(Bytes::from_static(b"part one")).unwrap();
     conn.send_end(None).unwrap();
-    while let Some(bytes) = conn.poll_transmit() {
+    while let Some(bytes) = conn.poll_transmit(Instant::ZERO) {
         stream.write_all(&bytes).unwrap();
     }
     let mut buf = [0u8; 4096];
     let mut got = Vec::new();
     while !matches!(got.last(), Some(ClientEvent::End { .. })) {
         let n = stream.read(&mut buf).unwrap();
-        conn.handle_input(&buf[..n]);
+        conn.handle_input(Instant::ZERO, &buf[..n]);
         while let Some(e) = conn.poll_event() {
             got.push(e);
         }

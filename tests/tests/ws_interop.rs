@@ -6,14 +6,14 @@ use bytes::Bytes;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use tether_core::h1::ServerConfig;
+use tether_core::h1::ServerConnectionConfig;
 use tether_core::ws::{CloseReason, WsConfig, WsEvent};
 use tether_tests::{
     all_echoed, demo_app, node_with, peers_dir, python_with, run_json, ws, TestServer,
 };
 
 fn server() -> TestServer {
-    TestServer::start(ServerConfig::default(), demo_app)
+    TestServer::start(ServerConnectionConfig::default(), demo_app)
 }
 
 fn python_client(args: &[&str]) -> Option<Value> {

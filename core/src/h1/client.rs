@@ -6,12 +6,13 @@
 //! [`ClientConnection::is_closed`] / [`ClientConnection::is_reusable`].
 
 use super::body::{BodyDecoder, Decoded};
-use super::config::ClientConfig;
+use super::config::ClientConnectionConfig;
 use super::encode::{self, BodyEncoder, Output};
 use super::error::{Error, LocalError, RemoteError, RemoteErrorKind};
 use super::events::ClientEvent;
 use super::head::{self, BodyLength, HeadStatus};
 use super::recv::Inbox;
+use crate::time::Instant;
 use bytes::{BufMut, Bytes};
 use http::{HeaderMap, Method, Request, StatusCode};
 
@@ -56,17 +57,18 @@ struct Exchange {
 /// A sans-IO HTTP/1.1 client connection.
 ///
 /// ```
-/// use tether_core::h1::{ClientConnection, ClientConfig, ClientEvent};
+/// use tether_core::h1::{ClientConnection, ClientConnectionConfig, ClientEvent};
+/// use tether_core::time::Instant;
 /// use http::Request;
 ///
-/// let mut conn = ClientConnection::new(ClientConfig::default());
+/// let mut conn = ClientConnection::new(ClientConnectionConfig::default());
 /// let request = Request::get("http://example.com/hello").body(()).unwrap();
 /// conn.send_request(&request).unwrap();
 /// conn.send_end(None).unwrap();
-/// let wire = conn.poll_transmit().unwrap();
+/// let wire = conn.poll_transmit(Instant::ZERO).unwrap();
 /// assert_eq!(&wire[..], b"GET /hello HTTP/1.1\r\nhost: example.com\r\n\r\n");
 ///
-/// conn.handle_input(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+/// conn.handle_input(Instant::ZERO, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
 /// let Some(ClientEvent::Response(response)) = conn.poll_event() else { panic!() };
 /// assert_eq!(response.status(), 200);
 /// assert!(matches!(conn.poll_event(), Some(ClientEvent::Data(d)) if d == "hi"));
@@ -75,7 +77,7 @@ struct Exchange {
 /// ```
 #[derive(Debug)]
 pub struct ClientConnection {
-    config: ClientConfig,
+    config: ClientConnectionConfig,
     inbox: Inbox,
     read: Read,
     write: Write,
@@ -87,7 +89,7 @@ pub struct ClientConnection {
 impl ClientConnection {
     /// A connection ready for its first request. Opens nothing: the transport is the
     /// caller's.
-    pub fn new(config: ClientConfig) -> ClientConnection {
+    pub fn new(config: ClientConnectionConfig) -> ClientConnection {
         ClientConnection {
             config,
             inbox: Inbox::default(),
@@ -125,15 +127,17 @@ impl ClientConnection {
     }
 
     /// The configuration in use.
-    pub fn config(&self) -> &ClientConfig {
+    pub fn config(&self) -> &ClientConnectionConfig {
         &self.config
     }
 
     // ---- inputs ----
 
-    /// Bytes received from the server. Input after EOF or after the connection stopped
-    /// reading is ignored.
-    pub fn handle_input(&mut self, data: &[u8]) {
+    /// Bytes received from the server at `now`. Input after EOF or after the connection
+    /// stopped reading is ignored. (The client connection arms no deadline itself, the
+    /// request's [`RequestTimer`](crate::time::RequestTimer) does; `now` keeps the one
+    /// driving contract of every state machine.)
+    pub fn handle_input(&mut self, _now: Instant, data: &[u8]) {
         if !self.inbox.eof && !matches!(self.read, Read::Stopped) {
             self.inbox.push(data);
         }
@@ -292,9 +296,10 @@ impl ClientConnection {
         }
     }
 
-    /// The next bytes to write to the server, oldest first.
+    /// The next bytes to write to the server, oldest first; `now` is when they are handed
+    /// out.
     #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+    pub fn poll_transmit(&mut self, _now: Instant) -> Option<Bytes> {
         self.out.pop()
     }
 

@@ -82,7 +82,7 @@ impl Default for ServerTimeouts {
 /// Configuration of a [`ServerConnection`](super::ServerConnection).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ServerConfig {
+pub struct ServerConnectionConfig {
     /// Size limits.
     pub limits: Limits,
     /// Deadlines.
@@ -92,14 +92,14 @@ pub struct ServerConfig {
 /// Configuration of a [`ClientConnection`](super::ClientConnection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ClientConfig {
+pub struct ClientConnectionConfig {
     /// Size limits for responses.
     pub limits: Limits,
 }
 
-impl Default for ClientConfig {
-    fn default() -> ClientConfig {
-        ClientConfig {
+impl Default for ClientConnectionConfig {
+    fn default() -> ClientConnectionConfig {
+        ClientConnectionConfig {
             limits: Limits::client(),
         }
     }

@@ -11,8 +11,14 @@ use http::{HeaderMap, Request, Response};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ServerEvent {
-    /// A request head. Answer it with `send_response` (after any `send_informational`).
-    Request(Request<()>),
+    /// A request head, and what its framing says of the body that follows. Answer it with
+    /// `send_response` (after any `send_informational`).
+    Request {
+        /// The request line and header fields.
+        head: Request<()>,
+        /// Whether a body follows and how long it is, as the core framed it (RFC 9112 §6.3).
+        body: RequestBody,
+    },
     /// A piece of the request body.
     Data(Bytes),
     /// The request is complete, with the trailer fields of a chunked body, if any.
@@ -33,6 +39,35 @@ pub enum ServerEvent {
     /// still owed, the core has queued the answer (`400`, `408`, `413`, `431`...) with
     /// `Connection: close`. Nothing follows; drain `poll_transmit` and close.
     Error(Error),
+}
+
+/// The body a request announced, as the core framed it: adapters never re-read
+/// `Content-Length` or `Transfer-Encoding` to learn it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestBody {
+    /// No body (no framing headers, or `Content-Length: 0`): `End` follows at once.
+    Empty,
+    /// Exactly this many bytes (more than zero).
+    Length(u64),
+    /// A chunked body of unknown length.
+    Chunked,
+}
+
+impl RequestBody {
+    /// Whether no body follows.
+    pub fn is_empty(self) -> bool {
+        self == RequestBody::Empty
+    }
+
+    /// The length, when the framing declares it (`Some(0)` for no body).
+    pub fn length(self) -> Option<u64> {
+        match self {
+            RequestBody::Empty => Some(0),
+            RequestBody::Length(n) => Some(n),
+            RequestBody::Chunked => None,
+        }
+    }
 }
 
 /// An event on a [`ClientConnection`](super::ClientConnection).

@@ -20,9 +20,9 @@ mod recv;
 mod server;
 
 pub use client::ClientConnection;
-pub use config::{ClientConfig, Limits, ServerConfig, ServerTimeouts};
+pub use config::{ClientConnectionConfig, Limits, ServerConnectionConfig, ServerTimeouts};
 pub use error::{Error, LocalError, RemoteError, RemoteErrorKind};
-pub use events::{ClientEvent, ServerEvent};
+pub use events::{ClientEvent, RequestBody, ServerEvent};
 pub use server::ServerConnection;
 
 #[cfg(test)]

@@ -16,10 +16,10 @@
 //! [`ServerConnection::poll_timeout`] or more input.
 
 use super::body::{BodyDecoder, Decoded};
-use super::config::ServerConfig;
+use super::config::ServerConnectionConfig;
 use super::encode::{self, BodyEncoder, Output};
 use super::error::{Error, LocalError, RemoteError, RemoteErrorKind};
-use super::events::ServerEvent;
+use super::events::{RequestBody, ServerEvent};
 use super::head::{self, BodyLength, HeadStatus};
 use super::recv::Inbox;
 use crate::time::{Deadline, Instant};
@@ -84,14 +84,15 @@ struct Exchange {
 /// bytes out; deadlines through `poll_timeout`/`handle_timeout`.
 ///
 /// ```
-/// use tether_core::h1::{ServerConnection, ServerConfig, ServerEvent};
+/// use tether_core::h1::{ServerConnection, ServerConnectionConfig, ServerEvent};
 /// use tether_core::time::Instant;
 /// use http::Response;
 ///
-/// let mut conn = ServerConnection::new(ServerConfig::default(), Instant::ZERO);
+/// let mut conn = ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO);
 /// conn.handle_input(Instant::ZERO, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
-/// let Some(ServerEvent::Request(req)) = conn.poll_event() else { panic!() };
-/// assert_eq!(req.uri().path(), "/");
+/// let Some(ServerEvent::Request { head, body }) = conn.poll_event() else { panic!() };
+/// assert_eq!(head.uri().path(), "/");
+/// assert!(body.is_empty());
 /// assert!(matches!(conn.poll_event(), Some(ServerEvent::End { .. })));
 ///
 /// let response = Response::builder().header("content-length", "2").body(()).unwrap();
@@ -106,7 +107,7 @@ struct Exchange {
 /// ```
 #[derive(Debug)]
 pub struct ServerConnection {
-    config: ServerConfig,
+    config: ServerConnectionConfig,
     inbox: Inbox,
     read: Read,
     write: Write,
@@ -125,7 +126,7 @@ pub struct ServerConnection {
 
 impl ServerConnection {
     /// A connection that started at `now`. The first request's head deadline runs from here.
-    pub fn new(config: ServerConfig, now: Instant) -> ServerConnection {
+    pub fn new(config: ServerConnectionConfig, now: Instant) -> ServerConnection {
         let deadline = Deadline::after(now, config.timeouts.head, ReadTimer::Head);
         ServerConnection {
             config,
@@ -177,7 +178,7 @@ impl ServerConnection {
     }
 
     /// The configuration in use.
-    pub fn config(&self) -> &ServerConfig {
+    pub fn config(&self) -> &ServerConnectionConfig {
         &self.config
     }
 
@@ -504,7 +505,15 @@ impl ServerConnection {
         match BodyDecoder::new(length, &self.config.limits) {
             Ok(decoder) => {
                 self.read = Read::Body(decoder);
-                Some(ServerEvent::Request(request))
+                let body = match length {
+                    BodyLength::Fixed(0) => RequestBody::Empty,
+                    BodyLength::Fixed(n) => RequestBody::Length(n),
+                    BodyLength::Chunked | BodyLength::UntilEof => RequestBody::Chunked,
+                };
+                Some(ServerEvent::Request {
+                    head: request,
+                    body,
+                })
             }
             // A declared body over the limit: the core answers 413 before reading any of it,
             // so the request is never handed to the application.

@@ -444,10 +444,11 @@ impl WebSocket {
         }
     }
 
-    /// The next bytes to write, oldest first. A pong owed for a received ping is queued here
-    /// at the latest, whether or not the application reads.
+    /// The next bytes to write, oldest first; `now` is when they are handed out. A pong owed
+    /// for a received ping is queued here at the latest, whether or not the application
+    /// reads.
     #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+    pub fn poll_transmit(&mut self, _now: Instant) -> Option<Bytes> {
         if let Some(payload) = self.pending_pong.take() {
             if self.state != State::Closed {
                 self.write_frame(OpCode::Pong, true, false, payload);

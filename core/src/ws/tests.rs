@@ -55,7 +55,7 @@ fn events(ws: &mut WebSocket) -> Vec<WsEvent> {
 
 fn wire(ws: &mut WebSocket) -> Vec<u8> {
     let mut out = Vec::new();
-    while let Some(b) = ws.poll_transmit() {
+    while let Some(b) = ws.poll_transmit(Instant::ZERO) {
         out.extend_from_slice(&b);
     }
     out
@@ -625,13 +625,13 @@ impl Pair {
     fn pump(&mut self, cut: usize) {
         for _ in 0..1000 {
             let mut moved = false;
-            while let Some(b) = self.client.poll_transmit() {
+            while let Some(b) = self.client.poll_transmit(Instant::ZERO) {
                 for piece in b.chunks(cut.max(1)) {
                     self.server.handle_input(self.now, piece);
                 }
                 moved = true;
             }
-            while let Some(b) = self.server.poll_transmit() {
+            while let Some(b) = self.server.poll_transmit(Instant::ZERO) {
                 for piece in b.chunks(cut.max(1)) {
                     self.client.handle_input(self.now, piece);
                 }
@@ -831,8 +831,8 @@ fn pair_heartbeat_keeps_a_live_peer_and_detects_a_dead_one() {
     // Now the client stops answering (its bytes are dropped): the server gives up.
     for _ in 0..10 {
         pair.step_time();
-        while pair.client.poll_transmit().is_some() {}
-        while let Some(b) = pair.server.poll_transmit() {
+        while pair.client.poll_transmit(Instant::ZERO).is_some() {}
+        while let Some(b) = pair.server.poll_transmit(Instant::ZERO) {
             pair.client.handle_input(pair.now, &b);
         }
         while let Some(e) = pair.server.poll_event() {

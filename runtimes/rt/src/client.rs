@@ -15,7 +15,7 @@ use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tether_core::h1::{ClientConfig as H1Config, ClientConnection, ClientEvent};
+use tether_core::h1::{ClientConnection, ClientConnectionConfig as H1Config, ClientEvent};
 use tether_core::pool::{
     self, Acquire, ConnId, Grant, Origin, Pool, PoolConfig, PoolEvent, PoolStats, WaiterId,
 };
@@ -116,6 +116,8 @@ pub trait Connector: Send + Sync + 'static {
 
 /// One open HTTP connection.
 struct Conn {
+    /// The clock the core's inputs and outputs are stamped with.
+    rt: Rt,
     stream: Box<dyn Io>,
     http: ClientConnection,
     /// The read buffer, one per connection (not in the request's futures, where it would be
@@ -127,8 +129,9 @@ struct Conn {
 const READ_BUFFER: usize = 16 * 1024;
 
 impl Conn {
-    fn new(stream: Box<dyn Io>) -> Conn {
+    fn new(rt: Rt, stream: Box<dyn Io>) -> Conn {
         Conn {
+            rt,
             stream,
             http: ClientConnection::new(H1Config::default()),
             buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
@@ -305,7 +308,7 @@ impl Client {
         )
         .await??;
         timer.connected();
-        let mut conn = Conn::new(stream);
+        let mut conn = Conn::new(self.shared.rt.clone(), stream);
         conn.http.send_request(&request)?;
         conn.http.send_end(None)?;
         with_deadline(&*self.shared.rt, &mut timer, flush(&mut conn)).await??;
@@ -492,7 +495,12 @@ impl Client {
                     let _ = pool.opened(id);
                 }
                 self.drain_pool_events();
-                Ok(Lease::new(self, id, Conn::new(stream), false))
+                Ok(Lease::new(
+                    self,
+                    id,
+                    Conn::new(self.shared.rt.clone(), stream),
+                    false,
+                ))
             }
         }
     }
@@ -1299,7 +1307,8 @@ async fn with_deadline<F: Future>(
 }
 
 async fn flush(conn: &mut Conn) -> Result<(), ClientError> {
-    while let Some(bytes) = conn.http.poll_transmit() {
+    let now = conn.rt.now();
+    while let Some(bytes) = conn.http.poll_transmit(now) {
         conn.stream
             .write_all(&bytes)
             .await
@@ -1316,7 +1325,7 @@ async fn next_event(conn: &mut Conn) -> Result<ClientEvent, ClientError> {
         }
         match conn.stream.read(&mut conn.buf).await {
             Ok(0) => conn.http.handle_eof(),
-            Ok(n) => conn.http.handle_input(&conn.buf[..n]),
+            Ok(n) => conn.http.handle_input(conn.rt.now(), &conn.buf[..n]),
             Err(e) => return Err(ClientError::Io(e)),
         }
     }

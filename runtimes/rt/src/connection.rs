@@ -19,7 +19,7 @@ use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tether_core::h1::{ServerConfig as CoreConfig, ServerConnection, ServerEvent};
+use tether_core::h1::{ServerConnection, ServerConnectionConfig as CoreConfig, ServerEvent};
 use tether_core::ws::WsConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
@@ -172,15 +172,6 @@ impl Shared {
 /// request); a panic becomes a 500.
 type Running = CatchUnwind<AssertUnwindSafe<BoxFuture<Response>>>;
 
-/// Whether a request head announces a body (the core has already checked the framing).
-fn has_body(head: &http::Request<()>) -> bool {
-    let headers = head.headers();
-    headers.contains_key(http::header::TRANSFER_ENCODING)
-        || headers
-            .get(http::header::CONTENT_LENGTH)
-            .is_some_and(|length| length.as_bytes() != b"0")
-}
-
 /// Pumps one connection: socket bytes into the core, events to handlers, responses back.
 async fn serve_connection<IO>(mut io: IO, shared: Arc<Shared>, stop: watch::Receiver<bool>)
 where
@@ -212,8 +203,8 @@ where
                 break;
             };
             match event {
-                ServerEvent::Request(head) => {
-                    let body = if has_body(&head) {
+                ServerEvent::Request { head, body } => {
+                    let body = if !body.is_empty() {
                         let (tx, body) = Body::channel(8);
                         body_tx = Some(tx);
                         body

@@ -871,7 +871,7 @@ impl Pump {
     }
 
     fn collect_transmits(&mut self) {
-        while let Some(bytes) = self.ws.poll_transmit() {
+        while let Some(bytes) = self.ws.poll_transmit(self.rt.now()) {
             if !self.write_failed && !bytes.is_empty() {
                 self.out_bytes += bytes.len();
                 self.out.push_back(bytes);

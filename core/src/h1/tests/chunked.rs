@@ -1,7 +1,7 @@
 //! The chunked transfer coding (RFC 9112 §7.1), through a server connection.
 
 use super::support::{first_error, serve, Ev, Server};
-use crate::h1::{RemoteErrorKind as K, ServerConfig};
+use crate::h1::{RemoteErrorKind as K, ServerConnectionConfig};
 
 const HEAD: &str = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
 
@@ -110,7 +110,7 @@ fn malformed_bodies() {
 
 #[test]
 fn extension_and_trailer_limits() {
-    let mut config = ServerConfig::default();
+    let mut config = ServerConnectionConfig::default();
     config.limits.max_chunk_ext_size = 16;
     config.limits.max_trailer_size = 32;
     let run = |chunked: String| {

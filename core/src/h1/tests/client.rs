@@ -1,7 +1,10 @@
 //! Client connection: request encoding, response framing by method and status, reuse.
 
 use super::support::{client_run, first_error, Ev};
-use crate::h1::{ClientConfig, ClientConnection, ClientEvent, LocalError, RemoteErrorKind as K};
+use crate::h1::{
+    ClientConnection, ClientConnectionConfig, ClientEvent, LocalError, RemoteErrorKind as K,
+};
+use crate::time::Instant;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request};
 
@@ -19,7 +22,7 @@ fn req(method: Method) -> Request<()> {
 
 fn wire(conn: &mut ClientConnection) -> String {
     let mut out = Vec::new();
-    while let Some(b) = conn.poll_transmit() {
+    while let Some(b) = conn.poll_transmit(Instant::ZERO) {
         out.extend_from_slice(&b);
     }
     String::from_utf8(out).unwrap()
@@ -35,7 +38,7 @@ fn events(conn: &mut ClientConnection) -> Vec<Ev> {
 
 #[test]
 fn request_encoding() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let request = Request::post("http://user:pw@example.com:8080/p?q=1")
         .header("content-length", "5")
         .header("x-a", "1")
@@ -52,7 +55,7 @@ fn request_encoding() {
 
 #[test]
 fn chunked_request_with_trailers() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let request = Request::put("/upload")
         .header("host", "h")
         .header("transfer-encoding", "chunked")
@@ -71,13 +74,13 @@ fn chunked_request_with_trailers() {
 
 #[test]
 fn request_targets() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let connect = Request::connect("example.com:443").body(()).unwrap();
     conn.send_request(&connect).unwrap();
     assert!(wire(&mut conn)
         .starts_with("CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n"));
 
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let options = Request::options("*").header("host", "x").body(()).unwrap();
     conn.send_request(&options).unwrap();
     assert!(wire(&mut conn).starts_with("OPTIONS * HTTP/1.1\r\n"));
@@ -85,7 +88,7 @@ fn request_targets() {
 
 #[test]
 fn request_misuse() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let no_host = Request::get("/").body(()).unwrap();
     assert!(matches!(
         conn.send_request(&no_host),
@@ -102,12 +105,15 @@ fn request_misuse() {
 
 #[test]
 fn content_length_response_and_reuse() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     for _ in 0..3 {
         conn.send_request(&get()).unwrap();
         conn.send_end(None).unwrap();
         wire(&mut conn);
-        conn.handle_input(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+        conn.handle_input(
+            Instant::ZERO,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+        );
         let evs = events(&mut conn);
         assert_eq!(evs[1..], [Ev::Data(b"abc".to_vec()), Ev::End(vec![])]);
         assert!(conn.is_reusable());
@@ -133,14 +139,14 @@ fn chunked_response_with_trailers() {
 
 #[test]
 fn close_delimited_response() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     conn.send_request(&get()).unwrap();
     conn.send_end(None).unwrap();
     wire(&mut conn);
-    conn.handle_input(b"HTTP/1.1 200 OK\r\n\r\nall of ");
+    conn.handle_input(Instant::ZERO, b"HTTP/1.1 200 OK\r\n\r\nall of ");
     let evs = events(&mut conn);
     assert_eq!(evs.len(), 2);
-    conn.handle_input(b"this");
+    conn.handle_input(Instant::ZERO, b"this");
     conn.handle_eof();
     let evs = events(&mut conn);
     assert_eq!(evs, [Ev::Data(b"this".to_vec()), Ev::End(vec![])]);
@@ -166,10 +172,10 @@ fn bodiless_responses() {
         ),
     ];
     for (method, response) in cases {
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = ClientConnection::new(ClientConnectionConfig::default());
         conn.send_request(&req(method.clone())).unwrap();
         conn.send_end(None).unwrap();
-        conn.handle_input(response);
+        conn.handle_input(Instant::ZERO, response);
         let evs = events(&mut conn);
         assert_eq!(evs.len(), 2, "{method} {evs:?}");
         assert_eq!(evs[1], Ev::End(vec![]));
@@ -179,7 +185,7 @@ fn bodiless_responses() {
 
 #[test]
 fn interim_responses() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let put = Request::put("http://x/")
         .header("expect", "100-continue")
         .header("content-length", "2")
@@ -187,16 +193,22 @@ fn interim_responses() {
         .unwrap();
     conn.send_request(&put).unwrap();
     assert!(conn.is_waiting_for_continue());
-    conn.handle_input(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n");
+    conn.handle_input(
+        Instant::ZERO,
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+    );
     let evs = events(&mut conn);
     assert!(matches!(&evs[0], Ev::Head(h) if h.starts_with("1xx 103")));
     assert!(conn.is_waiting_for_continue(), "103 is not 100");
-    conn.handle_input(b"HTTP/1.1 100 Continue\r\n\r\n");
+    conn.handle_input(Instant::ZERO, b"HTTP/1.1 100 Continue\r\n\r\n");
     events(&mut conn);
     assert!(!conn.is_waiting_for_continue());
     conn.send_data(Bytes::from_static(b"ok")).unwrap();
     conn.send_end(None).unwrap();
-    conn.handle_input(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    conn.handle_input(
+        Instant::ZERO,
+        b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+    );
     let evs = events(&mut conn);
     assert!(matches!(&evs[0], Ev::Head(h) if h.starts_with("201")));
     assert!(conn.is_reusable());
@@ -204,13 +216,16 @@ fn interim_responses() {
 
 #[test]
 fn final_response_before_request_body_ends_reuse() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let put = Request::put("http://x/")
         .header("content-length", "100")
         .body(())
         .unwrap();
     conn.send_request(&put).unwrap();
-    conn.handle_input(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+    conn.handle_input(
+        Instant::ZERO,
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n",
+    );
     let evs = events(&mut conn);
     assert_eq!(evs.last(), Some(&Ev::End(vec![])));
     assert!(!conn.is_reusable());
@@ -218,7 +233,7 @@ fn final_response_before_request_body_ends_reuse() {
 
 #[test]
 fn upgrade_accepted() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let ws = Request::get("http://x/chat")
         .header("connection", "upgrade")
         .header("upgrade", "websocket")
@@ -227,7 +242,7 @@ fn upgrade_accepted() {
     conn.send_request(&ws).unwrap();
     conn.send_end(None).unwrap();
     wire(&mut conn);
-    conn.handle_input(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00");
+    conn.handle_input(Instant::ZERO, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00");
     let evs = events(&mut conn);
     assert!(matches!(&evs[0], Ev::Head(h) if h.starts_with("101")));
     assert_eq!(evs[1], Ev::Upgraded(b"\x81\x00".to_vec()));
@@ -237,7 +252,7 @@ fn upgrade_accepted() {
 
 #[test]
 fn upgrade_refused_is_an_ordinary_response() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let ws = Request::get("http://x/chat")
         .header("connection", "upgrade")
         .header("upgrade", "websocket")
@@ -245,7 +260,10 @@ fn upgrade_refused_is_an_ordinary_response() {
         .unwrap();
     conn.send_request(&ws).unwrap();
     conn.send_end(None).unwrap();
-    conn.handle_input(b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n");
+    conn.handle_input(
+        Instant::ZERO,
+        b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n",
+    );
     let evs = events(&mut conn);
     assert_eq!(evs.last(), Some(&Ev::End(vec![])));
     assert!(conn.is_reusable());
@@ -295,10 +313,10 @@ fn reuse_rules() {
         ),
     ];
     for &(response, reusable) in cases {
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = ClientConnection::new(ClientConnectionConfig::default());
         conn.send_request(&get()).unwrap();
         conn.send_end(None).unwrap();
-        conn.handle_input(response);
+        conn.handle_input(Instant::ZERO, response);
         let evs = events(&mut conn);
         assert_eq!(evs.last(), Some(&Ev::End(vec![])), "{evs:?}");
         assert_eq!(
@@ -309,14 +327,17 @@ fn reuse_rules() {
         );
     }
     // Our own Connection: close.
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let close = Request::get("http://x/")
         .header("connection", "close")
         .body(())
         .unwrap();
     conn.send_request(&close).unwrap();
     conn.send_end(None).unwrap();
-    conn.handle_input(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    conn.handle_input(
+        Instant::ZERO,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
     events(&mut conn);
     assert!(!conn.is_reusable());
     assert!(conn.send_request(&get()).is_err());
@@ -375,14 +396,14 @@ fn malformed_responses() {
 
 #[test]
 fn idle_connection_events() {
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     conn.handle_eof();
     assert!(matches!(conn.poll_event(), Some(ClientEvent::Closed)));
     assert!(conn.is_closed());
     assert!(!conn.is_reusable());
 
-    let mut conn = ClientConnection::new(ClientConfig::default());
-    conn.handle_input(b"HTTP/1.1 408 Request Timeout\r\n\r\n");
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
+    conn.handle_input(Instant::ZERO, b"HTTP/1.1 408 Request Timeout\r\n\r\n");
     let evs = events(&mut conn);
     assert_eq!(first_error(&evs), Some(K::UnexpectedResponse));
     assert!(!conn.is_reusable());
@@ -390,12 +411,12 @@ fn idle_connection_events() {
 
 #[test]
 fn response_body_limit() {
-    let mut config = ClientConfig::default();
+    let mut config = ClientConnectionConfig::default();
     config.limits.max_body_size = 4;
     let mut conn = ClientConnection::new(config);
     conn.send_request(&get()).unwrap();
     conn.send_end(None).unwrap();
-    conn.handle_input(b"HTTP/1.1 200 OK\r\n\r\n12345");
+    conn.handle_input(Instant::ZERO, b"HTTP/1.1 200 OK\r\n\r\n12345");
     let evs = events(&mut conn);
     assert_eq!(first_error(&evs), Some(K::BodyTooLarge));
 }

@@ -2,7 +2,8 @@
 
 use super::support::{client_run, fields, Ev, Server};
 use crate::h1::{
-    ClientConfig, ClientConnection, ClientEvent, ServerConfig, ServerConnection, ServerEvent,
+    ClientConnection, ClientConnectionConfig, ClientEvent, ServerConnection,
+    ServerConnectionConfig, ServerEvent,
 };
 use crate::time::Instant;
 use bytes::Bytes;
@@ -126,7 +127,7 @@ impl Req {
 
     /// Encodes through a client connection.
     fn encode(&self) -> Vec<u8> {
-        let mut conn = ClientConnection::new(ClientConfig::default());
+        let mut conn = ClientConnection::new(ClientConnectionConfig::default());
         conn.send_request(&self.head()).unwrap();
         for piece in &self.body.pieces {
             conn.send_data(Bytes::from(piece.clone())).unwrap();
@@ -134,7 +135,7 @@ impl Req {
         conn.send_end(trailer_map(&self.body.trailers).as_ref())
             .unwrap();
         let mut wire = Vec::new();
-        while let Some(b) = conn.poll_transmit() {
+        while let Some(b) = conn.poll_transmit(Instant::ZERO) {
             wire.extend_from_slice(&b);
         }
         wire
@@ -270,13 +271,13 @@ impl Res {
     /// Encodes through a server connection answering a `method` request; returns the wire and
     /// the events a client should see.
     fn encode(&self, method: &Method) -> (Vec<u8>, Vec<Ev>) {
-        let mut conn = ServerConnection::new(ServerConfig::default(), Instant::ZERO);
+        let mut conn = ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO);
         let request = format!("{method} / HTTP/1.1\r\nHost: x\r\n\r\n");
         conn.handle_input(Instant::ZERO, request.as_bytes());
         while let Some(ev) = conn.poll_event() {
             assert!(matches!(
                 ev,
-                ServerEvent::Request(_) | ServerEvent::End { .. }
+                ServerEvent::Request { .. } | ServerEvent::End { .. }
             ));
         }
         let mut b = Response::builder().status(self.status);
@@ -333,11 +334,11 @@ fn trailers_round_trip_through_client_events() {
         },
     };
     let (wire, expected) = res.encode(&Method::GET);
-    let mut conn = ClientConnection::new(ClientConfig::default());
+    let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     conn.send_request(&Request::get("http://x/").body(()).unwrap())
         .unwrap();
     conn.send_end(None).unwrap();
-    conn.handle_input(&wire);
+    conn.handle_input(Instant::ZERO, &wire);
     let mut got = Vec::new();
     while let Some(ev) = conn.poll_event() {
         if let ClientEvent::End { trailers } = &ev {

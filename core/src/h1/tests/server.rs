@@ -1,7 +1,9 @@
 //! Server connection: one test per RFC 9112 rule or deliberate choice.
 
 use super::support::{first_error, serve, Ev, Server};
-use crate::h1::{LocalError, RemoteErrorKind as K, ServerConfig, ServerConnection, ServerEvent};
+use crate::h1::{
+    LocalError, RemoteErrorKind as K, ServerConnection, ServerConnectionConfig, ServerEvent,
+};
 use crate::time::Instant;
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -187,7 +189,10 @@ fn expect_continue_is_sent_when_the_body_is_polled() {
         Instant::ZERO,
         b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
     );
-    assert!(matches!(s.conn.poll_event(), Some(ServerEvent::Request(_))));
+    assert!(matches!(
+        s.conn.poll_event(),
+        Some(ServerEvent::Request { .. })
+    ));
     assert!(s.conn.is_waiting_for_continue());
     assert!(s.conn.poll_transmit(Instant::ZERO).is_none());
     assert!(s.conn.poll_event().is_none());
@@ -207,7 +212,10 @@ fn expect_continue_rejected_without_reading_closes() {
         Instant::ZERO,
         b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
     );
-    assert!(matches!(s.conn.poll_event(), Some(ServerEvent::Request(_))));
+    assert!(matches!(
+        s.conn.poll_event(),
+        Some(ServerEvent::Request { .. })
+    ));
     let res = Response::builder()
         .status(417)
         .header("content-length", "0")
@@ -231,7 +239,10 @@ fn early_response_skips_a_buffered_body_and_keeps_alive() {
         Instant::ZERO,
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /n HTTP/1.1\r\nHost: x\r\n\r\n",
     );
-    assert!(matches!(s.conn.poll_event(), Some(ServerEvent::Request(_))));
+    assert!(matches!(
+        s.conn.poll_event(),
+        Some(ServerEvent::Request { .. })
+    ));
     let res = Response::builder()
         .header("content-length", "0")
         .body(())
@@ -359,12 +370,15 @@ fn upgrade_hands_off_trailing_bytes() {
 
 #[test]
 fn upgrade_answered_at_the_request_head() {
-    let mut conn = ServerConnection::new(ServerConfig::default(), Instant::ZERO);
+    let mut conn = ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO);
     conn.handle_input(
         Instant::ZERO,
         b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nframes",
     );
-    assert!(matches!(conn.poll_event(), Some(ServerEvent::Request(_))));
+    assert!(matches!(
+        conn.poll_event(),
+        Some(ServerEvent::Request { .. })
+    ));
     let res = Response::builder().status(101).body(()).unwrap();
     conn.send_response(&res).unwrap();
     let Some(ServerEvent::Upgraded { trailing }) = conn.poll_event() else {
@@ -372,12 +386,15 @@ fn upgrade_answered_at_the_request_head() {
     };
     assert_eq!(&trailing[..], b"frames");
     // With a body still to come, switching must wait for it.
-    let mut conn = ServerConnection::new(ServerConfig::default(), Instant::ZERO);
+    let mut conn = ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO);
     conn.handle_input(
         Instant::ZERO,
         b"POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\nContent-Length: 5\r\n\r\nab",
     );
-    assert!(matches!(conn.poll_event(), Some(ServerEvent::Request(_))));
+    assert!(matches!(
+        conn.poll_event(),
+        Some(ServerEvent::Request { .. })
+    ));
     assert!(conn.send_response(&res).is_err());
 }
 
@@ -533,7 +550,7 @@ fn allowed_variants_are_accepted() {
 
 #[test]
 fn limits() {
-    let mut config = ServerConfig::default();
+    let mut config = ServerConnectionConfig::default();
     config.limits.max_head_size = 256;
     config.limits.max_headers = 4;
     config.limits.max_target_len = 32;
@@ -574,7 +591,7 @@ fn limits() {
 
 #[test]
 fn the_head_limit_does_not_wait_for_the_terminator() {
-    let mut config = ServerConfig::default();
+    let mut config = ServerConnectionConfig::default();
     config.limits.max_head_size = 64;
     let mut s = Server::with(config);
     s.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX: ");
@@ -620,7 +637,7 @@ fn eof_cases() {
 
 #[test]
 fn api_misuse_is_a_local_error() {
-    let mut conn = ServerConnection::new(ServerConfig::default(), Instant::ZERO);
+    let mut conn = ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO);
     let ok = Response::builder()
         .header("content-length", "1")
         .body(())
@@ -658,8 +675,8 @@ fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
 }
 
-fn timeouts_config() -> ServerConfig {
-    let mut config = ServerConfig::default();
+fn timeouts_config() -> ServerConnectionConfig {
+    let mut config = ServerConnectionConfig::default();
     config.timeouts.head = Some(Duration::from_millis(100));
     config.timeouts.keep_alive = Some(Duration::from_millis(1000));
     config.timeouts.body_read = Some(Duration::from_millis(50));
@@ -732,7 +749,10 @@ fn keep_alive_idle_then_head_timeout() {
         "head runs from its first byte"
     );
     conn.handle_input(ms(1450), b" / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(matches!(conn.poll_event(), Some(ServerEvent::Request(_))));
+    assert!(matches!(
+        conn.poll_event(),
+        Some(ServerEvent::Request { .. })
+    ));
     // Answered before its End was polled: the (empty) rest of the request is skipped.
     conn.send_response(&ok).unwrap();
     conn.send_end(None).unwrap();
@@ -762,7 +782,10 @@ fn body_timeout_runs_only_while_waiting_for_the_peer() {
         Some(ms(100)),
         "still the head deadline"
     );
-    assert!(matches!(conn.poll_event(), Some(ServerEvent::Request(_))));
+    assert!(matches!(
+        conn.poll_event(),
+        Some(ServerEvent::Request { .. })
+    ));
     assert_eq!(
         conn.poll_timeout(),
         None,
@@ -791,7 +814,7 @@ fn body_timeout_runs_only_while_waiting_for_the_peer() {
 
 #[test]
 fn disabled_timeouts_never_fire() {
-    let mut config = ServerConfig::default();
+    let mut config = ServerConnectionConfig::default();
     config.timeouts.head = None;
     config.timeouts.keep_alive = None;
     config.timeouts.body_read = None;
@@ -804,16 +827,19 @@ fn disabled_timeouts_never_fire() {
 
 #[test]
 fn graceful_shutdown() {
-    let mut conn = ServerConnection::new(ServerConfig::default(), ms(0));
+    let mut conn = ServerConnection::new(ServerConnectionConfig::default(), ms(0));
     conn.shutdown();
     assert!(conn.is_closed(), "an idle connection closes at once");
 
-    let mut conn = ServerConnection::new(ServerConfig::default(), ms(0));
+    let mut conn = ServerConnection::new(ServerConnectionConfig::default(), ms(0));
     conn.handle_input(
         ms(1),
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n",
     );
-    assert!(matches!(conn.poll_event(), Some(ServerEvent::Request(_))));
+    assert!(matches!(
+        conn.poll_event(),
+        Some(ServerEvent::Request { .. })
+    ));
     conn.shutdown();
     assert!(!conn.is_closed());
     let ok = Response::builder()
@@ -826,7 +852,7 @@ fn graceful_shutdown() {
     assert!(conn.is_closed());
     while let Some(ev) = conn.poll_event() {
         assert!(
-            !matches!(ev, ServerEvent::Request(_)),
+            !matches!(ev, ServerEvent::Request { .. }),
             "no request after shutdown"
         );
     }
@@ -834,7 +860,7 @@ fn graceful_shutdown() {
 
 #[test]
 fn backpressure_hint() {
-    let mut conn = ServerConnection::new(ServerConfig::default(), ms(0));
+    let mut conn = ServerConnection::new(ServerConnectionConfig::default(), ms(0));
     assert!(conn.wants_input());
     conn.handle_input(ms(0), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     conn.handle_input(ms(0), &vec![b'G'; 70 * 1024]);
@@ -842,7 +868,7 @@ fn backpressure_hint() {
         !conn.wants_input(),
         "a large pipeline backlog stops reading"
     );
-    let mut conn = ServerConnection::new(ServerConfig::default(), ms(0));
+    let mut conn = ServerConnection::new(ServerConnectionConfig::default(), ms(0));
     conn.handle_eof();
     assert!(!conn.wants_input());
 }

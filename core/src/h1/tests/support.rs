@@ -68,7 +68,7 @@ fn error_ev(e: &crate::h1::Error) -> Ev {
 
 pub(crate) fn server_ev(ev: ServerEvent) -> Ev {
     match ev {
-        ServerEvent::Request(r) => Ev::Head(request_line(&r)),
+        ServerEvent::Request { head: r, .. } => Ev::Head(request_line(&r)),
         ServerEvent::Data(d) => Ev::Data(d.to_vec()),
         ServerEvent::End { trailers } => Ev::End(trailers.as_ref().map(fields).unwrap_or_default()),
         ServerEvent::Upgraded { trailing } => Ev::Upgraded(trailing.to_vec()),
@@ -102,10 +102,10 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn new() -> Server {
-        Server::with(crate::h1::ServerConfig::default())
+        Server::with(crate::h1::ServerConnectionConfig::default())
     }
 
-    pub(crate) fn with(config: crate::h1::ServerConfig) -> Server {
+    pub(crate) fn with(config: crate::h1::ServerConnectionConfig) -> Server {
         Server {
             conn: ServerConnection::new(config, Instant::ZERO),
             events: Vec::new(),
@@ -193,7 +193,7 @@ pub(crate) fn client_run(request: &Request<()>, input: &[u8], cuts: &[usize]) ->
     let mut conn = ClientConnection::new(Default::default());
     conn.send_request(request).unwrap();
     conn.send_end(None).unwrap();
-    while conn.poll_transmit().is_some() {}
+    while conn.poll_transmit(Instant::ZERO).is_some() {}
     let mut events = Vec::new();
     let mut last = 0;
     let drain = |conn: &mut ClientConnection, events: &mut Vec<Ev>| {
@@ -203,7 +203,7 @@ pub(crate) fn client_run(request: &Request<()>, input: &[u8], cuts: &[usize]) ->
     };
     for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
         let cut = cut.clamp(last, input.len());
-        conn.handle_input(&input[last..cut]);
+        conn.handle_input(Instant::ZERO, &input[last..cut]);
         drain(&mut conn, &mut events);
         last = cut;
     }
