@@ -550,10 +550,13 @@ fn start_server(kind: ServerKind, cpu: Option<usize>) -> Result<SocketAddr, Stri
                             http::Method::GET,
                             "/",
                             |_req: tether_tokio::Request| async {
-                                tether_tokio::Response::bytes("text/plain", HELLO)
+                                tether_tokio::Response::bytes(
+                                    http::HeaderValue::from_static("text/plain"),
+                                    HELLO,
+                                )
                             },
                         );
-                        if let Err(e) = server.serve(app, false).await {
+                        if let Err(e) = server.serve(app).await {
                             eprintln!("tether server: {e}");
                         }
                     }

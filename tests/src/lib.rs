@@ -291,12 +291,15 @@ pub struct TokioServer {
     /// Its graceful-shutdown trigger.
     pub shutdown: tether_tokio::ShutdownHandle,
     /// What `serve` returned, once it has.
-    pub done: std::sync::mpsc::Receiver<Result<(), String>>,
+    pub done: std::sync::mpsc::Receiver<Result<(), tether_tokio::ServeError>>,
 }
 
 impl TokioServer {
     /// Serves `app` with `config` on a free port.
-    pub fn start(app: tether_tokio::App, config: tether_tokio::ServerConfig) -> TokioServer {
+    pub fn start<S: Send + Sync + 'static>(
+        app: tether_tokio::App<S>,
+        config: tether_tokio::ServerConfig,
+    ) -> TokioServer {
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done) = std::sync::mpsc::channel();
         thread::spawn(move || {
@@ -311,7 +314,7 @@ impl TokioServer {
                     .expect("bind");
                 tx.send((server.local_addr().unwrap(), server.shutdown_handle()))
                     .unwrap();
-                let _ = done_tx.send(server.serve(app, false).await);
+                let _ = done_tx.send(server.serve(app).await);
             });
         });
         let (addr, shutdown) = rx.recv().expect("server started");
@@ -328,16 +331,20 @@ impl TokioServer {
     }
 
     /// Shuts down gracefully and returns what `serve` returned.
-    pub fn stop(self) -> Result<(), String> {
+    pub fn stop(self) -> Result<(), tether_tokio::ServeError> {
         self.shutdown.shutdown();
         self.finished()
     }
 
     /// Waits (up to 40 s) for `serve` to return.
-    pub fn finished(self) -> Result<(), String> {
+    ///
+    /// # Panics
+    ///
+    /// If it has not returned by then.
+    pub fn finished(self) -> Result<(), tether_tokio::ServeError> {
         self.done
             .recv_timeout(Duration::from_secs(40))
-            .map_err(|e| e.to_string())?
+            .expect("the server did not finish within 40 s")
     }
 }
 

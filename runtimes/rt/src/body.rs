@@ -1,57 +1,115 @@
-//! What handlers see and return: [`Request`] (head, path parameters, state, a streaming
-//! body) and [`Response`] (head and a whole or streamed body).
+//! The request body a handler reads: [`Body`], fed by the connection through a
+//! [`BodyWriter`].
+//!
+//! The hand-off is one small shared state, not a channel whose sender can vanish: the
+//! connection records how the body ended (complete, or an error with its cause) in the same
+//! place as the pieces, so a reader can never mistake a failure for the end. If the writer
+//! is dropped before it says how the body ended (its connection task ended for any reason),
+//! the drop itself records an error. Only a body the core reported complete ends with
+//! `None`.
 
-use crate::jobs::Scheduler;
-use crate::websocket::WebSocket;
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
-use std::collections::HashMap;
-use std::future::Future;
+use futures_core::Stream;
+use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use tether_core::ws::{self as core_ws, WsConfig};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
-/// Why a request body could not be read to its end.
+/// Why a request body could not be read to its end. A body that ends early is always one of
+/// these, never a shorter success.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BodyError {
-    /// The peer broke the protocol or a limit (the server has answered it already, e.g. 413).
-    #[error("bad request body: {0}")]
+    /// The peer broke the protocol, a limit or a deadline while sending the body: a
+    /// malformed chunk, the body limit (`413`), the body read timeout (`408`), or the
+    /// connection closed mid-body. The core's typed error says which; the server has
+    /// already answered it where a response was still owed.
+    #[error("request body failed: {0}")]
     Protocol(tether_core::h1::Error),
-    /// The connection ended before the body did.
-    #[error("connection closed before the body ended")]
-    Closed,
+    /// The connection ended before the body did (the transport failed, or the connection
+    /// was dropped).
+    #[error("the connection ended before the request body did")]
+    ConnectionLost,
+    /// The server shut down (its shutdown timeout ran out) before the body ended.
+    #[error("the server shut down before the request body ended")]
+    Shutdown,
+}
+
+/// How many body bytes may wait for the handler before the connection stops reading
+/// (backpressure). At least one piece always fits.
+const BUFFERED_BYTES: usize = 64 * 1024;
+
+/// The state the connection and the handler share.
+#[derive(Debug, Default)]
+struct Shared {
+    pieces: VecDeque<Bytes>,
+    buffered: usize,
+    /// How the body ended: `Ok` complete, `Err` failed. Set once.
+    end: Option<Result<(), BodyError>>,
+    /// The reader has asked for the body (the signal for `100 Continue`).
+    wanted: bool,
+    /// The reader is gone: pieces are discarded.
+    reader_gone: bool,
+    /// The reader has seen the end (its error, or `None`).
+    finished: bool,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // Nothing panics while holding the lock; recover the data if something ever did.
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn wake(waker: &mut Option<Waker>) {
+    if let Some(waker) = waker.take() {
+        waker.wake();
+    }
 }
 
 /// A request body, streamed: pieces arrive as the peer sends them, with backpressure (the
 /// server stops reading from the socket while the handler does not take them).
-#[derive(Debug)]
+///
+/// Read it with [`Body::chunk`], [`Body::bytes`], or as a [`Stream`]. Asking for the body
+/// is what sends `100 Continue` to a client that asked for one; a handler that answers
+/// without reading the body never sends it (the connection then closes after the response,
+/// RFC 9110 §10.1.1).
+#[derive(Debug, Default)]
 pub struct Body {
-    rx: Option<mpsc::Receiver<Result<Bytes, BodyError>>>,
+    shared: Option<Arc<Mutex<Shared>>>,
+}
+
+/// The connection's end of a [`Body`].
+#[derive(Debug)]
+pub(crate) struct BodyWriter {
+    shared: Arc<Mutex<Shared>>,
 }
 
 impl Body {
-    pub(crate) fn channel(capacity: usize) -> (mpsc::Sender<Result<Bytes, BodyError>>, Body) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (tx, Body { rx: Some(rx) })
+    /// A body the connection feeds through the returned writer.
+    pub(crate) fn channel() -> (BodyWriter, Body) {
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        (
+            BodyWriter {
+                shared: shared.clone(),
+            },
+            Body {
+                shared: Some(shared),
+            },
+        )
     }
 
     /// An empty body.
     pub fn empty() -> Body {
-        Body { rx: None }
+        Body { shared: None }
     }
 
-    /// The next piece, `None` at the end.
+    /// The next piece; `None` once the body is complete; `Err` (once, then `None`) if it
+    /// ended early.
     pub async fn chunk(&mut self) -> Option<Result<Bytes, BodyError>> {
-        let rx = self.rx.as_mut()?;
-        let next = rx.recv().await;
-        if next.is_none() {
-            self.rx = None;
-        }
-        next
+        std::future::poll_fn(|cx| self.poll_chunk(cx)).await
     }
 
     /// The whole body (its size is capped by the server's body limit, 413 beyond).
@@ -67,334 +125,210 @@ impl Body {
         }
         Ok(all.freeze())
     }
-}
 
-/// Hands the upgraded transport to a waiting WebSocket handler.
-pub(crate) type UpgradeTx = oneshot::Sender<WebSocket>;
-
-/// An accepted upgrade, for the connection task to complete once the `101` is out.
-pub(crate) type Upgrade = (core_ws::Negotiated, UpgradeTx);
-
-/// A request, as a handler gets it.
-pub struct Request {
-    /// Boxed: a request moves through middlewares and handlers, and a pointer moves cheaply.
-    inner: Box<RequestParts>,
-}
-
-struct RequestParts {
-    head: http::request::Parts,
-    params: HashMap<String, String>,
-    body: Body,
-    state: Arc<http::Extensions>,
-    scheduler: Scheduler,
-    ws_config: Arc<WsConfig>,
-}
-
-impl std::fmt::Debug for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request")
-            .field("method", &self.inner.head.method)
-            .field("uri", &self.inner.head.uri)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Request {
-    pub(crate) fn new(
-        head: http::Request<()>,
-        body: Body,
-        state: Arc<http::Extensions>,
-        scheduler: Scheduler,
-        ws_config: Arc<WsConfig>,
-    ) -> Request {
-        let (head, ()) = head.into_parts();
-        Request {
-            inner: Box::new(RequestParts {
-                head,
-                params: HashMap::new(),
-                body,
-                state,
-                scheduler,
-                ws_config,
-            }),
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+        let Some(shared) = &self.shared else {
+            return Poll::Ready(None);
+        };
+        let mut state = lock(shared);
+        if !state.wanted {
+            state.wanted = true;
+            wake(&mut state.writer);
         }
-    }
-
-    pub(crate) fn set_params(&mut self, params: HashMap<String, String>) {
-        self.inner.params = params;
-    }
-
-    /// The method.
-    pub fn method(&self) -> &Method {
-        &self.inner.head.method
-    }
-
-    /// The target URI.
-    pub fn uri(&self) -> &Uri {
-        &self.inner.head.uri
-    }
-
-    /// The HTTP version.
-    pub fn version(&self) -> Version {
-        self.inner.head.version
-    }
-
-    /// The header fields.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.inner.head.headers
-    }
-
-    /// A `{name}` segment of the matched route.
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.inner.params.get(name).map(String::as_str)
-    }
-
-    /// A query parameter (first occurrence, not percent-decoded).
-    pub fn query(&self, name: &str) -> Option<&str> {
-        self.uri()
-            .query()?
-            .split('&')
-            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
-    }
-
-    /// The application's state of type `T` (see [`App::state`](crate::App::state)).
-    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.inner.state.get::<Arc<T>>().map(|arc| arc.as_ref())
-    }
-
-    /// The server's job scheduler, to start background work that is supervised (errors
-    /// reported, closed at shutdown) instead of fire-and-forget.
-    pub fn scheduler(&self) -> &Scheduler {
-        &self.inner.scheduler
-    }
-
-    /// The body.
-    pub fn body(&mut self) -> &mut Body {
-        &mut self.inner.body
-    }
-
-    /// Accepts a WebSocket upgrade with `protocols` (in preference order): the response to
-    /// return (`101`), and the connection, which resolves once the server has switched.
-    /// A request that is not a valid upgrade gets its refusal (400, or 426 for the version).
-    // The refusal is a whole `Response` by design: the handler returns it as it is.
-    #[allow(clippy::result_large_err)]
-    pub fn websocket(
-        &mut self,
-        protocols: &[&str],
-    ) -> Result<(Response, PendingWebSocket), Response> {
-        let head = http::Request::from_parts(self.inner.head.clone(), ());
-        match core_ws::accept(&head, protocols, &self.inner.ws_config) {
-            Ok((response, negotiated)) => {
-                let (tx, rx) = oneshot::channel();
-                let (head, ()) = response.into_parts();
-                Ok((
-                    Response {
-                        head,
-                        body: ResponseBody::Empty,
-                        upgrade: Some(Box::new((negotiated, tx))),
-                    },
-                    PendingWebSocket { rx },
-                ))
+        if let Some(piece) = state.pieces.pop_front() {
+            state.buffered -= piece.len();
+            wake(&mut state.writer);
+            return Poll::Ready(Some(Ok(piece)));
+        }
+        if state.finished {
+            return Poll::Ready(None);
+        }
+        match &state.end {
+            Some(Ok(())) => {
+                state.finished = true;
+                Poll::Ready(None)
             }
-            Err(refusal) => {
-                let (head, ()) = refusal.response().into_parts();
-                Err(Response {
-                    head,
-                    body: ResponseBody::Empty,
-                    upgrade: None,
-                })
+            Some(Err(error)) => {
+                let error = error.clone();
+                state.finished = true;
+                Poll::Ready(Some(Err(error)))
+            }
+            None => {
+                state.reader = Some(cx.waker().clone());
+                Poll::Pending
             }
         }
     }
+}
 
-    /// The WebSocket settings in force (heartbeat, limits, compression).
-    pub fn websocket_config(&self) -> &WsConfig {
-        &self.inner.ws_config
+impl Stream for Body {
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_chunk(cx)
     }
 }
 
-/// A WebSocket that becomes ready once the server has sent the `101` and switched.
-#[derive(Debug)]
-pub struct PendingWebSocket {
-    rx: oneshot::Receiver<WebSocket>,
-}
-
-impl Future for PendingWebSocket {
-    type Output = Option<WebSocket>;
-    /// `None` if the connection ended before the switch.
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WebSocket>> {
-        Pin::new(&mut self.rx).poll(cx).map(Result::ok)
-    }
-}
-
-/// How a response body is produced.
-pub(crate) enum ResponseBody {
-    Empty,
-    Full(Bytes),
-    Stream(mpsc::Receiver<Bytes>),
-}
-
-/// A response, as a handler returns it.
-pub struct Response {
-    pub(crate) head: http::response::Parts,
-    pub(crate) body: ResponseBody,
-    /// The upgrade of a `101` the handler got from [`Request::websocket`]. A middleware
-    /// that replaces the response drops it, and the handler's [`PendingWebSocket`] ends.
-    pub(crate) upgrade: Option<Box<Upgrade>>,
-}
-
-impl std::fmt::Debug for Response {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Response")
-            .field("status", &self.head.status)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A `Content-Length` value; small lengths come from a table made once, so the common
-/// short answer allocates nothing for it.
-fn content_length(n: usize) -> HeaderValue {
-    const TABLE: usize = 1024;
-    static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
-    if n >= TABLE {
-        return HeaderValue::from(n);
-    }
-    let table = SMALL.get_or_init(|| {
-        // One string holds every decimal from 0 to TABLE - 1; each value is a static slice.
-        let digits: &'static str = Box::leak(
-            (0..TABLE)
-                .map(|i| i.to_string())
-                .collect::<String>()
-                .into_boxed_str(),
-        );
-        let mut at = 0;
-        (0..TABLE)
-            .map(|i| {
-                let len = i.to_string().len();
-                let value = HeaderValue::from_static(&digits[at..at + len]);
-                at += len;
-                value
-            })
-            .collect()
-    });
-    table[n].clone()
-}
-
-/// Writes the pieces of a streamed response body; dropping it ends the body.
-#[derive(Debug, Clone)]
-pub struct BodySender {
-    tx: mpsc::Sender<Bytes>,
-}
-
-impl BodySender {
-    /// Sends a piece; waits while the client is slower than the handler (backpressure).
-    /// `Err` when the connection is gone.
-    pub async fn send(&self, piece: impl Into<Bytes>) -> Result<(), BodyError> {
-        self.tx
-            .send(piece.into())
-            .await
-            .map_err(|_| BodyError::Closed)
-    }
-}
-
-impl Response {
-    fn with_body(status: StatusCode, body: ResponseBody, length: Option<usize>) -> Response {
-        let (mut head, ()) = http::Response::new(()).into_parts();
-        head.status = status;
-        if let Some(n) = length {
-            head.headers
-                .insert(http::header::CONTENT_LENGTH, content_length(n));
+impl Drop for Body {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            let mut state = lock(shared);
+            state.reader_gone = true;
+            state.pieces.clear();
+            state.buffered = 0;
+            wake(&mut state.writer);
         }
-        Response {
-            head,
-            body,
-            upgrade: None,
+    }
+}
+
+impl BodyWriter {
+    /// Whether the reader has asked for the body, or is gone; otherwise the waker is kept
+    /// to be woken when it asks.
+    pub(crate) fn poll_wanted(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = lock(&self.shared);
+        if state.wanted || state.reader_gone {
+            Poll::Ready(())
+        } else {
+            state.writer = Some(cx.waker().clone());
+            Poll::Pending
         }
     }
 
-    /// An empty response with `status`.
-    pub fn status(status: StatusCode) -> Response {
-        Response::with_body(status, ResponseBody::Empty, Some(0))
+    /// Whether the reader has asked for the body or is gone.
+    pub(crate) fn is_wanted(&self) -> bool {
+        let state = lock(&self.shared);
+        state.wanted || state.reader_gone
     }
 
-    /// `200` with a `text/plain; charset=utf-8` body.
-    pub fn text(text: impl Into<String>) -> Response {
-        let body = Bytes::from(text.into());
-        let length = body.len();
-        let mut response =
-            Response::with_body(StatusCode::OK, ResponseBody::Full(body), Some(length));
-        response.head.headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        response
-    }
-
-    /// `200` with a body of the given content type.
-    pub fn bytes(content_type: &str, body: impl Into<Bytes>) -> Response {
-        let body: Bytes = body.into();
-        let length = body.len();
-        Response::with_body(StatusCode::OK, ResponseBody::Full(body), Some(length))
-            .header("content-type", content_type)
-    }
-
-    /// `200` with a body streamed by the returned sender (chunked for HTTP/1.1 clients).
-    pub fn stream(content_type: &str) -> (Response, BodySender) {
-        let (tx, rx) = mpsc::channel(16);
-        let response = Response::with_body(StatusCode::OK, ResponseBody::Stream(rx), None)
-            .header("content-type", content_type);
-        (response, BodySender { tx })
-    }
-
-    /// This response with a header set (invalid names or values are ignored).
-    pub fn header(mut self, name: &str, value: &str) -> Response {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            self.head.headers.insert(name, value);
+    /// Ready when another piece fits (or the reader is gone: pieces are then discarded).
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = lock(&self.shared);
+        if state.reader_gone || state.pieces.is_empty() || state.buffered < BUFFERED_BYTES {
+            Poll::Ready(())
+        } else {
+            state.writer = Some(cx.waker().clone());
+            Poll::Pending
         }
-        self
     }
 
-    /// This response with another status.
-    pub fn with_status(mut self, status: StatusCode) -> Response {
-        self.head.status = status;
-        self
+    /// Whether another piece fits now.
+    pub(crate) fn has_room(&self) -> bool {
+        let state = lock(&self.shared);
+        state.reader_gone || state.pieces.is_empty() || state.buffered < BUFFERED_BYTES
     }
 
-    /// The status.
-    pub fn status_code(&self) -> StatusCode {
-        self.head.status
+    /// Queues a piece (call after [`has_room`](Self::has_room) or `poll_ready`; a piece
+    /// beyond the bound is still kept: nothing is ever dropped for lack of room).
+    pub(crate) fn push(&self, piece: Bytes) {
+        let mut state = lock(&self.shared);
+        if state.reader_gone || state.end.is_some() {
+            return;
+        }
+        state.buffered += piece.len();
+        state.pieces.push_back(piece);
+        wake(&mut state.reader);
     }
 
-    /// The header fields.
-    pub fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.head.headers
+    /// The core reported the body complete.
+    pub(crate) fn finish(self) {
+        self.end(Ok(()));
+    }
+
+    /// The body ended early, with its cause.
+    pub(crate) fn fail(self, error: BodyError) {
+        self.end(Err(error));
+    }
+
+    fn end(&self, end: Result<(), BodyError>) {
+        let mut state = lock(&self.shared);
+        if state.end.is_none() {
+            state.end = Some(end);
+        }
+        wake(&mut state.reader);
+    }
+}
+
+impl Drop for BodyWriter {
+    /// A writer dropped before `finish` or `fail` (its connection ended, for any reason)
+    /// ends the body with an error: the reader never sees a truncated body as complete.
+    fn drop(&mut self) {
+        self.end(Err(BodyError::ConnectionLost));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        futures_util::FutureExt::now_or_never(future).expect("ready")
+    }
 
     #[test]
-    fn content_lengths_from_the_table_and_beyond() {
-        for n in [
-            0,
-            1,
-            9,
-            10,
-            13,
-            99,
-            100,
-            512,
-            1023,
-            1024,
-            1025,
-            65_536,
-            usize::MAX,
-        ] {
-            assert_eq!(content_length(n).to_str().unwrap(), n.to_string());
-        }
+    fn pieces_then_the_end() {
+        let (writer, mut body) = Body::channel();
+        writer.push(Bytes::from_static(b"ab"));
+        writer.push(Bytes::from_static(b"cd"));
+        writer.finish();
+        assert_eq!(block_on(body.bytes()).unwrap(), "abcd");
+        assert!(block_on(body.chunk()).is_none());
+    }
+
+    #[test]
+    fn an_error_after_pieces_is_seen_after_them_and_only_once() {
+        let (writer, mut body) = Body::channel();
+        writer.push(Bytes::from_static(b"ab"));
+        writer.fail(BodyError::Shutdown);
+        assert_eq!(block_on(body.chunk()).unwrap().unwrap(), "ab");
+        assert_eq!(block_on(body.chunk()), Some(Err(BodyError::Shutdown)));
+        assert_eq!(block_on(body.chunk()), None);
+    }
+
+    #[test]
+    fn a_dropped_writer_is_an_error_never_the_end() {
+        let (writer, mut body) = Body::channel();
+        writer.push(Bytes::from_static(b"partial"));
+        drop(writer);
+        assert_eq!(block_on(body.bytes()), Err(BodyError::ConnectionLost));
+    }
+
+    #[test]
+    fn the_first_cause_wins() {
+        let (writer, body) = Body::channel();
+        writer.end(Err(BodyError::Shutdown));
+        drop(writer);
+        let all: Vec<_> = block_on(body.collect::<Vec<_>>());
+        assert_eq!(all, vec![Err(BodyError::Shutdown)]);
+    }
+
+    #[test]
+    fn backpressure_keeps_every_piece() {
+        let (writer, mut body) = Body::channel();
+        let piece = Bytes::from(vec![7u8; 40 * 1024]);
+        assert!(writer.has_room());
+        writer.push(piece.clone());
+        assert!(writer.has_room());
+        writer.push(piece.clone());
+        assert!(!writer.has_room(), "80 KiB buffered is over the bound");
+        assert!(!writer.is_wanted());
+        assert_eq!(block_on(body.chunk()).unwrap().unwrap().len(), piece.len());
+        assert!(writer.is_wanted());
+        assert!(writer.has_room());
+    }
+
+    #[test]
+    fn a_gone_reader_discards() {
+        let (writer, body) = Body::channel();
+        drop(body);
+        assert!(writer.has_room() && writer.is_wanted());
+        writer.push(Bytes::from_static(b"x"));
+        writer.finish();
+    }
+
+    #[test]
+    fn an_empty_body_ends_at_once() {
+        let mut body = Body::empty();
+        assert_eq!(block_on(body.bytes()).unwrap(), "");
     }
 }

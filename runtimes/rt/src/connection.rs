@@ -1,225 +1,178 @@
-//! The HTTP/1.1 server side every runtime adapter shares: [`ServerConfig`], and
-//! [`Service`], an application ready to serve connections.
+//! The loop that serves one HTTP/1.1 connection: socket bytes into the core's
+//! [`ServerConnection`], its events to the handler, the handler's response back.
 //!
-//! The adapter accepts connections and hands each one, as any tokio-IO stream (other
-//! runtimes' streams through a compat wrapper), to [`Service::serve_connection`]: the loop
-//! that pumps the core's [`ServerConnection`]. It only does IO: every protocol decision
-//! (framing, keep-alive, limits, 100-continue, error answers, head/idle/body timeouts) comes
-//! from the core, and the loop sleeps until `poll_timeout()` and calls `handle_timeout(now)`.
+//! It only moves bytes and values. Every protocol decision (framing, keep-alive, limits,
+//! `100 Continue`, error answers, head/idle/body deadlines) is the core's: the loop reads
+//! while the core wants input, sleeps until `poll_timeout()` and calls `handle_timeout`.
+//! Two rules keep a request body honest:
+//!
+//! * its end is recorded, never inferred: the core's `End` finishes the [`Body`], its
+//!   `Error` fails it with the cause, an abort fails it with `Shutdown`, and a loop that
+//!   ends any other way drops the writer, which fails it with `ConnectionLost`;
+//! * for a request that expects `100 Continue`, the loop does not ask the core for body
+//!   events (which is what sends the `100`) until the handler asks for the body.
 
-use crate::app::{run_setups, run_teardowns, App, Router, Teardown};
-use crate::body::{Body, BodyError, Request, Response, ResponseBody, Upgrade};
-use crate::jobs::{Scheduler, SchedulerConfig};
+use crate::body::{Body, BodyError, BodyWriter};
+use crate::request::{ConnectionInfo, Request, RequestContext};
+use crate::response::{Response, ResponseBody, Upgrade};
 use crate::runtime::{poll_once, BoxFuture, Rt, Timer};
+use crate::service::{Shared, Stage};
 use crate::websocket;
 use bytes::Bytes;
 use futures_util::future::CatchUnwind;
 use futures_util::FutureExt;
+use std::future::poll_fn;
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tether_core::h1::{ServerConnection, ServerConnectionConfig as CoreConfig, ServerEvent};
-use tether_core::ws::WsConfig;
+use std::sync::Arc;
+use tether_core::h1::{ServerConnection, ServerEvent};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
-
-/// Server settings.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// HTTP/1.1 limits and deadlines, applied by the core. The tokio defaults: head 30 s,
-    /// keep-alive 75 s, body read 30 s, request body limit 1 MiB (413 beyond).
-    pub http: CoreConfig,
-    /// WebSocket settings for upgrades (heartbeat, limits, permessage-deflate).
-    pub websocket: WsConfig,
-    /// Connections served at once; more wait in the listen backlog. Default 10 000.
-    pub max_connections: usize,
-    /// How long a graceful shutdown waits for in-flight requests. Default 30 s.
-    pub shutdown_timeout: Duration,
-    /// Cancel a handler when its client disconnects. Default `false`: handlers run to
-    /// completion (the adapter's `shield` runs work that must finish even when this is on).
-    pub cancel_on_disconnect: bool,
-    /// The job scheduler handlers reach through [`Request::scheduler`].
-    pub jobs: SchedulerConfig,
-}
-
-impl Default for ServerConfig {
-    fn default() -> ServerConfig {
-        ServerConfig {
-            http: CoreConfig::default(),
-            websocket: WsConfig::default(),
-            max_connections: 10_000,
-            shutdown_timeout: Duration::from_secs(30),
-            cancel_on_disconnect: false,
-            jobs: SchedulerConfig::default(),
-        }
-    }
-}
-
-/// An application ready to serve connections: its setups have run, its scheduler is open.
-/// Cheap to clone.
-#[derive(Clone)]
-pub struct Service {
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for Service {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service").finish_non_exhaustive()
-    }
-}
-
-impl Service {
-    /// Runs the application's setup steps in order and opens its job scheduler on `rt`. A
-    /// failing setup undoes those already done and is returned.
-    pub async fn start(app: App, config: ServerConfig, rt: Rt) -> Result<Service, String> {
-        let (router, setups) = app.into_parts();
-        let router = Arc::new(router);
-        let teardowns = run_setups(setups, router.state.clone()).await?;
-        let scheduler = Scheduler::new(config.jobs.clone(), rt.clone());
-        Ok(Service {
-            shared: Arc::new(Shared {
-                ws_config: Arc::new(config.websocket.clone()),
-                rt,
-                router,
-                scheduler,
-                config,
-                websockets: Mutex::new(Vec::new()),
-                teardowns: Mutex::new(teardowns),
-            }),
-        })
-    }
-
-    /// The settings.
-    pub fn config(&self) -> &ServerConfig {
-        &self.shared.config
-    }
-
-    /// The job scheduler handlers reach through [`Request::scheduler`].
-    pub fn scheduler(&self) -> &Scheduler {
-        &self.shared.scheduler
-    }
-
-    /// Serves one connection until it ends. When `stop` turns `true` the connection
-    /// finishes the request in flight (if any) and closes; a WebSocket upgraded from it
-    /// lives on as its own task (see [`Service::close_websockets`]).
-    pub async fn serve_connection<IO>(&self, io: IO, stop: watch::Receiver<bool>)
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        serve_connection(io, self.shared.clone(), stop).await;
-    }
-
-    /// Closes every open WebSocket with 1001 (going away) and waits until they are closed.
-    pub async fn close_websockets(&self) {
-        self.shared.close_websockets().await;
-    }
-
-    /// The end of a graceful shutdown, once the connections are done: closes the scheduler
-    /// (running jobs get its close timeout), then runs the teardowns in reverse order.
-    pub async fn finish(&self) {
-        self.shared.scheduler.close().await;
-        let teardowns = self
-            .shared
-            .teardowns
-            .lock()
-            .map(|mut list| std::mem::take(&mut *list))
-            .unwrap_or_default();
-        run_teardowns(teardowns).await;
-    }
-}
-
-struct Shared {
-    rt: Rt,
-    /// `config.websocket`, shared with every request.
-    ws_config: Arc<WsConfig>,
-    router: Arc<Router>,
-    scheduler: Scheduler,
-    config: ServerConfig,
-    /// Open WebSockets, held weakly, to close with 1001 at shutdown.
-    websockets: Mutex<Vec<websocket::WeakWsSender>>,
-    /// The setups' teardowns, run by [`Service::finish`].
-    teardowns: Mutex<Vec<Teardown>>,
-}
-
-impl Shared {
-    fn track(&self, socket: &websocket::WebSocket) {
-        if let Ok(mut list) = self.websockets.lock() {
-            list.retain(|weak| weak.close_reason().is_none());
-            list.push(socket.sender().downgrade());
-        }
-    }
-
-    /// Closes every open WebSocket with 1001 (going away) and waits until they are closed.
-    async fn close_websockets(&self) {
-        let sockets = self
-            .websockets
-            .lock()
-            .map(|mut list| std::mem::take(&mut *list));
-        let closing = sockets
-            .unwrap_or_default()
-            .into_iter()
-            .map(|weak| async move {
-                let _ = weak.close_going_away().await;
-                weak.closed().await;
-            });
-        futures_util::future::join_all(closing).await;
-    }
-}
+use tokio::sync::mpsc;
 
 /// The handler of the current request, polled by the connection's own task (no task per
 /// request); a panic becomes a 500.
 type Running = CatchUnwind<AssertUnwindSafe<BoxFuture<Response>>>;
 
-/// Pumps one connection: socket bytes into the core, events to handlers, responses back.
-async fn serve_connection<IO>(mut io: IO, shared: Arc<Shared>, stop: watch::Receiver<bool>)
+/// Size of a connection's read buffer.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// The request body being received.
+#[derive(Default)]
+struct Inbound {
+    writer: Option<BodyWriter>,
+    /// A piece waiting for room in the body (no more events are taken until it fits).
+    held: Option<Bytes>,
+    /// The request expects `100 Continue` and its handler has not asked for the body yet.
+    awaiting_want: bool,
+}
+
+impl Inbound {
+    /// Whether the loop may take the next event from the core.
+    fn may_take_event(&mut self, conn: &ServerConnection) -> bool {
+        if let Some(piece) = self.held.take() {
+            match &self.writer {
+                Some(writer) if !writer.has_room() => {
+                    self.held = Some(piece);
+                    return false;
+                }
+                Some(writer) => writer.push(piece),
+                None => {}
+            }
+        }
+        if self.awaiting_want {
+            let wanted = self.writer.as_ref().is_none_or(BodyWriter::is_wanted);
+            // Once the response has started, the core will not send `100` any more.
+            if wanted || !conn.is_waiting_for_continue() {
+                self.awaiting_want = false;
+            }
+        }
+        !self.awaiting_want
+    }
+
+    fn data(&mut self, data: Bytes) {
+        if let Some(writer) = &self.writer {
+            if writer.has_room() {
+                writer.push(data);
+            } else {
+                self.held = Some(data);
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            writer.finish();
+        }
+    }
+
+    fn fail(&mut self, error: BodyError) {
+        self.held = None;
+        if let Some(writer) = self.writer.take() {
+            writer.fail(error);
+        }
+    }
+
+    /// The connection is over: hands the body everything the core still has for it, and
+    /// its end (the core's, or `ConnectionLost`), whatever room is left.
+    fn settle(&mut self, conn: &mut ServerConnection) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        if let Some(piece) = self.held.take() {
+            writer.push(piece);
+        }
+        while let Some(event) = conn.poll_event() {
+            match event {
+                ServerEvent::Data(data) => writer.push(data),
+                ServerEvent::End { .. } => return writer.finish(),
+                ServerEvent::Error(e) => return writer.fail(BodyError::Protocol(e)),
+                _ => break,
+            }
+        }
+        writer.fail(BodyError::ConnectionLost);
+    }
+
+    async fn room(&self) {
+        match &self.writer {
+            Some(writer) => poll_fn(|cx| writer.poll_ready(cx)).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn wanted(&self) {
+        match &self.writer {
+            Some(writer) => poll_fn(|cx| writer.poll_wanted(cx)).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Serves one connection until it ends.
+pub(crate) async fn serve<S, IO>(mut io: IO, shared: Arc<Shared<S>>, info: ConnectionInfo)
 where
+    S: Send + Sync + 'static,
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let rt = shared.rt.clone();
     let mut conn = ServerConnection::new(shared.config.http.clone(), rt.now());
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut body_tx: Option<mpsc::Sender<Result<Bytes, BodyError>>> = None;
-    let mut held: Option<Bytes> = None;
+    let context = RequestContext {
+        state: shared.routes.state.clone(),
+        connection: info,
+        scheduler: shared.scheduler.clone(),
+        ws_config: shared.ws_config.clone(),
+    };
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut inbound = Inbound::default();
     let mut running: Option<Running> = None;
     let mut streaming: Option<mpsc::Receiver<Bytes>> = None;
     let mut upgrade: Option<Box<Upgrade>> = None;
     let mut peer_gone = false;
     let mut timer = Timer::default();
-    let mut stopping = *stop.borrow();
-    if stopping {
-        conn.shutdown();
+    let mut stage_rx = shared.stage.subscribe();
+    let mut stage = *stage_rx.borrow_and_update();
+    match stage {
+        Stage::Running => {}
+        Stage::Draining => conn.shutdown(),
+        Stage::Abort => return,
     }
-    let mut stop_watch = stop.clone();
-    let stop_signal = async move {
-        let _ = stop_watch.wait_for(|stop| *stop).await;
-    };
-    tokio::pin!(stop_signal);
     loop {
-        // Events, unless the handler has not taken the last body piece yet (backpressure).
-        while held.is_none() {
+        while inbound.may_take_event(&conn) {
             let Some(event) = conn.poll_event() else {
                 break;
             };
             match event {
                 ServerEvent::Request { head, body } => {
-                    let body = if !body.is_empty() {
-                        let (tx, body) = Body::channel(8);
-                        body_tx = Some(tx);
-                        body
-                    } else {
+                    let body = if body.is_empty() {
                         Body::empty()
+                    } else {
+                        let (writer, body) = Body::channel();
+                        inbound.writer = Some(writer);
+                        inbound.awaiting_want = conn.is_waiting_for_continue();
+                        body
                     };
-                    let request = Request::new(
-                        head,
-                        body,
-                        shared.router.state.clone(),
-                        shared.scheduler.clone(),
-                        shared.ws_config.clone(),
-                    );
+                    let request = Request::new(head, body, &context);
                     let mut handler =
-                        AssertUnwindSafe(shared.router.dispatch(request)).catch_unwind();
+                        AssertUnwindSafe(shared.routes.dispatch(request)).catch_unwind();
                     // Most handlers answer at once: take the answer now, and write it with
                     // this turn's flush, instead of a turn of the select below.
                     match poll_once(&mut handler).await {
@@ -227,16 +180,8 @@ where
                         None => running = Some(handler),
                     }
                 }
-                ServerEvent::Data(data) => {
-                    if let Some(tx) = &body_tx {
-                        if let Err(mpsc::error::TrySendError::Full(Ok(data))) =
-                            tx.try_send(Ok(data))
-                        {
-                            held = Some(data);
-                        }
-                    }
-                }
-                ServerEvent::End { .. } => body_tx = None,
+                ServerEvent::Data(data) => inbound.data(data),
+                ServerEvent::End { .. } => inbound.finish(),
                 ServerEvent::Upgraded { trailing } => {
                     if flush(&rt, &mut conn, &mut io).await.is_err() {
                         return;
@@ -249,7 +194,7 @@ where
                         );
                         let socket = websocket::spawn(&rt, io, core, trailing);
                         shared.track(&socket);
-                        if *stop.borrow() {
+                        if *stage_rx.borrow() != Stage::Running {
                             let _ = socket.close_going_away().await;
                         }
                         let _ = tx.send(socket);
@@ -257,23 +202,25 @@ where
                     return;
                 }
                 ServerEvent::Closed => peer_gone = true,
-                ServerEvent::Error(e) => {
-                    if let Some(tx) = body_tx.take() {
-                        let _ = tx.try_send(Err(BodyError::Protocol(e)));
-                    }
-                }
+                ServerEvent::Error(e) => inbound.fail(BodyError::Protocol(e)),
                 _ => {}
             }
         }
         if flush(&rt, &mut conn, &mut io).await.is_err() {
             peer_gone = true;
         }
-        if conn.is_closed() && !shared.config.cancel_on_disconnect {
-            // The connection is over (EOF, a protocol error answered, a timeout) but the
-            // handler runs to completion by default, still owned by this task (which the
-            // server waits for, and cuts at the shutdown timeout).
-            if let Some(handler) = running.take() {
-                let _ = handler.await;
+        if conn.is_closed() {
+            inbound.settle(&mut conn);
+            if !shared.config.cancel_on_disconnect {
+                // The connection is over (EOF, a protocol error answered, a timeout) but
+                // the handler runs to completion by default, still owned by this task
+                // (which the server waits for, and cuts at the shutdown timeout).
+                if let Some(handler) = running.take() {
+                    tokio::select! {
+                        _ = handler => {}
+                        _ = stage_rx.wait_for(|stage| *stage == Stage::Abort) => {}
+                    }
+                }
             }
         }
         if conn.is_closed() || (peer_gone && running.is_none() && streaming.is_none()) {
@@ -282,10 +229,11 @@ where
             return;
         }
         if peer_gone && shared.config.cancel_on_disconnect {
+            inbound.fail(BodyError::ConnectionLost);
             return;
         }
         let deadline = conn.poll_timeout();
-        let reading = conn.wants_input() && held.is_none() && !peer_gone;
+        let reading = conn.wants_input() && inbound.held.is_none() && !peer_gone;
         tokio::select! {
             read = io.read(&mut buf), if reading => match read {
                 // The core turns EOF into Closed, or an incomplete-message error mid-request;
@@ -298,13 +246,8 @@ where
                 }
                 Ok(n) => conn.handle_input(rt.now(), &buf[..n]),
             },
-            permit = reserve(&body_tx), if held.is_some() => {
-                if let (Some(permit), Some(data)) = (permit, held.take()) {
-                    permit.send(Ok(data));
-                } else {
-                    held = None;
-                }
-            }
+            () = inbound.room(), if inbound.held.is_some() => {}
+            () = inbound.wanted(), if inbound.awaiting_want => {}
             done = poll_running(&mut running) => {
                 running = None;
                 (streaming, upgrade) = respond(&mut conn, done);
@@ -321,20 +264,18 @@ where
             () = timer.sleep_until(&*rt, deadline), if deadline.is_some() => {
                 conn.handle_timeout(rt.now());
             }
-            () = &mut stop_signal, if !stopping => {
-                stopping = true;
-                conn.shutdown();
+            changed = stage_rx.changed(), if stage != Stage::Abort => {
+                stage = if changed.is_ok() { *stage_rx.borrow_and_update() } else { Stage::Abort };
+                match stage {
+                    Stage::Running => {}
+                    Stage::Draining => conn.shutdown(),
+                    Stage::Abort => {
+                        inbound.fail(BodyError::Shutdown);
+                        return;
+                    }
+                }
             }
         }
-    }
-}
-
-async fn reserve(
-    tx: &Option<mpsc::Sender<Result<Bytes, BodyError>>>,
-) -> Option<mpsc::Permit<'_, Result<Bytes, BodyError>>> {
-    match tx {
-        Some(tx) => tx.reserve().await.ok(),
-        None => None,
     }
 }
 
@@ -365,7 +306,7 @@ fn respond(
             (start_response(conn, response, switching), upgrade)
         }
         Err(_) => {
-            let response = Response::status(http::StatusCode::INTERNAL_SERVER_ERROR);
+            let response = Response::empty(http::StatusCode::INTERNAL_SERVER_ERROR);
             (start_response(conn, response, false), None)
         }
     }

@@ -51,7 +51,7 @@ pub async fn sleep_until(rt: &dyn Runtime, deadline: Option<Instant>) {
 /// call arms the real deadline. So callers must treat a completion as "check now", which
 /// is what every state machine's `handle_timeout` does.
 #[derive(Default)]
-pub struct Timer {
+pub(crate) struct Timer {
     armed: Option<(Instant, BoxFuture<()>)>,
 }
 
@@ -66,7 +66,7 @@ impl std::fmt::Debug for Timer {
 impl Timer {
     /// Completes at `deadline` or earlier (see above; never without a deadline).
     /// Cancel-safe: dropped before it completes, the sleep stays armed for the next call.
-    pub async fn sleep_until(&mut self, rt: &dyn Runtime, deadline: Option<Instant>) {
+    pub(crate) async fn sleep_until(&mut self, rt: &dyn Runtime, deadline: Option<Instant>) {
         let Some(deadline) = deadline else {
             self.armed = None;
             return std::future::pending().await;
@@ -85,7 +85,7 @@ impl Timer {
 /// Polls `future` once, in the caller's task context (so a `Pending` future still wakes the
 /// caller): its output if it is ready at once. For fast paths that skip setting up timers or
 /// select loops when the work is already done.
-pub async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+pub(crate) async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
     std::future::poll_fn(|cx| match Pin::new(&mut *future).poll(cx) {
         Poll::Ready(output) => Poll::Ready(Some(output)),
         Poll::Pending => Poll::Ready(None),

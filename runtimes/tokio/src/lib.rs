@@ -6,7 +6,8 @@
 //! sockets, timer and tasks.
 //!
 //! * [`Server`] and [`App`]: routes, typed state, middlewares, setup/teardown contexts,
-//!   graceful shutdown, a [`jobs::Scheduler`] for supervised background work.
+//!   graceful shutdown ([`Serve::with_graceful_shutdown`], [`shutdown_signal`]), a
+//!   [`jobs::Scheduler`] for supervised background work.
 //! * [`WebSocket`]: the WebSocket object handlers get from [`Request::websocket`], and
 //!   [`tether_rt::Client::ws_connect`] returns.
 //! * [`Client`]: a pooled HTTP client with aiohttp's four timeouts, redirects, TLS
@@ -22,13 +23,14 @@ pub mod tls;
 
 pub use client::Client;
 pub use clock::now;
-pub use server::{shield, Server, ShutdownHandle};
+pub use server::{shield, shutdown_signal, Serve, ServeError, Server, ShutdownHandle};
 pub use tether_rt::client::{
     BodyStream, ClientConfig, ClientError, RequestBuilder, Response as ClientResponse, WsRequest,
 };
 pub use tether_rt::{
-    App, Body, BodyError, BodySender, BoxFuture, Next, PendingWebSocket, Request, Response,
-    ServerConfig, Teardown, WebSocket,
+    App, Body, BodyError, BodySender, BoxError, BoxFuture, CleanupError, ConnectionInfo, Next,
+    Params, PendingWebSocket, Request, Response, ResponseClosed, RouteError, ServerConfig,
+    StartError, Teardown, TeardownFailure, WebSocket,
 };
 
 /// Supervised background jobs (aiojobs): see [`tether_rt::jobs`].

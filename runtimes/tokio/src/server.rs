@@ -1,14 +1,15 @@
 //! The tokio server: binds, accepts, and hands each connection to the shared
-//! [`Service`](tether_rt::Service), which pumps the core's server connection; signals and
-//! the order of a graceful shutdown.
+//! [`Service`](tether_rt::Service), which pumps the core's server connection; the order of a
+//! graceful shutdown, and the signals that start one.
 
 use crate::clock::runtime;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tether_rt::{App, ServerConfig, Service};
+use tether_rt::{App, CleanupError, ConnectionInfo, ServerConfig, Service, StartError};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -23,8 +24,22 @@ impl ShutdownHandle {
     /// Starts the graceful shutdown: stop accepting, finish in-flight requests, close idle
     /// connections and WebSockets (1001), close the job scheduler, run the teardowns.
     pub fn shutdown(&self) {
-        let _ = self.tx.send(true);
+        // `send_replace` stores the value even before the server subscribes.
+        self.tx.send_replace(true);
     }
+}
+
+/// Why a server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The application could not start (a bad route, a failed setup step); nothing was
+    /// served.
+    #[error("the application could not start")]
+    Start(#[from] StartError),
+    /// The server ran and shut down, but teardowns failed (every teardown ran).
+    #[error("shutdown: {0}")]
+    Cleanup(#[from] CleanupError),
 }
 
 /// A bound server; [`Server::serve`] runs it.
@@ -59,72 +74,153 @@ impl Server {
         }
     }
 
-    /// Runs the application until a shutdown (the handle, or SIGINT/SIGTERM when
-    /// `on_signals` is set), then shuts down gracefully. Fails if a setup step fails.
-    pub async fn serve(self, app: App, on_signals: bool) -> Result<(), String> {
-        let service = Service::start(app, self.config.clone(), runtime()).await?;
-        if on_signals {
-            let handle = self.shutdown_handle();
-            tokio::spawn(async move {
-                wait_for_signal().await;
-                handle.shutdown();
-            });
+    /// Serves `app` until a shutdown: await the returned [`Serve`] to run it, after
+    /// choosing what else starts a graceful shutdown
+    /// ([`Serve::with_graceful_shutdown`]; the [`ShutdownHandle`] always does).
+    ///
+    /// ```no_run
+    /// # async fn demo(server: tether_tokio::Server) -> Result<(), tether_tokio::ServeError> {
+    /// let app = tether_tokio::App::new();
+    /// server
+    ///     .serve(app)
+    ///     .with_graceful_shutdown(tether_tokio::shutdown_signal())
+    ///     .await
+    /// # }
+    /// ```
+    pub fn serve<S: Send + Sync + 'static>(self, app: App<S>) -> Serve<S> {
+        Serve {
+            server: self,
+            app,
+            signal: Box::pin(std::future::pending()),
         }
-        let permits = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
-        let mut connections = JoinSet::new();
-        let mut stop = self.shutdown.subscribe();
-        loop {
-            let permit = tokio::select! {
-                permit = permits.clone().acquire_owned() => permit,
-                _ = stop.wait_for(|s| *s) => break,
-            };
-            let Ok(permit) = permit else { break };
-            let accepted = tokio::select! {
-                accepted = self.listener.accept() => accepted,
-                _ = stop.wait_for(|s| *s) => break,
-            };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
-                // Resource exhaustion (EMFILE...): back off instead of spinning.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let service = service.clone();
-            let stop = self.shutdown.subscribe();
-            connections.spawn(async move {
-                service.serve_connection(stream, stop).await;
-                drop(permit);
-            });
-            // Reap finished connection tasks as we go.
-            while connections.try_join_next().is_some() {}
-        }
-        drop(self.listener);
-        // In-flight requests get the shutdown timeout; then the rest are cut.
-        let deadline = tokio::time::sleep(self.config.shutdown_timeout);
-        tokio::pin!(deadline);
-        tokio::select! {
-            _ = service.close_websockets() => {}
-            _ = &mut deadline => {}
-        }
-        loop {
-            tokio::select! {
-                next = connections.join_next() => if next.is_none() { break },
-                _ = &mut deadline => {
-                    connections.abort_all();
-                    while connections.join_next().await.is_some() {}
-                    break;
-                }
-            }
-        }
-        service.finish().await;
-        Ok(())
     }
 }
 
-async fn wait_for_signal() {
+/// A server about to serve an application; await it to run (see [`Server::serve`]).
+#[must_use = "a server does nothing until awaited"]
+pub struct Serve<S> {
+    server: Server,
+    app: App<S>,
+    signal: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl<S> std::fmt::Debug for Serve<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + 'static> Serve<S> {
+    /// Starts a graceful shutdown when `signal` completes (e.g. [`shutdown_signal`]). The
+    /// future is polled by the server itself: no task is left behind.
+    pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Serve<S>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.signal = Box::pin(signal);
+        self
+    }
+}
+
+impl<S: Send + Sync + 'static> IntoFuture for Serve<S> {
+    type Output = Result<(), ServeError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<(), ServeError>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(run(self))
+    }
+}
+
+/// Accepts until a shutdown, then: close WebSockets (1001), let in-flight requests finish
+/// within the shutdown timeout (then abort the rest), close the job scheduler, run the
+/// teardowns.
+async fn run<S: Send + Sync + 'static>(serve: Serve<S>) -> Result<(), ServeError> {
+    let Serve {
+        server,
+        app,
+        mut signal,
+    } = serve;
+    let config = server.config.clone();
+    let service = Service::start(app, config.clone(), runtime()).await?;
+    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let mut connections = JoinSet::new();
+    let mut handle = server.shutdown.subscribe();
+    let stop = async {
+        tokio::select! {
+            _ = handle.wait_for(|stop| *stop) => {}
+            () = &mut signal => {}
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            () = &mut stop => break,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            accepted = server.listener.accept() => accepted,
+            () = &mut stop => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            // Resource exhaustion (EMFILE...): back off instead of spinning.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let info = ConnectionInfo::new(Some(peer), stream.local_addr().ok());
+        let service = service.clone();
+        connections.spawn(async move {
+            service.serve_connection(stream, info).await;
+            drop(permit);
+        });
+        // Reap finished connection tasks as we go.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(server.listener);
+    service.shutdown();
+    // In-flight requests get the shutdown timeout; then the rest are cut.
+    let deadline = tokio::time::sleep(config.shutdown_timeout);
+    tokio::pin!(deadline);
+    tokio::select! {
+        () = service.close_websockets() => {}
+        () = &mut deadline => {}
+    }
+    loop {
+        tokio::select! {
+            next = connections.join_next() => if next.is_none() { break },
+            () = &mut deadline => {
+                // Connections end at once (their request bodies fail with `Shutdown`);
+                // aborting the tasks is the backstop for a handler that never yields.
+                service.abort();
+                let grace = tokio::time::sleep(Duration::from_millis(100));
+                tokio::pin!(grace);
+                loop {
+                    tokio::select! {
+                        next = connections.join_next() => if next.is_none() { break },
+                        () = &mut grace => {
+                            connections.abort_all();
+                            while connections.join_next().await.is_some() {}
+                            break;
+                        }
+                    }
+                }
+                break;
+            }
+        }
+    }
+    service.finish().await?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM: pass it to [`Serve::with_graceful_shutdown`].
+/// Never completes where the signals cannot be watched.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -141,7 +237,9 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 

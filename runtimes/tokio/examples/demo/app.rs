@@ -5,65 +5,64 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tether_tokio::websocket::Message;
-use tether_tokio::{App, Request, Response, ServerConfig};
+use tether_tokio::{App, Request, Response, ServerConfig, Teardown};
 
-/// Shared state: what the demo has served.
+/// What the demo has served: its application state.
 #[derive(Default)]
-struct Counters {
+pub struct Counters {
     requests: AtomicU64,
     websockets: AtomicU64,
 }
 
-async fn hello(_req: Request) -> Response {
+/// The demo's handlers see its state.
+type DemoRequest = Request<Arc<Counters>>;
+
+async fn hello(_req: DemoRequest) -> Response {
     Response::text("Hello, World!")
 }
 
-async fn echo(mut req: Request) -> Response {
+async fn echo(mut req: DemoRequest) -> Response {
     let content_type = req
         .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream")
-        .to_owned();
+        .get(http::header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(http::HeaderValue::from_static("application/octet-stream"));
     match req.body().bytes().await {
-        Ok(body) => Response::bytes(&content_type, body),
-        // The core has already answered a body it refused (413, 400); nothing reaches the
-        // client from here, but a handler must return something.
-        Err(_) => Response::status(http::StatusCode::BAD_REQUEST),
+        Ok(body) => Response::bytes(content_type, body),
+        // The core has already answered a body it refused (413, 400, 408); nothing reaches
+        // the client from here, but a handler must return something.
+        Err(_) => Response::empty(http::StatusCode::BAD_REQUEST),
     }
 }
 
-async fn stream(req: Request) -> Response {
+async fn stream(req: DemoRequest) -> Response {
     let n: usize = req.query("n").and_then(|n| n.parse().ok()).unwrap_or(10);
-    let (response, body) = Response::stream("text/plain; charset=utf-8");
+    let (response, body) =
+        Response::stream(http::HeaderValue::from_static("text/plain; charset=utf-8"));
     let job = async move {
         for i in 0..n {
-            body.send(format!("line {i}\n"))
-                .await
-                .map_err(|e| e.to_string())?;
+            body.send(format!("line {i}\n")).await?;
         }
-        Ok::<_, String>(())
+        Ok::<_, tether_tokio::ResponseClosed>(())
     };
     if req.scheduler().spawn(job).await.is_err() {
-        return Response::status(http::StatusCode::SERVICE_UNAVAILABLE);
+        return Response::empty(http::StatusCode::SERVICE_UNAVAILABLE);
     }
     response
 }
 
-async fn slow(req: Request) -> Response {
+async fn slow(req: DemoRequest) -> Response {
     let ms: u64 = req.query("ms").and_then(|n| n.parse().ok()).unwrap_or(1000);
     tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
     Response::text(format!("waited {ms} ms"))
 }
 
-async fn websocket(mut req: Request) -> Response {
+async fn websocket(mut req: DemoRequest) -> Response {
     let (response, pending) = match req.websocket(&["echo", "chat"]) {
         Ok(accepted) => accepted,
         Err(refusal) => return refusal,
     };
-    if let Some(counters) = req.state::<Counters>() {
-        counters.websockets.fetch_add(1, Ordering::Relaxed);
-    }
+    req.state().websockets.fetch_add(1, Ordering::Relaxed);
     let session = async move {
         let Some(socket) = pending.await else {
             return Ok(());
@@ -79,36 +78,34 @@ async fn websocket(mut req: Request) -> Response {
                 break;
             }
         }
-        Ok::<_, String>(())
+        Ok::<_, tether_tokio::websocket::WsError>(())
     };
     match req.scheduler().spawn(session).await {
         Ok(_) => response,
-        Err(_) => Response::status(http::StatusCode::SERVICE_UNAVAILABLE),
+        Err(_) => Response::empty(http::StatusCode::SERVICE_UNAVAILABLE),
     }
 }
 
 /// The demo's routes, state, middleware and setup/teardown context.
-pub fn app() -> App {
-    App::new()
-        .state(Counters::default())
-        .middleware(|req: Request, next: tether_tokio::Next| async move {
-            if let Some(counters) = req.state::<Counters>() {
-                counters.requests.fetch_add(1, Ordering::Relaxed);
-            }
-            next.run(req).await
-        })
-        .cleanup_ctx("counters", |state| async move {
-            let counters = state.get::<Arc<Counters>>().cloned();
-            let teardown: tether_tokio::Teardown = Box::pin(async move {
-                if let Some(c) = counters {
-                    println!(
-                        "served {} requests and {} WebSocket sessions",
-                        c.requests.load(Ordering::Relaxed),
-                        c.websockets.load(Ordering::Relaxed)
-                    );
-                }
+pub fn app() -> App<Arc<Counters>> {
+    App::with_state(Arc::new(Counters::default()))
+        .middleware(
+            |req: DemoRequest, next: tether_tokio::Next<Arc<Counters>>| async move {
+                req.state().requests.fetch_add(1, Ordering::Relaxed);
+                next.run(req).await
+            },
+        )
+        .cleanup_ctx("counters", |state: Arc<Counters>| async move {
+            let counters = state.clone();
+            let teardown = Teardown::new(async move {
+                println!(
+                    "served {} requests and {} WebSocket sessions",
+                    counters.requests.load(Ordering::Relaxed),
+                    counters.websockets.load(Ordering::Relaxed)
+                );
+                Ok(())
             });
-            Ok(teardown)
+            Ok((state, teardown))
         })
         .route(http::Method::GET, "/", hello)
         .route(http::Method::POST, "/echo", echo)

@@ -19,7 +19,7 @@
 mod app;
 
 use std::net::SocketAddr;
-use tether_tokio::Server;
+use tether_tokio::{shutdown_signal, Server};
 
 fn parse_addr() -> Result<SocketAddr, String> {
     let mut args = std::env::args().skip(1);
@@ -57,8 +57,19 @@ async fn main() {
     };
     let local = server.local_addr().unwrap_or(addr);
     println!("tether demo listening on http://{local} (WebSocket: ws://{local}/ws)");
-    if let Err(e) = server.serve(app, true).await {
-        eprintln!("{e}");
+    let served = server
+        .serve(app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    if let Err(e) = served {
+        // The error and its causes, outermost first.
+        let mut line = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            line.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        eprintln!("{line}");
         std::process::exit(1);
     }
 }
