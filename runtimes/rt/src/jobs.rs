@@ -27,9 +27,14 @@
 //!   what is left and waits until it is gone. When `close` returns, every
 //!   job's future has been dropped: nothing the jobs owned is still alive.
 //!
-//! Panics are caught inside the job's task and never reach the caller of
-//! `spawn`, nor the runtime. Dropping a [`Job`] handle does **not** cancel
-//! the job: it stays supervised by the scheduler. Dropping every
+//! Panics are caught inside the job's task (by the same guard as
+//! [`Task`](crate::Task)'s) and never reach the caller of `spawn`, nor the
+//! runtime; a panic while a job's future is dropped, after it ended or when it
+//! is cancelled, is reported as [`JobError::Panicked`] too. A job's error is
+//! kept whole as the source of [`JobError::Failed`].
+//!
+//! Dropping a [`Job`] handle does **not** cancel the job: it stays
+//! supervised by the scheduler. Dropping every
 //! [`Scheduler`] handle does not cancel anything either: running and pending
 //! jobs still run to completion and still report their errors; call
 //! [`Scheduler::close`] for an orderly stop.
@@ -58,19 +63,17 @@
 //! # }
 //! ```
 
-use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::runtime::{Rt, Runtime};
+use crate::runtime::{drop_quietly, panic_message, AbortFlag, BoxFuture, Guarded, Rt, TaskError};
 use tether_core::time::Instant;
 use tokio::sync::{oneshot, Notify, OnceCell, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
@@ -145,20 +148,27 @@ impl fmt::Display for JobId {
     }
 }
 
+/// The error a job returned, shared by every copy of its [`JobError::Failed`].
+pub type JobFailure = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a job produced no value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Its `Display` names the job and what went wrong, including the `Display` of a failed
+/// job's own error, which is also its [`source`](std::error::Error::source).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum JobError {
-    /// The job returned `Err(e)`; `message` is `e.to_string()`.
-    #[error("job {id} failed: {message}")]
+    /// The job returned `Err(e)`. `source` is `e` (converted with
+    /// `Into<Box<dyn Error + Send + Sync>>`): a typed error is recovered with
+    /// `source.downcast_ref::<E>()` (or through [`std::error::Error::source`]); a `String`
+    /// or `&str` error keeps its text, as `source.to_string()`.
     Failed {
         /// The job.
         id: JobId,
-        /// The `Display` of the job's error.
-        message: String,
+        /// The job's error.
+        source: JobFailure,
     },
     /// The job panicked (while being polled, or while its future was dropped).
-    #[error("job {id} panicked: {message}")]
     Panicked {
         /// The job.
         id: JobId,
@@ -168,11 +178,31 @@ pub enum JobError {
     },
     /// The job was cancelled: by [`Job::close`], by [`Scheduler::close`], or
     /// because the runtime running it shut down.
-    #[error("job {id} was cancelled")]
     Cancelled {
         /// The job.
         id: JobId,
     },
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::Failed { id, source } => write!(f, "job {id} failed: {source}"),
+            JobError::Panicked { id, message } => write!(f, "job {id} panicked: {message}"),
+            JobError::Cancelled { id } => write!(f, "job {id} was cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for JobError {
+    /// A failed job's own error (not the `Arc` around it, so that `downcast_ref` finds the
+    /// job's error type).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JobError::Failed { source, .. } => Some(&**source),
+            JobError::Panicked { .. } | JobError::Cancelled { .. } => None,
+        }
+    }
 }
 
 impl JobError {
@@ -314,7 +344,9 @@ impl Scheduler {
     /// [`SpawnError::Closed`] if the scheduler closes meanwhile. Dropping the
     /// returned future before it completes drops `job` unstarted.
     ///
-    /// `E`'s `Display` is what the error handler and [`JobError::Failed`] see.
+    /// The job's error becomes the source of its [`JobError::Failed`]: any
+    /// `std::error::Error + Send + Sync` (recovered with `downcast_ref`), or a `String` or
+    /// `&str` message.
     ///
     /// # Errors
     ///
@@ -324,7 +356,7 @@ impl Scheduler {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: fmt::Display + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
     {
         if self.is_closed() {
             return Err(SpawnError::Closed);
@@ -356,7 +388,7 @@ impl Scheduler {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: fmt::Display + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
     {
         if self.is_closed() {
             return Err(SpawnError::Closed);
@@ -445,7 +477,7 @@ impl<T> Job<T> {
     }
 
     /// Waits for the job's output: `Ok(value)`, or [`JobError::Failed`] with
-    /// its error message, [`JobError::Panicked`] with the panic message, or
+    /// the job's error, [`JobError::Panicked`] with the panic message, or
     /// [`JobError::Cancelled`]. Failures and panics are also reported to the
     /// scheduler's error handler, whether or not anybody waits.
     pub async fn wait(self) -> Result<T, JobError> {
@@ -528,54 +560,27 @@ struct State {
 struct PendingJob {
     id: JobId,
     ctl: Arc<JobCtl>,
-    task: Box<dyn Startable>,
+    /// The job's [`JobTask`], spawned as it is when the job starts.
+    task: BoxFuture<()>,
 }
 
-/// Per-job cancellation flag and completion flag, shared by the job's task,
-/// its handle and the scheduler.
+/// Per-job abort switch and completion flag, shared by the job's task, its
+/// handle and the scheduler.
 struct JobCtl {
-    cancel: Mutex<CancelState>,
+    abort: Arc<AbortFlag>,
     done: AtomicBool,
-}
-
-struct CancelState {
-    requested: bool,
-    waker: Option<Waker>,
 }
 
 impl JobCtl {
     fn new() -> Self {
         JobCtl {
-            cancel: Mutex::new(CancelState {
-                requested: false,
-                waker: None,
-            }),
+            abort: Arc::new(AbortFlag::default()),
             done: AtomicBool::new(false),
         }
     }
 
     fn cancel(&self) {
-        let waker = {
-            let mut st = self.cancel.lock().unwrap_or_else(PoisonError::into_inner);
-            st.requested = true;
-            st.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    /// Whether cancellation was requested; if not, registers the task's waker.
-    fn poll_cancelled(&self, cx: &Context<'_>) -> bool {
-        let mut st = self.cancel.lock().unwrap_or_else(PoisonError::into_inner);
-        if st.requested {
-            return true;
-        }
-        match &mut st.waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
-        false
+        self.abort.abort();
     }
 }
 
@@ -594,7 +599,7 @@ impl Shared {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: fmt::Display + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let ctl = Arc::new(JobCtl::new());
@@ -605,9 +610,10 @@ impl Shared {
         }
         st.next_id += 1;
         let id = JobId(st.next_id);
-        let task = JobTask::<F, T, E> {
-            fut: Some(Box::pin(job)),
-            started: false,
+        let job: BoxFuture<Result<T, JobFailure>> =
+            Box::pin(async move { job.await.map_err(|err| JobFailure::from(err.into())) });
+        let task = JobTask {
+            run: Guarded::with_abort(job, Arc::clone(&ctl.abort)),
             fin: Some(Finisher {
                 shared: Arc::clone(self),
                 id,
@@ -615,12 +621,11 @@ impl Shared {
                 tx,
                 permit,
             }),
-            _error: PhantomData,
         };
         st.pending.push_back(PendingJob {
             id,
             ctl: Arc::clone(&ctl),
-            task: Box::new(task),
+            task: Box::pin(task),
         });
         drop(st);
         self.dispatch();
@@ -654,8 +659,9 @@ impl Shared {
             st.running.insert(job.id, job.ctl);
             // Never spawn under the lock: a shutting-down runtime drops the
             // task (and runs its finaliser, which locks) synchronously.
+            // Detached: the task reports its own end.
             drop(st);
-            job.task.start(&*self.rt);
+            self.rt.spawn(job.task);
             st = self.lock();
         }
         st.dispatching = false;
@@ -666,7 +672,7 @@ impl Shared {
         let for_handler = err.clone();
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || handler(for_handler))) {
             eprintln!(
-                "tether-tokio: the job error handler panicked ({}) while handling: {err}",
+                "tether: the job error handler panicked ({}) while handling: {err}",
                 panic_message(payload)
             );
         }
@@ -731,20 +737,12 @@ impl Shared {
     }
 }
 
-/// A queued job, type-erased.
-trait Startable: Send {
-    fn start(self: Box<Self>, rt: &dyn Runtime);
-}
-
-/// The future of a job's task: polls the user's future, catching panics and
-/// watching for cancellation, and reports the outcome exactly once (also
-/// when dropped unfinished: cancelled, or never started).
-struct JobTask<F, T, E> {
-    fut: Option<Pin<Box<F>>>,
-    /// Taken from the pending queue (counted in `running`).
-    started: bool,
+/// The future of a job's task: the job in the crate's panic and abort guard
+/// ([`Guarded`]), and the report of its outcome, exactly once (also when
+/// dropped unfinished: cancelled, or never started).
+struct JobTask<T> {
+    run: Guarded<BoxFuture<Result<T, JobFailure>>>,
     fin: Option<Finisher<T>>,
-    _error: PhantomData<fn() -> E>,
 }
 
 struct Finisher<T> {
@@ -755,101 +753,50 @@ struct Finisher<T> {
     permit: Option<OwnedSemaphorePermit>,
 }
 
-impl<F, T, E> Startable for JobTask<F, T, E>
-where
-    F: Future<Output = Result<T, E>> + Send + 'static,
-    T: Send + 'static,
-    E: fmt::Display + Send + 'static,
-{
-    fn start(mut self: Box<Self>, rt: &dyn Runtime) {
-        self.started = true;
-        // Detached: the task reports its own end.
-        rt.spawn(Box::pin(*self));
-    }
-}
-
-impl<F, T, E> JobTask<F, T, E> {
-    fn finish(&mut self, outcome: Result<T, JobError>) {
+impl<T> JobTask<T> {
+    fn finish(&mut self, outcome: Result<Result<T, JobFailure>, TaskError>) {
         if let Some(fin) = self.fin.take() {
-            fin.finish(self.started, outcome);
-        }
-    }
-
-    /// Drops the user's future (if still there) and returns the outcome of a
-    /// cancellation: `Cancelled`, or `Panicked` if the drop panicked.
-    fn cancel_outcome(&mut self, id: JobId) -> Result<T, JobError> {
-        match self.fut.take().and_then(drop_catching) {
-            Some(message) => Err(JobError::Panicked { id, message }),
-            None => Err(JobError::Cancelled { id }),
+            let id = fin.id;
+            fin.finish(match outcome {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(source)) => Err(JobError::Failed { id, source }),
+                Err(TaskError::Panicked(payload)) => Err(JobError::Panicked {
+                    id,
+                    message: panic_message(payload),
+                }),
+                Err(TaskError::Cancelled) => Err(JobError::Cancelled { id }),
+            });
         }
     }
 }
 
-impl<F, T, E> Future for JobTask<F, T, E>
-where
-    F: Future<Output = Result<T, E>>,
-    E: fmt::Display,
-{
+impl<T> Future for JobTask<T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let Some(fin) = &this.fin else {
-            return Poll::Ready(());
-        };
-        let id = fin.id;
-        if fin.ctl.poll_cancelled(cx) {
-            let outcome = this.cancel_outcome(id);
-            this.finish(outcome);
+        if this.fin.is_none() {
             return Poll::Ready(());
         }
-        let slot = &mut this.fut;
-        let polled = panic::catch_unwind(AssertUnwindSafe(|| {
-            let Some(fut) = slot.as_mut() else {
-                return Poll::Ready(Err(JobError::Cancelled { id }));
-            };
-            let result = match fut.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(result) => result,
-            };
-            // Drop the finished future here, where a panic in its drop is caught.
-            drop(slot.take());
-            Poll::Ready(result.map_err(|err| JobError::Failed {
-                id,
-                message: err.to_string(),
-            }))
-        }));
-        let outcome = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(outcome)) => outcome,
-            Err(payload) => {
-                let message = panic_message(payload);
-                if let Some(fut) = this.fut.take() {
-                    // A second panic while dropping a panicked future is ignored.
-                    let _ = drop_catching(fut);
-                }
-                Err(JobError::Panicked { id, message })
-            }
-        };
+        let outcome = std::task::ready!(Pin::new(&mut this.run).poll(cx));
         this.finish(outcome);
         Poll::Ready(())
     }
 }
 
-impl<F, T, E> Drop for JobTask<F, T, E> {
+impl<T> Drop for JobTask<T> {
     fn drop(&mut self) {
         // Unfinished: cancelled while pending, or the task was dropped by a
         // runtime shutting down.
-        if let Some(fin) = &self.fin {
-            let id = fin.id;
-            let outcome = self.cancel_outcome(id);
-            self.finish(outcome);
+        if self.fin.is_some() {
+            let cancelled = self.run.cancel();
+            self.finish(Err(cancelled));
         }
     }
 }
 
 impl<T> Finisher<T> {
-    fn finish(self, started: bool, outcome: Result<T, JobError>) {
+    fn finish(self, outcome: Result<T, JobError>) {
         let Finisher {
             shared,
             id,
@@ -865,11 +812,10 @@ impl<T> Finisher<T> {
             }
         }
         // 2. Bookkeeping.
-        let idle = {
+        let (idle, started) = {
             let mut st = shared.lock();
-            if started {
-                st.running.remove(&id);
-            }
+            // Started: taken from the pending queue into `running`.
+            let started = st.running.remove(&id).is_some();
             if st.closed {
                 let summary = &mut st.summary;
                 match &outcome {
@@ -882,7 +828,7 @@ impl<T> Finisher<T> {
                     }
                 }
             }
-            st.running.is_empty() && st.pending.is_empty()
+            (st.running.is_empty() && st.pending.is_empty(), started)
         };
         // 3. Free the room and the slot.
         drop(permit);
@@ -895,31 +841,9 @@ impl<T> Finisher<T> {
         // 4. Deliver the outcome to the handle, if anybody still holds it.
         ctl.done.store(true, Ordering::Release);
         if let Err(unsent) = tx.send(outcome) {
-            let _ = drop_catching(unsent);
+            drop_quietly(unsent);
         }
     }
-}
-
-/// Drops `value`, returning the panic message if its drop panicked.
-fn drop_catching<X>(value: X) -> Option<String> {
-    panic::catch_unwind(AssertUnwindSafe(move || drop(value)))
-        .err()
-        .map(panic_message)
-}
-
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    };
-    // A payload whose own drop panics is leaked rather than unwinding further.
-    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
-    }
-    message
 }
 
 #[cfg(test)]
@@ -932,6 +856,34 @@ mod tests {
     use tokio::sync::watch;
 
     type Res<T> = Result<T, String>;
+
+    /// A [`JobError`] as plain, comparable data: its kind, its job and its text
+    /// (a failure's source as its `Display`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Plain {
+        Failed { id: JobId, message: String },
+        Panicked { id: JobId, message: String },
+        Cancelled { id: JobId },
+    }
+
+    fn plain(err: &JobError) -> Plain {
+        match err {
+            JobError::Failed { id, source } => Plain::Failed {
+                id: *id,
+                message: source.to_string(),
+            },
+            JobError::Panicked { id, message } => Plain::Panicked {
+                id: *id,
+                message: message.clone(),
+            },
+            JobError::Cancelled { id } => Plain::Cancelled { id: *id },
+        }
+    }
+
+    /// A job's outcome with its error as [`Plain`].
+    fn outcome<T>(result: Result<T, JobError>) -> Result<T, Plain> {
+        result.map_err(|err| plain(&err))
+    }
 
     /// A door jobs wait at until it is opened.
     struct Gate(watch::Sender<bool>);
@@ -1055,7 +1007,7 @@ mod tests {
         }
         assert_eq!((s.active_count(), s.pending_count()), (3, 17));
         for (i, job) in jobs.into_iter().enumerate() {
-            assert_eq!(job.wait().await, Ok(i as u64));
+            assert_eq!(outcome(job.wait().await), Ok(i as u64));
         }
         assert_eq!(max.load(SeqCst), 3);
         assert_eq!((s.active_count(), s.pending_count()), (0, 0));
@@ -1094,8 +1046,8 @@ mod tests {
         for (i, job) in jobs.into_iter().enumerate() {
             match job.wait().await {
                 Ok(v) => assert_eq!(v, i),
-                Err(JobError::Failed { message, .. }) => {
-                    assert_eq!(message, format!("job {i} says no"));
+                Err(JobError::Failed { source, .. }) => {
+                    assert_eq!(source.to_string(), format!("job {i} says no"));
                     failed += 1;
                 }
                 Err(other) => panic!("unexpected {other:?}"),
@@ -1223,9 +1175,9 @@ mod tests {
         assert_eq!((s.active_count(), s.pending_count()), (1, 0));
         gate.open();
         let second = second.await.unwrap();
-        assert_eq!(second.wait().await, Ok(2));
+        assert_eq!(outcome(second.wait().await), Ok(2));
         assert!(saw_first_done.load(SeqCst));
-        assert_eq!(first.wait().await, Ok(1));
+        assert_eq!(outcome(first.wait().await), Ok(1));
     }
 
     #[tokio::test]
@@ -1249,29 +1201,29 @@ mod tests {
         let ids: Vec<u64> = seen.iter().map(|e| e.id().as_u64()).collect();
         assert_eq!(ids, [1, 2, 3, 5]);
         assert_eq!(
-            seen[0],
-            JobError::Failed {
+            plain(&seen[0]),
+            Plain::Failed {
                 id: JobId(1),
                 message: "boom".into()
             }
         );
         assert_eq!(
-            seen[1],
-            JobError::Panicked {
+            plain(&seen[1]),
+            Plain::Panicked {
                 id: JobId(2),
                 message: "static message".into()
             }
         );
         assert_eq!(
-            seen[2],
-            JobError::Panicked {
+            plain(&seen[2]),
+            Plain::Panicked {
                 id: JobId(3),
                 message: "formatted 7".into()
             }
         );
         assert_eq!(
-            seen[3],
-            JobError::Panicked {
+            plain(&seen[3]),
+            Plain::Panicked {
                 id: JobId(5),
                 message: "non-string panic payload".into()
             }
@@ -1289,15 +1241,133 @@ mod tests {
             .await
             .unwrap();
         let id = failing.id();
-        let expected = JobError::Failed {
+        let expected = Plain::Failed {
             id,
             message: "bad".into(),
         };
-        assert_eq!(failing.wait().await, Err(expected.clone()));
+        assert_eq!(outcome(failing.wait().await), Err(expected.clone()));
         // The handler ran before the waiter was woken.
-        assert_eq!(*seen.lock().unwrap(), [expected]);
+        let handled: Vec<Plain> = seen.lock().unwrap().iter().map(plain).collect();
+        assert_eq!(handled, [expected]);
         s.close().await;
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_keeps_its_error_as_the_source() {
+        use std::error::Error as _;
+        use std::io;
+        let s = Scheduler::new(SchedulerConfig::default(), rt());
+        let seen = recorder(&s);
+        let job = s
+            .spawn(async { Err::<(), _>(io::Error::new(io::ErrorKind::NotFound, "no such file")) })
+            .await
+            .unwrap();
+        let err = job.wait().await.unwrap_err();
+        let JobError::Failed { id, source } = &err else {
+            panic!("not a failure: {err:?}");
+        };
+        assert_eq!(*id, JobId(1));
+        let typed = source
+            .downcast_ref::<io::Error>()
+            .expect("the job's io::Error");
+        assert_eq!(typed.kind(), io::ErrorKind::NotFound);
+        // The same error through the standard error chain.
+        let chained = err.source().expect("a source");
+        assert_eq!(
+            chained.downcast_ref::<io::Error>().map(io::Error::kind),
+            Some(io::ErrorKind::NotFound)
+        );
+        assert_eq!(err.to_string(), "job 1 failed: no such file");
+        // The handler got the very same error.
+        let handled = seen.lock().unwrap()[0].clone();
+        match handled {
+            JobError::Failed { source: other, .. } => assert!(Arc::ptr_eq(source, &other)),
+            other => panic!("{other:?}"),
+        }
+
+        // `String` and `&str` errors keep their text.
+        let job = s
+            .spawn(async { Err::<(), _>(format!("bad input {}", 7)) })
+            .await
+            .unwrap();
+        match job.wait().await {
+            Err(JobError::Failed { source, .. }) => assert_eq!(source.to_string(), "bad input 7"),
+            other => panic!("{other:?}"),
+        }
+        let job = s
+            .spawn(async { Err::<(), _>("static text") })
+            .await
+            .unwrap();
+        let err = job.wait().await.unwrap_err();
+        assert_eq!(err.to_string(), "job 3 failed: static text");
+        assert_eq!(err.source().unwrap().to_string(), "static text");
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        s.close().await;
+    }
+
+    /// Panics when dropped.
+    struct PanicOnDrop;
+
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("drop boom");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_while_a_job_is_dropped_is_reported() {
+        let s = Scheduler::new(config(1).with_close_timeout(Duration::from_secs(1)), rt());
+        let seen = recorder(&s);
+        // Running, then cancelled by close.
+        let running = s
+            .spawn(async {
+                let _bomb = PanicOnDrop;
+                std::future::pending::<()>().await;
+                Res::Ok(())
+            })
+            .await
+            .unwrap();
+        // Pending, dropped unstarted: its future owns the bomb.
+        let bomb = PanicOnDrop;
+        let pending = s
+            .spawn(async move {
+                let _bomb = bomb;
+                Res::Ok(())
+            })
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+        let summary = s.close().await;
+        assert_eq!(summary.cancelled(), 0);
+        assert_eq!(summary.failed, 2);
+        for job in [running, pending] {
+            let id = job.id();
+            assert_eq!(
+                outcome(job.wait().await),
+                Err(Plain::Panicked {
+                    id,
+                    message: "drop boom".into()
+                })
+            );
+        }
+        let mut handled: Vec<Plain> = seen.lock().unwrap().iter().map(plain).collect();
+        handled.sort_by_key(|p| match p {
+            Plain::Failed { id, .. } | Plain::Panicked { id, .. } | Plain::Cancelled { id } => *id,
+        });
+        assert_eq!(
+            handled,
+            [
+                Plain::Panicked {
+                    id: JobId(1),
+                    message: "drop boom".into()
+                },
+                Plain::Panicked {
+                    id: JobId(2),
+                    message: "drop boom".into()
+                }
+            ]
+        );
     }
 
     #[tokio::test]
@@ -1307,7 +1377,7 @@ mod tests {
         let job = s.spawn(async { Res::<()>::Err("x".into()) }).await.unwrap();
         assert!(matches!(job.wait().await, Err(JobError::Failed { .. })));
         let ok = s.spawn(async { Res::Ok(1) }).await.unwrap();
-        assert_eq!(ok.wait().await, Ok(1));
+        assert_eq!(outcome(ok.wait().await), Ok(1));
         assert_eq!(s.close().await.cancelled(), 0);
     }
 
@@ -1327,17 +1397,17 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(ok.wait().await, Ok(42));
+        assert_eq!(outcome(ok.wait().await), Ok(42));
         assert_eq!(
-            failed.wait().await,
-            Err(JobError::Failed {
+            outcome(failed.wait().await),
+            Err(Plain::Failed {
                 id: JobId(2),
                 message: "nope".into()
             })
         );
         assert_eq!(
-            panicked.wait().await,
-            Err(JobError::Panicked {
+            outcome(panicked.wait().await),
+            Err(Plain::Panicked {
                 id: JobId(3),
                 message: "formatted 3".into()
             })
@@ -1361,12 +1431,12 @@ mod tests {
         );
         assert!(running.is_finished() && pending.is_finished());
         assert_eq!(
-            running.wait().await,
-            Err(JobError::Cancelled { id: JobId(1) })
+            outcome(running.wait().await),
+            Err(Plain::Cancelled { id: JobId(1) })
         );
         assert_eq!(
-            pending.wait().await,
-            Err(JobError::Cancelled { id: JobId(2) })
+            outcome(pending.wait().await),
+            Err(Plain::Cancelled { id: JobId(2) })
         );
         assert_eq!(Arc::strong_count(&tracker), 1);
         assert_eq!(seen.lock().unwrap().len(), 2);
@@ -1446,7 +1516,7 @@ mod tests {
                 ..CloseSummary::default()
             }
         );
-        assert_eq!(job.wait().await, Ok("done"));
+        assert_eq!(outcome(job.wait().await), Ok("done"));
         assert!(s.is_closed());
     }
 

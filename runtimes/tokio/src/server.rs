@@ -244,14 +244,17 @@ pub async fn shutdown_signal() {
 }
 
 /// Work that must finish even if the caller is cancelled (a handler aborted because its
-/// client left): it runs in its own task, and the caller awaits it.
+/// client left): it runs in its own task on the current tokio runtime, and the caller awaits
+/// it. See [`tether_rt::runtime::shield`].
+///
+/// # Panics
+///
+/// If `future` panics (its panic is re-raised here), outside a tokio runtime, or if the
+/// runtime shuts down before `future` ends.
 pub async fn shield<F>(future: F) -> F::Output
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match tokio::spawn(future).await {
-        Ok(output) => output,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    tether_rt::runtime::shield(&*crate::clock::runtime(), future).await
 }
