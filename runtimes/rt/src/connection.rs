@@ -15,15 +15,12 @@
 use crate::body::{Body, BodyError, BodyWriter};
 use crate::request::{ConnectionInfo, Request, RequestContext};
 use crate::response::{Response, ResponseBody, Upgrade};
-use crate::runtime::{poll_once, BoxFuture, Rt, Timer};
+use crate::runtime::{poll_once, BoxFuture, Guarded, Rt, TaskError, Timer};
 use crate::service::{Shared, Stage};
 use crate::websocket;
 use bytes::Bytes;
-use futures_util::future::CatchUnwind;
-use futures_util::FutureExt;
 use std::future::poll_fn;
 use std::io;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tether_core::h1::{ServerConnection, ServerEvent};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -31,7 +28,7 @@ use tokio::sync::mpsc;
 
 /// The handler of the current request, polled by the connection's own task (no task per
 /// request); a panic becomes a 500.
-type Running = CatchUnwind<AssertUnwindSafe<BoxFuture<Response>>>;
+type Running = Guarded<BoxFuture<Response>>;
 
 /// Size of a connection's read buffer.
 const READ_BUFFER: usize = 16 * 1024;
@@ -171,8 +168,7 @@ where
                         body
                     };
                     let request = Request::new(head, body, &context);
-                    let mut handler =
-                        AssertUnwindSafe(shared.routes.dispatch(request)).catch_unwind();
+                    let mut handler = Guarded::new(shared.routes.dispatch(request));
                     // Most handlers answer at once: take the answer now, and write it with
                     // this turn's flush, instead of a turn of the select below.
                     match poll_once(&mut handler).await {
@@ -279,7 +275,7 @@ where
     }
 }
 
-async fn poll_running(running: &mut Option<Running>) -> std::thread::Result<Response> {
+async fn poll_running(running: &mut Option<Running>) -> Result<Response, TaskError> {
     match running {
         Some(handler) => handler.await,
         None => std::future::pending().await,
@@ -297,7 +293,7 @@ async fn next_piece(streaming: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Byt
 /// pump, and the upgrade to complete once the core hands the transport over.
 fn respond(
     conn: &mut ServerConnection,
-    done: std::thread::Result<Response>,
+    done: Result<Response, TaskError>,
 ) -> (Option<mpsc::Receiver<Bytes>>, Option<Box<Upgrade>>) {
     match done {
         Ok(mut response) => {
@@ -391,3 +387,6 @@ async fn flush<W: AsyncWrite + Unpin>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -148,8 +148,6 @@ impl<F> std::fmt::Debug for Guarded<F> {
 impl<F> Guarded<F> {
     /// Guards `future`, without an abort switch (it still can be [cancelled](Self::cancel)).
     /// For a future polled in place, such as a server connection's handler.
-    // Used by the tests so far; the server connection's handler moves onto it next.
-    #[allow(dead_code)]
     pub(crate) fn new(future: F) -> Self {
         Guarded {
             future: Some(future),
