@@ -31,7 +31,7 @@ pub mod websocket;
 
 pub use app::{App, Next, Teardown};
 pub use body::{Body, BodyError, BodySender, PendingWebSocket, Request, Response};
-pub use client::{Client, ClientConfig, ClientError, Connector};
+pub use client::{Client, ClientConfig, ClientError, ClientResponse, Connector};
 pub use connection::{ServerConfig, Service};
 pub use runtime::{BoxFuture, Rt, Runtime, Task, TaskError};
 pub use websocket::WebSocket;

@@ -24,7 +24,8 @@ pub use client::Client;
 pub use clock::now;
 pub use server::{shield, Server, ShutdownHandle};
 pub use tether_rt::client::{
-    BodyStream, ClientConfig, ClientError, RequestBuilder, Response as ClientResponse, WsRequest,
+    BodyStream, ClientConfig, ClientError, ClientResponse, HeaderError, RequestBuilder, TlsError,
+    UrlError, WsRequest,
 };
 pub use tether_rt::{
     App, Body, BodyError, BodySender, BoxFuture, Next, PendingWebSocket, Request, Response,
