@@ -16,7 +16,7 @@ use tether_core::time::{ClientTimeouts, TimeoutKind};
 use tether_core::ws::{DeflateConfig, WsConfig};
 use tether_tests::TokioServer;
 use tether_tokio::websocket::Message;
-use tether_tokio::{Client, ClientConfig, ClientError};
+use tether_tokio::{Client, ClientConfig, ClientError, HeaderError, UrlError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -261,10 +261,30 @@ async fn bad_urls_and_unreachable_hosts_are_typed_errors() {
     for url in ["not a url", "/relative", "ftp://example.com/", "mailto:x@y"] {
         let result = client.get(url).send().await;
         assert!(
-            matches!(result, Err(ClientError::InvalidUrl(_))),
+            matches!(&result, Err(ClientError::InvalidUrl { url: given, .. }) if given == url),
             "{url}: {result:?}"
         );
     }
+    let result = client.get("ftp://example.com/").send().await;
+    assert!(
+        matches!(
+            &result,
+            Err(ClientError::InvalidUrl { reason: UrlError::UnsupportedScheme { scheme }, .. })
+                if scheme == "ftp"
+        ),
+        "{result:?}"
+    );
+    let result = client.get("/relative").send().await;
+    assert!(
+        matches!(
+            result,
+            Err(ClientError::InvalidUrl {
+                reason: UrlError::NotAbsolute,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
     // A port nobody listens on.
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -874,5 +894,90 @@ async fn dropping_the_client_closes_its_idle_connections() {
         counts.open.load(Ordering::SeqCst),
         0,
         "closed with the client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_that_cannot_be_sent_fail_the_request_before_it_goes_out() {
+    let (url, heads) = recording_server(None).await;
+    let client = Client::default();
+    let result = client
+        .get(&url)
+        .header("x-split", "one\r\nx-injected: two")
+        .send()
+        .await;
+    assert!(
+        matches!(
+            &result,
+            Err(ClientError::InvalidHeader { name, source: HeaderError::Value(_) })
+                if name == "x-split"
+        ),
+        "{result:?}"
+    );
+    let result = client.get(&url).header("bad name", "v").send().await;
+    assert!(
+        matches!(
+            result,
+            Err(ClientError::InvalidHeader {
+                source: HeaderError::Name(_),
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    let agent = client_with(|c| c.user_agent = "agent\n".into());
+    let result = agent.get(&url).send().await;
+    assert!(
+        matches!(&result, Err(ClientError::InvalidHeader { name, .. }) if name == "user-agent"),
+        "{result:?}"
+    );
+    let result = client
+        .ws(&url.replace("http", "ws"))
+        .header("origin", "a\0b")
+        .connect()
+        .await;
+    assert!(
+        matches!(&result, Err(ClientError::InvalidHeader { name, .. }) if name == "origin"),
+        "{result:?}"
+    );
+    assert!(heads.lock().unwrap().is_empty(), "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_locations_resolve_as_rfc_3986_says() {
+    // A network-path reference (`//host:port/path`) keeps the scheme and changes the
+    // authority; a query-only one (`?q`) keeps the path.
+    let (other, other_heads) = recording_server(None).await;
+    let authority = other.strip_prefix("http:").unwrap().to_owned();
+    let (url, _) = recording_server(Some(format!("{authority}/landed?via=network-path#f"))).await;
+    let mut response = client_with(|_| {})
+        .get(&format!("{url}/redirect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "ok");
+    let landed = other_heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(
+        landed.starts_with("get /landed?via=network-path http/1.1\r\n"),
+        "{landed}"
+    );
+
+    let (url, heads) = recording_server(Some("?from=redirect".to_owned())).await;
+    // The server redirects every `/redirect...` again, so this ends at the limit.
+    let result = Client::default()
+        .get(&format!("{url}/redirect/page"))
+        .send()
+        .await;
+    assert!(
+        matches!(result, Err(ClientError::TooManyRedirects(10))),
+        "{result:?}"
+    );
+    let heads = heads.lock().unwrap();
+    assert!(
+        heads[1]
+            .to_ascii_lowercase()
+            .starts_with("get /redirect/page?from=redirect http/1.1\r\n"),
+        "{}",
+        heads[1]
     );
 }

@@ -1,7 +1,8 @@
 //! `https://` and `wss://` in the client, against a local rustls server with a CA made by
 //! the test (rcgen): a trusted chain works, an unknown issuer and a wrong name fail with
-//! `ClientError::Tls` saying so, and a server that never finishes the handshake trips the
-//! `sock_connect` timeout (which covers TLS).
+//! `ClientError::Tls(TlsError::Handshake)` whose source is rustls's own certificate error,
+//! and a server that never finishes the handshake trips the `sock_connect` timeout (which
+//! covers TLS).
 //!
 //! The TLS server terminates TLS and forwards the bytes to the demo app served by
 //! `tether-tokio`, so HTTP and WebSocket are the real thing behind it.
@@ -17,9 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tether_core::time::{ClientTimeouts, TimeoutKind};
 use tether_tests::TokioServer;
-use tether_tokio::tls::TlsConfig;
+use tether_tokio::tls::{TlsConfig, TlsConfigError};
 use tether_tokio::websocket::Message;
-use tether_tokio::{Client, ClientConfig, ClientError};
+use tether_tokio::{Client, ClientConfig, ClientError, TlsError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
@@ -135,10 +136,23 @@ async fn an_unknown_issuer_is_refused() {
         .get(&format!("https://localhost:{}/", proxy.port()))
         .send()
         .await;
-    match result {
-        Err(ClientError::Tls(message)) => assert!(message.contains("unknown issuer"), "{message}"),
-        other => panic!("expected a TLS error, got {other:?}"),
+    match &result {
+        Err(ClientError::Tls(TlsError::Handshake { host, source })) => {
+            assert_eq!(host, "localhost");
+            assert!(
+                matches!(
+                    source.downcast_ref::<rustls::Error>(),
+                    Some(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::UnknownIssuer
+                    ))
+                ),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected a TLS handshake error, got {other:?}"),
     }
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("UnknownIssuer"), "{message}");
     let stats = client
         .pool_stats(&format!("https://localhost:{}/", proxy.port()))
         .unwrap();
@@ -159,10 +173,21 @@ async fn a_certificate_for_another_name_is_refused() {
         .get(&format!("https://localhost:{}/", proxy.port()))
         .send()
         .await;
-    match result {
-        Err(ClientError::Tls(message)) => assert!(message.contains("not valid for"), "{message}"),
-        other => panic!("expected a TLS error, got {other:?}"),
+    match &result {
+        Err(ClientError::Tls(TlsError::Handshake { source, .. })) => assert!(
+            matches!(
+                source.downcast_ref::<rustls::Error>(),
+                Some(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidForName
+                        | rustls::CertificateError::NotValidForNameContext { .. }
+                ))
+            ),
+            "{source:?}"
+        ),
+        other => panic!("expected a TLS handshake error, got {other:?}"),
     }
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("not valid for"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,8 +229,16 @@ async fn a_bad_root_certificate_is_a_tls_error() {
         .get(&format!("https://localhost:{port}/"))
         .send()
         .await;
-    assert!(
-        matches!(&result, Err(ClientError::Tls(m)) if m.contains("invalid root certificate")),
-        "{result:?}"
-    );
+    match &result {
+        Err(ClientError::Tls(TlsError::Config(source))) => assert!(
+            matches!(
+                source.downcast_ref::<TlsConfigError>(),
+                Some(TlsConfigError::InvalidRootCertificate { index: 0, .. })
+            ),
+            "{source:?}"
+        ),
+        other => panic!("expected a TLS configuration error, got {other:?}"),
+    }
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("invalid root certificate #0"), "{message}");
 }

@@ -35,7 +35,7 @@ pub mod websocket;
 
 pub use app::{App, BoxError, CleanupError, Next, StartError, Teardown, TeardownFailure};
 pub use body::{Body, BodyError};
-pub use client::{Client, ClientConfig, ClientError, Connector};
+pub use client::{Client, ClientConfig, ClientError, ClientResponse, Connector};
 pub use request::{ConnectionInfo, PendingWebSocket, Request};
 pub use response::{BodySender, Response, ResponseClosed};
 pub use router::{Params, RouteError};

@@ -3,17 +3,18 @@
 
 use crate::clock::runtime;
 use crate::tls::TlsConfig;
+use http::Method;
 use std::io;
-use std::ops::Deref;
 use std::sync::Arc;
-use tether_core::pool::Origin;
-use tether_rt::client::{ClientConfig, ClientError, Connector, Io};
-use tether_rt::BoxFuture;
+use tether_core::pool::{Origin, PoolStats};
+use tether_rt::client::{ClientConfig, ClientError, Connector, Io, RequestBuilder, WsRequest};
+use tether_rt::{BoxFuture, WebSocket};
 use tokio::net::TcpStream;
 
-/// A pooled HTTP client on tokio: a [`tether_rt::Client`] (every method is there) that
-/// opens connections with tokio and rustls. Building it does no IO; connections open on
-/// first use. Clone it freely (one pool behind every clone); reuse one for many requests.
+/// A pooled HTTP client on tokio: a [`tether_rt::Client`] that opens connections with
+/// tokio's DNS and TCP and rustls's TLS, and keeps its idle connections on tokio's timer.
+/// Building it does no IO; connections open on first use. Clone it freely (one pool behind
+/// every clone); reuse one for many requests.
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: tether_rt::Client,
@@ -31,6 +32,50 @@ impl Client {
             inner: tether_rt::Client::new(config, runtime(), Arc::new(TokioConnector { tls })),
         }
     }
+
+    /// Starts a request: set the query, header fields and body on the
+    /// [`RequestBuilder`], then [`RequestBuilder::send`] it.
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.inner.request(method, url)
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: &str) -> RequestBuilder {
+        self.inner.get(url)
+    }
+
+    /// `POST url`.
+    pub fn post(&self, url: &str) -> RequestBuilder {
+        self.inner.post(url)
+    }
+
+    /// Starts a WebSocket connection to `url` (`ws://` or `wss://`): set subprotocols,
+    /// header fields and settings on the [`WsRequest`], then [`WsRequest::connect`].
+    pub fn ws(&self, url: &str) -> WsRequest {
+        self.inner.ws(url)
+    }
+
+    /// Connects a WebSocket to `url` (`ws://` or `wss://`), offering `protocols`, with the
+    /// client's WebSocket settings. Returns the socket and the subprotocol the server chose.
+    /// [`Client::ws`] sets header fields and per-connection settings.
+    pub async fn ws_connect(
+        &self,
+        url: &str,
+        protocols: &[&str],
+    ) -> Result<(WebSocket, Option<String>), ClientError> {
+        self.inner.ws_connect(url, protocols).await
+    }
+
+    /// Pool counts for the origin of `url` (idle, in use, opening, waiting); `None` if
+    /// `url` has no origin.
+    pub fn pool_stats(&self, url: &str) -> Option<PoolStats> {
+        self.inner.pool_stats(url)
+    }
+
+    /// Closes idle connections and refuses new requests. Responses being read finish.
+    pub async fn close(&self) {
+        self.inner.close().await
+    }
 }
 
 impl Default for Client {
@@ -39,11 +84,10 @@ impl Default for Client {
     }
 }
 
-impl Deref for Client {
-    type Target = tether_rt::Client;
-
-    fn deref(&self) -> &tether_rt::Client {
-        &self.inner
+impl From<Client> for tether_rt::Client {
+    /// The runtime-neutral client behind it, for code written against [`tether_rt`].
+    fn from(client: Client) -> tether_rt::Client {
+        client.inner
     }
 }
 

@@ -25,7 +25,8 @@ pub use client::Client;
 pub use clock::now;
 pub use server::{shield, shutdown_signal, Serve, ServeError, Server, ShutdownHandle};
 pub use tether_rt::client::{
-    BodyStream, ClientConfig, ClientError, RequestBuilder, Response as ClientResponse, WsRequest,
+    BodyStream, ClientConfig, ClientError, ClientResponse, HeaderError, RequestBuilder, TlsError,
+    UrlError, WsRequest,
 };
 pub use tether_rt::{
     App, Body, BodyError, BodySender, BoxError, BoxFuture, CleanupError, ConnectionInfo, Next,

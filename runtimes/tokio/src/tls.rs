@@ -11,9 +11,15 @@
 //! hand.
 //!
 //! Built without the `tls` feature, [`TlsConfig`] has no settings and every TLS connection
-//! attempt fails with [`ClientError::Tls`].
+//! attempt fails with [`ClientError::Tls`]`(`[`TlsError::Unavailable`]`)`.
+//!
+//! Failures are [`ClientError::Tls`] with a [`TlsError`] saying whose fault it is: the
+//! settings ([`TlsError::Config`], its source a [`TlsConfigError`]), the URL's host
+//! ([`TlsError::InvalidServerName`]) or the server ([`TlsError::Handshake`], its source the
+//! [`rustls::Error`] itself, so that certificate problems can be matched:
+//! `rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)`).
 
-use tether_rt::client::{ClientError, Io};
+use tether_rt::client::{ClientError, Io, TlsError};
 use tokio::net::TcpStream;
 
 /// The rustls crate this adapter is built with, to name its types.
@@ -22,7 +28,7 @@ pub use ::rustls;
 #[cfg(feature = "tls")]
 pub(crate) use enabled::connect;
 #[cfg(feature = "tls")]
-pub use enabled::TlsConfig;
+pub use enabled::{TlsConfig, TlsConfigError};
 
 #[cfg(not(feature = "tls"))]
 pub(crate) use disabled::connect;
@@ -33,7 +39,7 @@ pub use disabled::TlsConfig;
 mod enabled {
     use super::*;
     use rustls::pki_types::{CertificateDer, ServerName};
-    use rustls::{CertificateError, RootCertStore};
+    use rustls::RootCertStore;
     use std::fmt;
     use std::sync::{Arc, OnceLock};
     use tokio_rustls::TlsConnector;
@@ -55,7 +61,7 @@ mod enabled {
     struct Inner {
         roots: Roots,
         /// The built configuration, or why it cannot be built (a bad root certificate).
-        built: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+        built: OnceLock<Result<Arc<rustls::ClientConfig>, TlsConfigError>>,
     }
 
     enum Roots {
@@ -64,7 +70,25 @@ mod enabled {
         /// Only these roots.
         Custom(Vec<CertificateDer<'static>>),
         /// A configuration given whole.
-        Rustls,
+        Rustls(Arc<rustls::ClientConfig>),
+    }
+
+    /// Why a [`TlsConfig`] cannot be used: the source of [`TlsError::Config`].
+    #[derive(Debug, Clone, thiserror::Error)]
+    #[non_exhaustive]
+    pub enum TlsConfigError {
+        /// A certificate given to [`TlsConfig::with_root_certificates`] cannot be a root.
+        #[error("invalid root certificate #{index}: {source}")]
+        InvalidRootCertificate {
+            /// Its place in the list, from 0.
+            index: usize,
+            /// What rustls found wrong with it.
+            #[source]
+            source: rustls::Error,
+        },
+        /// rustls refused the configuration.
+        #[error("cannot configure TLS: {0}")]
+        Rustls(#[source] rustls::Error),
     }
 
     impl Default for TlsConfig {
@@ -86,28 +110,27 @@ mod enabled {
 
         /// Trusts exactly these root certificates (DER), instead of Mozilla's: for a
         /// private CA, or a CA made by a test. A certificate that cannot be parsed makes
-        /// every TLS connection fail with [`ClientError::Tls`] saying so.
+        /// every TLS connection fail with [`TlsError::Config`]
+        /// ([`TlsConfigError::InvalidRootCertificate`]).
         pub fn with_root_certificates(certs: Vec<CertificateDer<'static>>) -> TlsConfig {
             TlsConfig::from_roots(Roots::Custom(certs))
         }
 
         /// Uses `config` as it is: roots, client certificates, verifier, versions, all of
         /// it. Its ALPN list should be empty or offer `http/1.1`: a connection on which the
-        /// server picks another protocol is closed with [`ClientError::Tls`], since the
-        /// client speaks only HTTP/1.1.
+        /// server picks another protocol is closed with [`TlsError::UnexpectedProtocol`],
+        /// since the client speaks only HTTP/1.1.
         pub fn with_rustls(config: Arc<rustls::ClientConfig>) -> TlsConfig {
-            let tls = TlsConfig::from_roots(Roots::Rustls);
-            let _ = tls.inner.built.set(Ok(config));
-            tls
+            TlsConfig::from_roots(Roots::Rustls(config))
         }
 
         /// The rustls configuration, built on first use.
-        fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+        fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
             self.inner
                 .built
                 .get_or_init(|| build(&self.inner.roots))
                 .clone()
-                .map_err(ClientError::Tls)
+                .map_err(|e| TlsError::Config(Box::new(e)))
         }
     }
 
@@ -116,7 +139,7 @@ mod enabled {
             let roots = match &self.inner.roots {
                 Roots::Webpki => "webpki-roots".to_owned(),
                 Roots::Custom(certs) => format!("{} custom root certificate(s)", certs.len()),
-                Roots::Rustls => "a rustls ClientConfig".to_owned(),
+                Roots::Rustls(_) => "a rustls ClientConfig".to_owned(),
             };
             f.debug_struct("TlsConfig")
                 .field("roots", &roots)
@@ -124,29 +147,28 @@ mod enabled {
         }
     }
 
-    fn build(roots: &Roots) -> Result<Arc<rustls::ClientConfig>, String> {
+    fn build(roots: &Roots) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
         let store = match roots {
             Roots::Webpki => RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             },
             Roots::Custom(certs) => {
                 let mut store = RootCertStore::empty();
-                for (i, cert) in certs.iter().enumerate() {
-                    store
-                        .add(cert.clone())
-                        .map_err(|e| format!("invalid root certificate #{i}: {e}"))?;
+                for (index, cert) in certs.iter().enumerate() {
+                    store.add(cert.clone()).map_err(|source| {
+                        TlsConfigError::InvalidRootCertificate { index, source }
+                    })?;
                 }
                 store
             }
-            // Set at construction; never built.
-            Roots::Rustls => return Err("no rustls configuration".to_owned()),
+            Roots::Rustls(config) => return Ok(config.clone()),
         };
         // The provider is named rather than taken from the process default, so that another
         // crate enabling a second rustls provider cannot make this ambiguous.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("cannot configure TLS: {e}"))?
+            .map_err(TlsConfigError::Rustls)?
             .with_root_certificates(store)
             .with_no_client_auth();
         config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
@@ -166,50 +188,79 @@ mod enabled {
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
-        let name = ServerName::try_from(bare.to_owned())
-            .map_err(|_| ClientError::Tls(format!("{host:?} is not a valid TLS server name")))?;
+        let name =
+            ServerName::try_from(bare.to_owned()).map_err(|_| TlsError::InvalidServerName {
+                host: host.to_owned(),
+            })?;
         let stream = TlsConnector::from(client_config)
             .connect(name, tcp)
             .await
-            .map_err(|e| ClientError::Tls(describe(&e, host)))?;
+            .map_err(|e| TlsError::Handshake {
+                host: host.to_owned(),
+                source: handshake_source(e),
+            })?;
         if let Some(protocol) = stream.get_ref().1.alpn_protocol() {
             if protocol != ALPN_HTTP11 {
-                return Err(ClientError::Tls(format!(
-                    "{host} chose the application protocol {:?}, not http/1.1",
-                    String::from_utf8_lossy(protocol)
-                )));
+                return Err(TlsError::UnexpectedProtocol {
+                    host: host.to_owned(),
+                    protocol: String::from_utf8_lossy(protocol).into_owned(),
+                }
+                .into());
             }
         }
         Ok(Box::new(stream))
     }
 
-    /// A handshake failure in words, certificate problems first.
-    fn describe(error: &std::io::Error, host: &str) -> String {
-        let Some(tls) = error
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<rustls::Error>())
-        else {
-            return format!("handshake with {host} failed: {error}");
-        };
-        match tls {
-            rustls::Error::InvalidCertificate(cert) => {
-                let why = match cert {
-                    CertificateError::UnknownIssuer => {
-                        "unknown issuer: the certificate is not signed by a trusted root".to_owned()
-                    }
-                    CertificateError::NotValidForName => {
-                        format!("the certificate is not valid for {host}")
-                    }
-                    CertificateError::Expired => "the certificate has expired".to_owned(),
-                    CertificateError::NotValidYet => "the certificate is not valid yet".to_owned(),
-                    CertificateError::Revoked => "the certificate is revoked".to_owned(),
-                    CertificateError::BadSignature => "bad certificate signature".to_owned(),
-                    CertificateError::BadEncoding => "badly encoded certificate".to_owned(),
-                    other => other.to_string(),
-                };
-                format!("certificate verify failed for {host}: {why}")
+    /// tokio-rustls reports rustls's own errors inside an `io::Error`: taken out, so that
+    /// they can be matched (a refused certificate, an alert); other failures (the
+    /// connection reset mid-handshake) stay `io::Error`s.
+    fn handshake_source(error: std::io::Error) -> Box<dyn std::error::Error + Send + Sync> {
+        match error.downcast::<rustls::Error>() {
+            Ok(tls) => Box::new(tls),
+            Err(io) => Box::new(io),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_bad_root_certificate_is_a_typed_configuration_error() {
+            let config =
+                TlsConfig::with_root_certificates(vec![CertificateDer::from(b"not DER".to_vec())]);
+            match config.client_config() {
+                Err(TlsError::Config(source)) => {
+                    let error = source.downcast_ref::<TlsConfigError>().unwrap();
+                    assert!(matches!(
+                        error,
+                        TlsConfigError::InvalidRootCertificate { index: 0, .. }
+                    ));
+                }
+                other => panic!("{other:?}"),
             }
-            other => format!("handshake with {host} failed: {other}"),
+            assert!(TlsConfig::default().client_config().is_ok());
+        }
+
+        #[test]
+        fn rustls_errors_come_out_of_their_io_error() {
+            let wrapped = std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            );
+            let source = handshake_source(wrapped);
+            assert_eq!(
+                source.downcast_ref::<rustls::Error>(),
+                Some(&rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownIssuer
+                ))
+            );
+            let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+            let source = handshake_source(reset);
+            assert_eq!(
+                source.downcast_ref::<std::io::Error>().map(|e| e.kind()),
+                Some(std::io::ErrorKind::ConnectionReset)
+            );
         }
     }
 }
@@ -229,6 +280,6 @@ mod disabled {
         _host: &str,
         _config: &TlsConfig,
     ) -> Result<Box<dyn Io>, ClientError> {
-        Err(ClientError::Tls("built without the tls feature".into()))
+        Err(TlsError::Unavailable.into())
     }
 }

@@ -1,0 +1,366 @@
+//! One connection's IO: the transports a [`Connector`] opens, the core's h1 client
+//! connection over one of them ([`Conn`]), and the steps every exchange is made of (write
+//! out, read the next event, under the request's deadlines).
+
+use super::config::ClientError;
+use super::request::Outgoing;
+use crate::runtime::{poll_once, BoxFuture, Rt, Runtime};
+use http::{Request, StatusCode};
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+use tether_core::h1::{ClientConnection, ClientConnectionConfig, ClientEvent};
+use tether_core::pool::Origin;
+use tether_core::time::RequestTimer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A transport: plain TCP, or TLS over it, as tokio IO (other runtimes' streams through a
+/// compat wrapper).
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// How an adapter opens connections: DNS, TCP, and TLS for `https`/`wss` origins. The
+/// client calls it once per new pooled connection (under the `sock_connect` timeout) and
+/// once per WebSocket.
+pub trait Connector: Send + Sync + 'static {
+    /// Opens a transport to `origin`. Failures are [`ClientError::Dns`],
+    /// [`ClientError::Connect`] or [`ClientError::Tls`].
+    fn connect(&self, origin: &Origin) -> BoxFuture<Result<Box<dyn Io>, ClientError>>;
+}
+
+/// Size of a connection's read buffer.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// How long a request with `Expect: 100-continue` waits for the server's word before
+/// sending its body anyway.
+const CONTINUE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// One open HTTP connection.
+pub(super) struct Conn {
+    /// The clock the core's inputs and outputs are stamped with.
+    rt: Rt,
+    pub(super) stream: Box<dyn Io>,
+    pub(super) http: ClientConnection,
+    /// The read buffer, one per connection (not in the request's futures, where it would be
+    /// zeroed on every read and copied whenever a future is moved).
+    buf: Box<[u8]>,
+}
+
+impl Conn {
+    pub(super) fn new(rt: Rt, stream: Box<dyn Io>) -> Conn {
+        Conn {
+            rt,
+            stream,
+            http: ClientConnection::new(ClientConnectionConfig::default()),
+            buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
+        }
+    }
+
+    /// Writes out everything the core has to send.
+    pub(super) async fn flush(&mut self) -> Result<(), ClientError> {
+        let now = self.rt.now();
+        while let Some(bytes) = self.http.poll_transmit(now) {
+            self.stream
+                .write_all(&bytes)
+                .await
+                .map_err(ClientError::Io)?;
+        }
+        Ok(())
+    }
+
+    /// The next event of the connection, reading as needed.
+    pub(super) async fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
+        loop {
+            if let Some(event) = self.http.poll_event() {
+                return Ok(event);
+            }
+            match self.stream.read(&mut self.buf).await {
+                Ok(0) => self.http.handle_eof(),
+                Ok(n) => self.http.handle_input(self.rt.now(), &self.buf[..n]),
+                Err(e) => return Err(ClientError::Io(e)),
+            }
+        }
+    }
+
+    /// Writes the request (holding the body back for `Expect: 100-continue`) and reads up
+    /// to the final response head. `response_started`: set once the server has said
+    /// anything (an informational response), after which a failure is not retried.
+    pub(super) async fn send_request(
+        &mut self,
+        head: &Request<()>,
+        body: Outgoing,
+        timer: &mut RequestTimer,
+        response_started: &mut bool,
+    ) -> Result<http::Response<()>, ClientError> {
+        let rt = self.rt.clone();
+        self.http.send_request(head)?;
+        with_deadline(&*rt, timer, self.flush()).await??;
+        if self.http.is_waiting_for_continue() {
+            let patience = rt.now() + CONTINUE_PATIENCE;
+            let wait = self.wait_for_continue(response_started);
+            let waited = tokio::select! {
+                waited = with_deadline(&*rt, timer, wait) => Ok(waited),
+                () = rt.sleep_until(patience) => Err(()),
+            };
+            match waited {
+                // A final answer before the body: return it; the body is never sent.
+                Ok(Ok(Ok(Some(final_head)))) => return Ok(final_head),
+                Ok(Ok(Ok(None))) | Err(_) => {}
+                Ok(Ok(Err(e))) | Ok(Err(e)) => return Err(e),
+            }
+        }
+        match body {
+            Outgoing::Empty => {}
+            Outgoing::Full(bytes) => self.http.send_data(bytes)?,
+            Outgoing::Stream(mut stream) => {
+                use futures_util::StreamExt;
+                while let Some(piece) = stream.next().await {
+                    self.http.send_data(piece)?;
+                    with_deadline(&*rt, timer, self.flush()).await??;
+                }
+            }
+        }
+        self.http.send_end(None)?;
+        with_deadline(&*rt, timer, self.flush()).await??;
+        timer.sent(rt.now());
+        loop {
+            match with_deadline(&*rt, timer, self.next_event()).await?? {
+                ClientEvent::Informational(_) => *response_started = true,
+                ClientEvent::Response(head) => return Ok(head),
+                ClientEvent::Error(e) => return Err(e.into()),
+                ClientEvent::Closed => return Err(unexpected_eof()),
+                _ => {}
+            }
+            timer.read(rt.now());
+        }
+    }
+
+    /// Waits for `100 Continue` (`None`) or a final response head (`Some`).
+    async fn wait_for_continue(
+        &mut self,
+        response_started: &mut bool,
+    ) -> Result<Option<http::Response<()>>, ClientError> {
+        loop {
+            match self.next_event().await? {
+                ClientEvent::Informational(head) => {
+                    *response_started = true;
+                    if head.status() == StatusCode::CONTINUE {
+                        return Ok(None);
+                    }
+                }
+                ClientEvent::Response(head) => return Ok(Some(head)),
+                ClientEvent::Error(e) => return Err(e.into()),
+                _ => return Err(unexpected_eof()),
+            }
+        }
+    }
+}
+
+/// The connection ended where the exchange needed more.
+pub(super) fn unexpected_eof() -> ClientError {
+    ClientError::Io(io::ErrorKind::UnexpectedEof.into())
+}
+
+/// Runs `future` until the request's earliest deadline; on expiry, the timeout that fired.
+pub(super) async fn with_deadline<F: Future>(
+    rt: &dyn Runtime,
+    timer: &mut RequestTimer,
+    future: F,
+) -> Result<F::Output, ClientError> {
+    tokio::pin!(future);
+    // Most steps (a write the socket buffer takes, a read of bytes already there) finish on
+    // the first poll: no timer is made for them.
+    if let Some(output) = poll_once(&mut future).await {
+        return Ok(output);
+    }
+    loop {
+        let Some(deadline) = timer.poll_timeout() else {
+            return Ok(future.await);
+        };
+        tokio::select! {
+            biased;
+            output = &mut future => return Ok(output),
+            _ = rt.sleep_until(deadline) => {
+                if let Some(kind) = timer.handle_timeout(rt.now()) {
+                    return Err(ClientError::Timeout(kind));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::test_support::rt;
+    use bytes::Bytes;
+    use tether_core::time::{ClientTimeouts, TimeoutKind};
+    use tokio::io::DuplexStream;
+
+    fn conn() -> (Conn, DuplexStream) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        (Conn::new(rt(), Box::new(client)), server)
+    }
+
+    fn get() -> Request<()> {
+        Request::builder()
+            .uri("http://example.test/x")
+            .header("host", "example.test")
+            .body(())
+            .unwrap()
+    }
+
+    /// A 4-byte upload with `Expect: 100-continue`.
+    fn upload(method: &str) -> Request<()> {
+        Request::builder()
+            .method(method)
+            .uri("http://example.test/upload")
+            .header("host", "example.test")
+            .header("expect", "100-continue")
+            .header("content-length", "4")
+            .body(())
+            .unwrap()
+    }
+
+    fn body() -> Outgoing {
+        Outgoing::Full(Bytes::from_static(b"body"))
+    }
+
+    /// Reads from `server` until the end of a request head; returns it.
+    async fn read_head(server: &mut DuplexStream) -> String {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = server.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the request head ended early");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(seen).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_request_goes_out_and_its_response_comes_back_event_by_event() {
+        let (mut conn, mut server) = conn();
+        let mut timer = RequestTimer::new(ClientTimeouts::default(), rt().now());
+        let mut started = false;
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        let head = conn
+            .send_request(&get(), Outgoing::Empty, &mut timer, &mut started)
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 200);
+        assert!(!started, "no informational response");
+        assert!(read_head(&mut server)
+            .await
+            .starts_with("GET /x HTTP/1.1\r\n"));
+        assert!(matches!(conn.next_event().await.unwrap(), ClientEvent::Data(d) if d == "ok"));
+        assert!(matches!(
+            conn.next_event().await.unwrap(),
+            ClientEvent::End { .. }
+        ));
+        assert!(conn.http.is_reusable());
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_ends_before_the_head_is_an_unexpected_eof() {
+        let (mut conn, server) = conn();
+        drop(server);
+        let mut timer = RequestTimer::new(ClientTimeouts::default(), rt().now());
+        let result = conn
+            .send_request(&get(), Outgoing::Empty, &mut timer, &mut false)
+            .await;
+        assert!(matches!(result, Err(ClientError::Io(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_final_answer_to_expect_continue_keeps_the_body_back() {
+        let (mut conn, mut server) = conn();
+        let head = upload("POST");
+        let mut timer = RequestTimer::new(ClientTimeouts::default(), rt().now());
+        let mut started = false;
+        let exchange = conn.send_request(&head, body(), &mut timer, &mut started);
+        let server_side = async {
+            let request = read_head(&mut server).await;
+            server
+                .write_all(b"HTTP/1.1 417 Expectation Failed\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            (request, server)
+        };
+        let (answer, (request, mut server)) = tokio::join!(exchange, server_side);
+        assert_eq!(answer.unwrap().status(), 417);
+        assert!(request.ends_with("\r\n\r\n"));
+        drop(conn);
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "the body was never sent: {rest:?}");
+    }
+
+    #[tokio::test]
+    async fn a_hundred_continue_lets_the_body_go() {
+        let (mut conn, mut server) = conn();
+        let head = upload("PUT");
+        let mut timer = RequestTimer::new(ClientTimeouts::default(), rt().now());
+        let mut started = false;
+        let exchange = conn.send_request(&head, body(), &mut timer, &mut started);
+        let server_side = async {
+            read_head(&mut server).await;
+            server
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .unwrap();
+            let mut body = [0u8; 4];
+            server.read_exact(&mut body).await.unwrap();
+            server
+                .write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            body
+        };
+        let (answer, body) = tokio::join!(exchange, server_side);
+        assert_eq!(answer.unwrap().status(), 201);
+        assert_eq!(&body, b"body");
+        assert!(started, "the 100 counts as the response having started");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_trips_sock_read() {
+        let (mut conn, _server) = conn();
+        let timeouts = ClientTimeouts::NONE.with_sock_read(Some(Duration::from_millis(300)));
+        let mut timer = RequestTimer::new(timeouts, rt().now());
+        timer.connected();
+        let result = conn
+            .send_request(&get(), Outgoing::Empty, &mut timer, &mut false)
+            .await;
+        assert!(
+            matches!(result, Err(ClientError::Timeout(TimeoutKind::SockRead))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_deadline_passes_through_what_is_ready_and_times_out_what_is_not() {
+        let rt = rt();
+        let timeouts = ClientTimeouts::NONE.with_total(Some(Duration::from_secs(5)));
+        let mut timer = RequestTimer::new(timeouts, rt.now());
+        assert_eq!(
+            with_deadline(&*rt, &mut timer, async { 7 }).await.unwrap(),
+            7
+        );
+        let result = with_deadline(&*rt, &mut timer, std::future::pending::<()>()).await;
+        assert!(matches!(
+            result,
+            Err(ClientError::Timeout(TimeoutKind::Total))
+        ));
+        // Without any deadline, the future is simply awaited.
+        let mut timer = RequestTimer::new(ClientTimeouts::NONE, rt.now());
+        let late = async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            "late"
+        };
+        assert_eq!(with_deadline(&*rt, &mut timer, late).await.unwrap(), "late");
+    }
+}

@@ -1,0 +1,457 @@
+//! The pool, driven: the core's [`Pool`](tether_core::pool::Pool) decides which connection a
+//! request uses, who waits and what closes; this module carries out its decisions (hands
+//! idle connections out, opens new ones, wakes waiters, expires idle connections in one
+//! background task) and makes sure every connection it hands out is accounted for exactly
+//! once, however the request ends ([`Lease`] and the guards).
+
+use super::config::ClientError;
+use super::io::{with_deadline, Conn};
+use super::request::RequestBody;
+use super::response::ClientResponse;
+use super::Client;
+use crate::runtime::sleep_until;
+use futures_util::future::{AbortHandle, Abortable};
+use http::Request;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tether_core::pool::{self, Acquire, ConnId, Grant, Origin, PoolEvent, WaiterId};
+use tether_core::time::RequestTimer;
+use tokio::sync::oneshot;
+
+impl Client {
+    /// One request/response exchange on a pooled connection, with one retry on a fresh
+    /// connection when a reused one turns out stale.
+    pub(super) async fn exchange(
+        &self,
+        origin: &Origin,
+        head: &Request<()>,
+        body: &mut RequestBody,
+        timer: &mut RequestTimer,
+    ) -> Result<ClientResponse, ClientError> {
+        let mut retried = false;
+        loop {
+            let Some(outgoing) = body.attempt() else {
+                return Err(ClientError::Io(io::Error::other(
+                    "a streamed body cannot be sent twice",
+                )));
+            };
+            let mut lease = self.acquire(origin, timer).await?;
+            timer.connected();
+            let mut response_started = false;
+            match lease
+                .conn()
+                .send_request(head, outgoing, timer, &mut response_started)
+                .await
+            {
+                Ok(response_head) => {
+                    lease.keep_alive = response_head
+                        .headers()
+                        .get("keep-alive")
+                        .and_then(pool::keep_alive_timeout);
+                    return Ok(ClientResponse::new(self, response_head, lease, timer));
+                }
+                Err(e) => {
+                    let reused = lease.reused;
+                    drop(lease);
+                    let stale = matches!(e, ClientError::Io(_) | ClientError::Protocol(_));
+                    if stale
+                        && !body.is_spent()
+                        && !retried
+                        && pool::may_retry(reused, response_started, head.method())
+                    {
+                        retried = true;
+                        timer.retrying(self.now());
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    pub(super) fn drain_pool_events(&self) {
+        let events: Vec<PoolEvent> = match self.shared.pool.lock() {
+            Ok(mut pool) => std::iter::from_fn(|| pool.poll_event()).collect(),
+            Err(_) => return,
+        };
+        for event in events {
+            match event {
+                PoolEvent::Granted { waiter, grant } => {
+                    let tx = self
+                        .shared
+                        .waiters
+                        .lock()
+                        .ok()
+                        .and_then(|mut w| w.remove(&waiter));
+                    if let Some(tx) = tx {
+                        if tx.send(grant).is_err() {
+                            // The waiter is gone: its grant goes back to the pool.
+                            self.cancel_wait(waiter);
+                        }
+                    }
+                }
+                PoolEvent::Close(id) => {
+                    if let Ok(mut idle) = self.shared.idle.lock() {
+                        idle.remove(&id); // dropping the stream closes it
+                    }
+                }
+                PoolEvent::Refused(waiter) => {
+                    if let Ok(mut waiters) = self.shared.waiters.lock() {
+                        waiters.remove(&waiter); // the dropped sender wakes it with Closed
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A waiter gives up: whatever it was granted and has not used goes back to the pool.
+    fn cancel_wait(&self, waiter: WaiterId) {
+        if let Ok(mut pool) = self.shared.pool.lock() {
+            let _ = pool.cancel_wait(waiter, self.now());
+        }
+        self.drain_pool_events();
+    }
+
+    /// Keeps one task that expires idle connections on the pool's deadlines.
+    fn ensure_reaper(&self) {
+        let Ok(mut reaper) = self.shared.reaper.lock() else {
+            return;
+        };
+        if reaper.is_some() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.shared);
+        let wake = self.shared.reaper_wake.clone();
+        let rt = self.shared.rt.clone();
+        let (abort, registration) = AbortHandle::new_pair();
+        *reaper = Some(abort);
+        let task = Abortable::new(
+            async move {
+                loop {
+                    let Some(shared) = weak.upgrade() else { return };
+                    let next = shared.pool.lock().ok().and_then(|p| p.poll_timeout());
+                    let woken = wake.notified();
+                    // Only the weak reference is held while sleeping: the client can go away.
+                    drop(shared);
+                    tokio::select! {
+                        _ = sleep_until(&*rt, next) => {}
+                        _ = woken => {}
+                    }
+                    let Some(shared) = weak.upgrade() else { return };
+                    if let Ok(mut pool) = shared.pool.lock() {
+                        pool.handle_timeout(shared.rt.now());
+                    }
+                    Client { shared }.drain_pool_events();
+                }
+            },
+            registration,
+        );
+        self.shared.rt.spawn(Box::pin(async move {
+            let _ = task.await;
+        }));
+    }
+
+    /// A connection for `origin`: reused, newly opened, or after a wait.
+    async fn acquire(
+        &self,
+        origin: &Origin,
+        timer: &mut RequestTimer,
+    ) -> Result<Lease, ClientError> {
+        self.ensure_reaper();
+        let answer = self
+            .shared
+            .pool
+            .lock()
+            .map_err(|_| ClientError::Closed)?
+            .acquire(origin, self.now())
+            .map_err(|_| ClientError::Closed)?;
+        self.drain_pool_events();
+        let grant = match answer {
+            Acquire::Ready(grant) => grant,
+            Acquire::Wait(waiter) => {
+                let (tx, rx) = oneshot::channel();
+                if let Ok(mut waiters) = self.shared.waiters.lock() {
+                    waiters.insert(waiter, tx);
+                }
+                // A grant may have been issued before the sender was registered.
+                self.drain_pool_events();
+                let guard = WaitGuard {
+                    client: self,
+                    waiter,
+                };
+                let grant = with_deadline(&*self.shared.rt, timer, rx)
+                    .await?
+                    .map_err(|_| ClientError::Closed)?;
+                std::mem::forget(guard);
+                grant
+            }
+        };
+        match grant {
+            Grant::Reuse(id) => {
+                let conn = self
+                    .shared
+                    .idle
+                    .lock()
+                    .ok()
+                    .and_then(|mut idle| idle.remove(&id));
+                match conn {
+                    Some(conn) => Ok(Lease::new(self, id, conn, true)),
+                    None => {
+                        // Closed under us: release it as broken and open anew.
+                        self.release(id, None, false, None);
+                        Box::pin(self.acquire(origin, timer)).await
+                    }
+                }
+            }
+            Grant::Open(id) => {
+                timer.connecting(self.now());
+                // Dropped (the request was cancelled) or failed: the slot is given back.
+                let opening = OpeningGuard { client: self, id };
+                let stream = with_deadline(
+                    &*self.shared.rt,
+                    timer,
+                    self.shared.connector.connect(origin),
+                )
+                .await??;
+                std::mem::forget(opening);
+                if let Ok(mut pool) = self.shared.pool.lock() {
+                    let _ = pool.opened(id);
+                }
+                self.drain_pool_events();
+                Ok(Lease::new(
+                    self,
+                    id,
+                    Conn::new(self.shared.rt.clone(), stream),
+                    false,
+                ))
+            }
+        }
+    }
+
+    /// Gives a connection back: kept idle if `conn` is reusable, else closed.
+    fn release(
+        &self,
+        id: ConnId,
+        conn: Option<Conn>,
+        reusable_hint: bool,
+        keep_alive: Option<Duration>,
+    ) {
+        let reusable = reusable_hint && conn.as_ref().is_some_and(|c| c.http.is_reusable());
+        if let (true, Some(conn)) = (reusable, conn) {
+            if let Ok(mut idle) = self.shared.idle.lock() {
+                idle.insert(id, conn);
+            }
+        }
+        if let Ok(mut pool) = self.shared.pool.lock() {
+            let _ = pool.release(id, reusable, keep_alive, self.now());
+        }
+        if reusable {
+            // After the pool has the connection's idle deadline.
+            self.shared.reaper_wake.notify_one();
+        }
+        self.drain_pool_events();
+    }
+}
+
+/// A connection in use by one request. However the request ends (read to its end, failed,
+/// or dropped mid-way by a cancelled task), the pool hears of it exactly once.
+pub(super) struct Lease {
+    client: Client,
+    id: ConnId,
+    conn: Option<Conn>,
+    /// Whether it came from the idle set (a stale-connection retry is allowed only then).
+    reused: bool,
+    /// The server's `Keep-Alive: timeout=N`: how long it keeps the connection open idle.
+    keep_alive: Option<Duration>,
+}
+
+impl Lease {
+    fn new(client: &Client, id: ConnId, conn: Conn, reused: bool) -> Lease {
+        Lease {
+            client: client.clone(),
+            id,
+            conn: Some(conn),
+            reused,
+            keep_alive: None,
+        }
+    }
+
+    pub(super) fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until given back")
+    }
+
+    /// The exchange ended cleanly: back to the pool if the connection allows reuse.
+    pub(super) fn give_back(mut self) {
+        let conn = self.conn.take();
+        self.client.release(self.id, conn, true, self.keep_alive);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.conn.take().is_some() {
+            // Not given back: the exchange failed or was abandoned. Closed, never reused.
+            self.client.release(self.id, None, false, None);
+        }
+    }
+}
+
+/// Gives a slot back to the pool if opening a connection fails or is abandoned.
+struct OpeningGuard<'a> {
+    client: &'a Client,
+    id: ConnId,
+}
+
+impl Drop for OpeningGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.client.shared.pool.lock() {
+            let _ = pool.open_failed(self.id, self.client.now());
+        }
+        self.client.drain_pool_events();
+    }
+}
+
+/// Gives up a pool wait if the request is dropped or times out while waiting.
+struct WaitGuard<'a> {
+    client: &'a Client,
+    waiter: WaiterId,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut waiters) = self.client.shared.waiters.lock() {
+            waiters.remove(&self.waiter);
+        }
+        self.client.cancel_wait(self.waiter);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{self, Reply};
+    use super::*;
+    use crate::client::ClientConfig;
+    use tether_core::time::{ClientTimeouts, TimeoutKind};
+
+    const URL: &str = "http://example.test/";
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    fn limited(limit: usize) -> ClientConfig {
+        let mut config = ClientConfig::default();
+        config.pool.limit = Some(limit);
+        config
+    }
+
+    #[tokio::test]
+    async fn sequential_requests_share_one_connection() {
+        let (client, server) =
+            testing::client(ClientConfig::default(), |_| Reply::Send(OK.to_vec()));
+        for _ in 0..5 {
+            let mut response = client.get(URL).send().await.unwrap();
+            assert_eq!(response.text().await.unwrap(), "ok");
+        }
+        assert_eq!(server.connections(), 1);
+        assert_eq!(server.requests().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn requests_over_the_limit_wait_for_a_connection() {
+        let (client, server) = testing::client(limited(2), |_| Reply::Send(OK.to_vec()));
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.get(URL).send().await?.text().await })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap(), "ok");
+        }
+        assert!(server.connections() <= 2, "{}", server.connections());
+        let stats = client.pool_stats(URL).unwrap();
+        assert_eq!((stats.in_use, stats.opening, stats.waiting), (0, 0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_that_times_out_leaves_the_queue() {
+        // The one connection is held by a response nobody reads.
+        let (client, _server) = testing::client(limited(1), |_| {
+            Reply::Send(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf".to_vec())
+        });
+        let held = client.get(URL).send().await.unwrap();
+        let timeouts = ClientTimeouts::NONE.with_connect(Some(Duration::from_millis(200)));
+        let result = client.get(URL).timeouts(timeouts).send().await;
+        assert!(
+            matches!(result, Err(ClientError::Timeout(TimeoutKind::Connect))),
+            "{result:?}"
+        );
+        let stats = client.pool_stats(URL).unwrap();
+        assert_eq!((stats.in_use, stats.waiting), (1, 0));
+        drop(held);
+        assert_eq!(client.pool_stats(URL).unwrap(), Default::default());
+    }
+
+    #[tokio::test]
+    async fn a_failed_connect_gives_its_slot_back() {
+        let (client, server) = testing::refusing(limited(1));
+        for _ in 0..3 {
+            let result = client.get(URL).send().await;
+            assert!(matches!(result, Err(ClientError::Connect(_))), "{result:?}");
+        }
+        assert_eq!(server.connections(), 3);
+        assert_eq!(client.pool_stats(URL).unwrap(), Default::default());
+    }
+
+    #[tokio::test]
+    async fn a_stale_connection_is_retried_once_for_an_idempotent_request() {
+        // Each connection answers one request, then closes: the pooled copy goes stale.
+        let (client, server) = testing::client(ClientConfig::default(), |_| {
+            Reply::SendAndClose(OK.to_vec())
+        });
+        let mut first = client.get(URL).send().await.unwrap();
+        assert_eq!(first.text().await.unwrap(), "ok");
+        server.wait_closed(1).await;
+        let mut second = client.get(URL).send().await.expect("retried");
+        assert_eq!(second.text().await.unwrap(), "ok");
+        assert_eq!(server.connections(), 2);
+        // A POST is not retried.
+        server.wait_closed(2).await;
+        let result = client.post(URL).body("data").send().await;
+        assert!(
+            matches!(result, Err(ClientError::Io(_) | ClientError::Protocol(_))),
+            "{result:?}"
+        );
+        assert_eq!(client.pool_stats(URL).unwrap().in_use, 0);
+    }
+
+    #[tokio::test]
+    async fn close_closes_idle_connections_and_refuses_new_requests() {
+        let (client, server) =
+            testing::client(ClientConfig::default(), |_| Reply::Send(OK.to_vec()));
+        client.get(URL).send().await.unwrap().text().await.unwrap();
+        assert_eq!(client.pool_stats(URL).unwrap().idle, 1);
+        client.close().await;
+        assert_eq!(client.pool_stats(URL).unwrap().idle, 0);
+        server.wait_closed(1).await;
+        assert!(matches!(
+            client.get(URL).send().await,
+            Err(ClientError::Closed)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_connections_expire_with_the_keepalive_timeout() {
+        let mut config = ClientConfig::default();
+        config.pool.keepalive_timeout = Some(Duration::from_secs(2));
+        let (client, server) = testing::client(config, |_| Reply::Send(OK.to_vec()));
+        client.get(URL).send().await.unwrap().text().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(client.pool_stats(URL).unwrap().idle, 1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(client.pool_stats(URL).unwrap().idle, 0, "expired");
+        server.wait_closed(1).await;
+    }
+}

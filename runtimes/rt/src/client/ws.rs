@@ -1,0 +1,304 @@
+//! WebSocket connections ([`WsRequest`]): the opening handshake on a connection of its own
+//! (never pooled), then the socket handed to the shared WebSocket pump.
+
+use super::config::ClientError;
+use super::io::{with_deadline, Conn};
+use super::request::{add_headers, parse_url, Fields};
+use super::Client;
+use crate::websocket::{self, WebSocket};
+use http::header::HeaderName;
+use http::StatusCode;
+use tether_core::h1::ClientEvent;
+use tether_core::time::{ClientTimeouts, RequestTimer};
+use tether_core::ws::{ClientHandshake, HandshakeError, WsConfig};
+
+/// The schemes a WebSocket URL may use (`http`/`https` as the handshake's own request).
+const WS_SCHEMES: &[&str] = &["ws", "wss", "http", "https"];
+
+/// A WebSocket connection being set up ([`Client::ws`]). Nothing is checked or sent until
+/// [`WsRequest::connect`], which reports the first mistake made while building.
+pub struct WsRequest {
+    client: Client,
+    url: String,
+    protocols: Vec<String>,
+    headers: Fields,
+    config: WsConfig,
+    timeouts: ClientTimeouts,
+}
+
+impl std::fmt::Debug for WsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsRequest")
+            .field("url", &self.url)
+            .field("protocols", &self.protocols)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsRequest {
+    pub(super) fn new(client: Client, url: &str) -> WsRequest {
+        WsRequest {
+            url: url.to_owned(),
+            protocols: Vec::new(),
+            headers: Fields::default(),
+            config: client.shared.config.websocket.clone(),
+            timeouts: client.shared.config.timeouts,
+            client,
+        }
+    }
+
+    /// Offers a subprotocol (in order of preference).
+    pub fn protocol(mut self, protocol: &str) -> WsRequest {
+        self.protocols.push(protocol.to_owned());
+        self
+    }
+
+    /// Adds a header to the upgrade request (`Origin`, `Authorization`, cookies...). The
+    /// handshake's own fields (`Upgrade`, `Connection`, `Host`, `Sec-WebSocket-*`) are not
+    /// replaced; a name or value that cannot be sent makes [`WsRequest::connect`] fail with
+    /// [`ClientError::InvalidHeader`].
+    pub fn header(mut self, name: &str, value: &str) -> WsRequest {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Settings of this connection (permessage-deflate offer, heartbeat, size limits,
+    /// close timeout), instead of the client's `websocket` settings.
+    pub fn config(mut self, config: WsConfig) -> WsRequest {
+        self.config = config;
+        self
+    }
+
+    /// Timeouts of the handshake (connect, `sock_read` for the 101, total), instead of the
+    /// client's. They end with the handshake; the open socket has the heartbeat and idle
+    /// timeout of its [`WsConfig`] instead.
+    pub fn timeouts(mut self, timeouts: ClientTimeouts) -> WsRequest {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Connects and completes the opening handshake. Returns the socket and the subprotocol
+    /// the server chose.
+    pub async fn connect(self) -> Result<(WebSocket, Option<String>), ClientError> {
+        let headers = self.headers.checked()?;
+        if self.client.is_closed() {
+            return Err(ClientError::Closed);
+        }
+        let client = self.client;
+        let shared = &client.shared;
+        let (uri, origin) = parse_url(&self.url, WS_SCHEMES)?;
+        let mut timer = RequestTimer::new(self.timeouts, client.now());
+        let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
+        let (handshake, mut request) =
+            ClientHandshake::new(&uri, random_key(), &protocols, &self.config)?;
+        add_headers(request.headers_mut(), shared, &headers, is_handshake_header)?;
+        timer.connecting(client.now());
+        let stream =
+            with_deadline(&*shared.rt, &mut timer, shared.connector.connect(&origin)).await??;
+        timer.connected();
+        let mut conn = Conn::new(shared.rt.clone(), stream);
+        conn.http.send_request(&request)?;
+        conn.http.send_end(None)?;
+        with_deadline(&*shared.rt, &mut timer, conn.flush()).await??;
+        timer.sent(client.now());
+        let mut response = None;
+        loop {
+            match with_deadline(&*shared.rt, &mut timer, conn.next_event()).await?? {
+                ClientEvent::Response(head) => response = Some(head),
+                ClientEvent::Upgraded { trailing } => {
+                    let Some(head) = response else {
+                        return Err(ClientError::Closed);
+                    };
+                    let negotiated = handshake.validate(&head)?;
+                    let core = tether_core::ws::WebSocket::client(
+                        self.config,
+                        negotiated.deflate,
+                        client.now(),
+                        mask_keys(),
+                    );
+                    let socket = websocket::spawn(&shared.rt, conn.stream, core, trailing);
+                    return Ok((socket, negotiated.protocol));
+                }
+                ClientEvent::End { .. } | ClientEvent::Closed => {
+                    let status = response
+                        .map(|r| r.status())
+                        .unwrap_or(StatusCode::BAD_GATEWAY);
+                    return Err(HandshakeError::NotSwitching(status).into());
+                }
+                ClientEvent::Error(e) => return Err(e.into()),
+                _ => timer.read(client.now()),
+            }
+        }
+    }
+}
+
+/// Headers the WebSocket handshake sets itself.
+fn is_handshake_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name.starts_with("sec-websocket-")
+        || name == "upgrade"
+        || name == "connection"
+        || name == "host"
+}
+
+/// Process-wide randomness from the standard library's randomly seeded hasher (the core
+/// has none; this avoids a dependency for mask keys and handshake keys).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.finish()
+}
+
+fn random_key() -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&random_u64().to_ne_bytes());
+    key[8..].copy_from_slice(&random_u64().to_ne_bytes());
+    key
+}
+
+fn mask_keys() -> impl FnMut() -> [u8; 4] + Send + 'static {
+    let mut pool = 0u64;
+    let mut left = 0;
+    move || {
+        if left == 0 {
+            pool = random_u64();
+            left = 2;
+        }
+        left -= 1;
+        let key = (pool as u32).to_ne_bytes();
+        pool >>= 32;
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::HeaderError;
+    use super::super::testing::{self, Reply};
+    use super::*;
+    use crate::client::ClientConfig;
+    use std::collections::HashSet;
+
+    const URL: &str = "ws://example.test/ws";
+
+    /// Answers a WebSocket handshake as a server would, choosing `echo` if offered.
+    fn upgrade(request: &str) -> Reply {
+        let key = request
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_owned())
+            })
+            .expect("a key");
+        let accept = tether_core::ws::handshake::accept_key(key.as_bytes());
+        let protocol = if request.to_ascii_lowercase().contains("echo") {
+            "sec-websocket-protocol: echo\r\n"
+        } else {
+            ""
+        };
+        Reply::Send(
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+                 sec-websocket-accept: {accept}\r\n{protocol}\r\n"
+            )
+            .into_bytes(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_handshake_sends_the_applications_fields_but_keeps_its_own() {
+        let (client, server) = testing::client(ClientConfig::default(), upgrade);
+        let (socket, protocol) = client
+            .ws(URL)
+            .protocol("chat")
+            .protocol("echo")
+            .header("origin", "http://example.test")
+            .header("upgrade", "h2c")
+            .header("sec-websocket-key", "forged")
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(protocol.as_deref(), Some("echo"));
+        let request = server.requests()[0].to_ascii_lowercase();
+        assert!(request.starts_with("get /ws http/1.1\r\n"), "{request}");
+        assert!(request.contains("\r\norigin: http://example.test\r\n"));
+        assert!(request.contains("\r\nupgrade: websocket\r\n"));
+        assert!(!request.contains("h2c") && !request.contains("forged"));
+        assert!(request.contains("\r\nsec-websocket-protocol: chat, echo\r\n"));
+        assert!(request.contains("\r\nuser-agent: tether/"));
+        drop(socket);
+    }
+
+    #[tokio::test]
+    async fn a_refused_upgrade_is_a_handshake_error() {
+        let (client, _server) = testing::client(ClientConfig::default(), |_| {
+            Reply::Send(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec())
+        });
+        let result = client.ws_connect(URL, &[]).await;
+        assert!(
+            matches!(
+                result,
+                Err(ClientError::WebSocket(HandshakeError::NotSwitching(s))) if s == 404
+            ),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalid_header_or_url_fails_before_connecting() {
+        let (client, server) = testing::client(ClientConfig::default(), upgrade);
+        let result = client.ws(URL).header("origin", "a\0b").connect().await;
+        assert!(
+            matches!(
+                &result,
+                Err(ClientError::InvalidHeader { name, source: HeaderError::Value(_) })
+                    if name == "origin"
+            ),
+            "{result:?}"
+        );
+        let result = client.ws("ftp://example.test/").connect().await;
+        assert!(
+            matches!(result, Err(ClientError::InvalidUrl { .. })),
+            "{result:?}"
+        );
+        assert_eq!(server.connections(), 0);
+        client.close().await;
+        let result = client.ws_connect(URL, &[]).await;
+        assert!(matches!(result, Err(ClientError::Closed)), "{result:?}");
+    }
+
+    #[test]
+    fn the_handshakes_own_fields_are_reserved() {
+        for name in [
+            "sec-websocket-key",
+            "sec-websocket-extensions",
+            "upgrade",
+            "connection",
+            "host",
+        ] {
+            assert!(
+                is_handshake_header(&HeaderName::from_static(name)),
+                "{name}"
+            );
+        }
+        for name in ["origin", "authorization", "cookie", "user-agent"] {
+            assert!(
+                !is_handshake_header(&HeaderName::from_static(name)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_and_masks_do_not_repeat() {
+        let keys: HashSet<[u8; 16]> = (0..100).map(|_| random_key()).collect();
+        assert_eq!(keys.len(), 100);
+        let mut masks = mask_keys();
+        let masks: HashSet<[u8; 4]> = (0..100).map(|_| masks()).collect();
+        assert!(masks.len() > 90, "{}", masks.len());
+    }
+}
