@@ -26,6 +26,7 @@ mod body;
 pub mod client;
 mod connection;
 pub mod jobs;
+mod router;
 pub mod runtime;
 pub mod websocket;
 
@@ -33,5 +34,6 @@ pub use app::{App, Next, Teardown};
 pub use body::{Body, BodyError, BodySender, PendingWebSocket, Request, Response};
 pub use client::{Client, ClientConfig, ClientError, Connector};
 pub use connection::{ServerConfig, Service};
+pub use router::{Params, RouteError};
 pub use runtime::{BoxFuture, Rt, Runtime, Task, TaskError};
 pub use websocket::WebSocket;
