@@ -80,7 +80,6 @@ pub enum RouteError {
 struct NoLeadingSlash;
 
 /// Paths to values, per method.
-#[allow(dead_code)] // Until the application routes through it; the tests use it.
 pub(crate) struct Router<T> {
     /// Path patterns to indexes in `paths`.
     tree: matchit::Router<usize>,
@@ -100,7 +99,6 @@ struct Methods<T> {
 }
 
 /// What a request's method and path lead to.
-#[allow(dead_code)] // Until the application routes through it; the tests use it.
 #[derive(Debug)]
 pub(crate) enum Lookup<'a, T> {
     /// The route's value and the path's parameters.
@@ -122,7 +120,6 @@ pub(crate) enum Lookup<'a, T> {
     BadParam,
 }
 
-#[allow(dead_code)] // Until the application routes through it; the tests use it.
 impl<T> Router<T> {
     /// A router without routes.
     pub(crate) fn new() -> Self {
@@ -203,7 +200,7 @@ impl<T> Router<T> {
                 allow: methods.allow.clone(),
             };
         };
-        match Params::decode(&matched.params) {
+        match Params::decode(&matched.params, path) {
             Some(params) => Lookup::Found { value, params },
             None => Lookup::BadParam,
         }
@@ -233,19 +230,21 @@ pub struct Params {
     ends: Vec<(usize, usize)>,
 }
 
+/// Room reserved for each parameter's name in the buffer of [`Params`] (a longer one grows it).
+const NAME_ROOM: usize = 16;
+
 impl Params {
-    /// The parameters matchit found, percent-decoded: `None` if one is not UTF-8 once
-    /// decoded. Two allocations at most, whatever their number; none without parameters.
-    fn decode(raw: &matchit::Params<'_, '_>) -> Option<Params> {
+    /// The parameters matchit found in `path`, percent-decoded: `None` if one is not UTF-8
+    /// once decoded. Two allocations (plus one per encoded value, to decode it), whatever
+    /// their number; none without parameters.
+    fn decode(raw: &matchit::Params<'_, '_>, path: &str) -> Option<Params> {
         if raw.is_empty() {
             return Some(Params::default());
         }
-        let len = raw
-            .iter()
-            .map(|(name, value)| name.len() + value.len())
-            .sum();
+        // The values take at most the path's length; the names are short. One pass, as
+        // matchit checks the UTF-8 of each name and value as it hands them out.
         let mut params = Params {
-            text: String::with_capacity(len),
+            text: String::with_capacity(path.len() + NAME_ROOM * raw.len()),
             ends: Vec::with_capacity(raw.len()),
         };
         for (name, value) in raw.iter() {
