@@ -31,6 +31,7 @@ mod response;
 mod router;
 pub mod runtime;
 mod service;
+mod transport;
 pub mod websocket;
 
 pub use app::{App, BoxError, CleanupError, Next, StartError, Teardown, TeardownFailure};

@@ -1,0 +1,273 @@
+//! The one place this crate touches a transport: [`Transport`] reads into a buffer of its
+//! own and writes out what a core state machine handed over (`poll_transmit`), oldest first.
+//!
+//! The server connection, the client connection and the WebSocket pump all drive their core
+//! through it, so reading, writing, flushing, backpressure and shutdown behave the same in
+//! the three, and a runtime adapter only has to supply a stream.
+
+use bytes::{Buf, Bytes};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// What a read gave.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// This many bytes, in [`Transport::received`].
+    Data(usize),
+    /// The peer closed its sending side.
+    Eof,
+    /// Reading failed.
+    Failed(io::Error),
+}
+
+/// What one [`Transport::step`] did.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Something was read (or the read side ended).
+    Input(Input),
+    /// Everything queued is written and flushed.
+    Flushed,
+    /// Writing failed; what was queued is dropped, and later output is discarded.
+    WriteFailed(io::Error),
+}
+
+/// A transport with its read buffer and its queue of bytes to write.
+#[derive(Debug)]
+pub(crate) struct Transport<IO> {
+    io: IO,
+    buf: Vec<u8>,
+    /// The read buffer doubles, up to this, while reads fill it.
+    max_read: usize,
+    out: VecDeque<Bytes>,
+    queued: usize,
+    /// Bytes were written since the last flush.
+    needs_flush: bool,
+    /// Writing failed: output is discarded.
+    write_failed: bool,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Transport<IO> {
+    /// A transport reading `read` bytes at a time (growing up to `max_read` while reads fill
+    /// the buffer).
+    pub(crate) fn new(io: IO, read: usize, max_read: usize) -> Transport<IO> {
+        Transport {
+            io,
+            buf: vec![0; read.max(1)],
+            max_read: max_read.max(read),
+            out: VecDeque::new(),
+            queued: 0,
+            needs_flush: false,
+            write_failed: false,
+        }
+    }
+
+    /// The bytes of the last `Input::Data(n)`.
+    pub(crate) fn received(&self, n: usize) -> &[u8] {
+        &self.buf[..n]
+    }
+
+    /// Queues bytes to write (nothing after a write failed).
+    pub(crate) fn queue(&mut self, bytes: Bytes) {
+        if !self.write_failed && !bytes.is_empty() {
+            self.queued += bytes.len();
+            self.out.push_back(bytes);
+        }
+    }
+
+    /// Queues everything `next` hands out (a core's `poll_transmit`).
+    pub(crate) fn queue_from(&mut self, mut next: impl FnMut() -> Option<Bytes>) {
+        while let Some(bytes) = next() {
+            self.queue(bytes);
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Whether bytes wait to be written or flushed.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.out.is_empty() || self.needs_flush
+    }
+
+    /// Whether a write has failed.
+    pub(crate) fn write_failed(&self) -> bool {
+        self.write_failed
+    }
+
+    /// Drops what is queued (the peer is gone or unresponsive: nothing more is written).
+    pub(crate) fn discard_output(&mut self) {
+        self.out.clear();
+        self.queued = 0;
+        self.needs_flush = false;
+    }
+
+    /// Writes what is queued and flushes. Cancel-safe: what is not written stays queued.
+    pub(crate) async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_write(cx)).await
+    }
+
+    /// Reads once. Cancel-safe.
+    pub(crate) async fn read(&mut self) -> Input {
+        poll_fn(|cx| self.poll_read(cx)).await
+    }
+
+    /// Writes (while there is output) and reads (if `reading`) at once, until one of them
+    /// has something to say; never completes with neither to do. Cancel-safe.
+    pub(crate) async fn step(&mut self, reading: bool) -> Step {
+        poll_fn(|cx| {
+            if self.has_output() {
+                match self.poll_write(cx) {
+                    Poll::Ready(Ok(())) => return Poll::Ready(Step::Flushed),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Step::WriteFailed(e)),
+                    Poll::Pending => {}
+                }
+            }
+            if reading {
+                if let Poll::Ready(input) = self.poll_read(cx) {
+                    return Poll::Ready(Step::Input(input));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Flushes what is queued and shuts down the write side (errors ignored: the
+    /// connection is ending either way).
+    pub(crate) async fn shutdown(&mut self) {
+        if self.flush().await.is_ok() {
+            let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
+        }
+    }
+
+    /// The transport itself, for another protocol (after an upgrade); flush first.
+    pub(crate) fn into_inner(self) -> IO {
+        self.io
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Input> {
+        let mut buf = ReadBuf::new(&mut self.buf);
+        match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Input::Failed(e)),
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Input::Eof);
+                }
+                if n == self.buf.len() && self.buf.len() < self.max_read {
+                    // Reads fill the buffer: the peer sends fast, read more at a time (the
+                    // bytes just read stay where they are).
+                    let grown = (self.buf.len() * 2).min(self.max_read);
+                    self.buf.resize(grown, 0);
+                }
+                Poll::Ready(Input::Data(n))
+            }
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.write_failed {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        while let Some(front) = self.out.front_mut() {
+            match Pin::new(&mut self.io).poll_write(cx, front) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    self.needs_flush = true;
+                    self.queued -= n;
+                    front.advance(n);
+                    if front.is_empty() {
+                        self.out.pop_front();
+                    }
+                }
+                // A zero-length write of a non-empty buffer, or an error: the transport is
+                // dead.
+                Poll::Ready(Ok(_)) => return Poll::Ready(Err(self.fail(None))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(Some(e)))),
+            }
+        }
+        if self.needs_flush {
+            match Pin::new(&mut self.io).poll_flush(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(Some(e)))),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn fail(&mut self, error: Option<io::Error>) -> io::Error {
+        self.write_failed = true;
+        self.discard_output();
+        error.unwrap_or_else(|| io::ErrorKind::WriteZero.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn writes_in_order_and_reads_with_a_growing_buffer() {
+        let (ours, mut theirs) = duplex(1024);
+        let mut transport = Transport::new(ours, 4, 16);
+        transport.queue(Bytes::from_static(b"hello "));
+        transport.queue(Bytes::new());
+        transport.queue_from({
+            let mut left = vec![Bytes::from_static(b"world")];
+            move || left.pop()
+        });
+        assert_eq!(transport.queued(), 11);
+        transport.flush().await.unwrap();
+        assert!(!transport.has_output());
+        let mut got = [0u8; 11];
+        theirs.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello world");
+
+        theirs.write_all(b"0123456789abcdef").await.unwrap();
+        let mut read = Vec::new();
+        while read.len() < 16 {
+            match transport.read().await {
+                Input::Data(n) => read.extend_from_slice(transport.received(n)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(read, b"0123456789abcdef");
+        assert!(transport.buf.len() > 4 && transport.buf.len() <= 16);
+        drop(theirs);
+        assert!(matches!(transport.read().await, Input::Eof));
+    }
+
+    #[tokio::test]
+    async fn step_writes_while_it_reads_and_reports_a_dead_peer() {
+        let (ours, mut theirs) = duplex(8);
+        let mut transport = Transport::new(ours, 64, 64);
+        // More than the pipe holds: the write waits until the peer reads, while a read can
+        // still complete.
+        transport.queue(Bytes::from(vec![b'x'; 32]));
+        theirs.write_all(b"ping").await.unwrap();
+        match transport.step(true).await {
+            Step::Input(Input::Data(n)) => assert_eq!(transport.received(n), b"ping"),
+            other => panic!("{other:?}"),
+        }
+        let mut sink = vec![0u8; 32];
+        let (stepped, read) = tokio::join!(transport.step(false), theirs.read_exact(&mut sink));
+        assert!(matches!(stepped, Step::Flushed), "{stepped:?}");
+        assert!(!transport.has_output());
+        read.unwrap();
+        drop(theirs);
+        transport.queue(Bytes::from_static(b"lost"));
+        assert!(matches!(transport.step(false).await, Step::WriteFailed(_)));
+        assert!(transport.write_failed() && !transport.has_output());
+        transport.queue(Bytes::from_static(b"discarded"));
+        assert_eq!(transport.queued(), 0);
+    }
+}
