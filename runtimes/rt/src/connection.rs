@@ -23,7 +23,8 @@ use std::future::poll_fn;
 use std::io;
 use std::sync::Arc;
 use tether_core::h1::{ServerConnection, ServerEvent};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use crate::transport::{Input, Transport};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 /// The handler of the current request, polled by the connection's own task (no task per
@@ -125,7 +126,7 @@ impl Inbound {
 }
 
 /// Serves one connection until it ends.
-pub(crate) async fn serve<S, IO>(mut io: IO, shared: Arc<Shared<S>>, info: ConnectionInfo)
+pub(crate) async fn serve<S, IO>(io: IO, shared: Arc<Shared<S>>, info: ConnectionInfo)
 where
     S: Send + Sync + 'static,
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -138,7 +139,7 @@ where
         scheduler: shared.scheduler.clone(),
         ws_config: shared.ws_config.clone(),
     };
-    let mut buf = vec![0u8; READ_BUFFER];
+    let mut transport = Transport::new(io, READ_BUFFER, READ_BUFFER);
     let mut inbound = Inbound::default();
     let mut running: Option<Running> = None;
     let mut streaming: Option<mpsc::Receiver<Bytes>> = None;
@@ -179,9 +180,10 @@ where
                 ServerEvent::Data(data) => inbound.data(data),
                 ServerEvent::End { .. } => inbound.finish(),
                 ServerEvent::Upgraded { trailing } => {
-                    if flush(&rt, &mut conn, &mut io).await.is_err() {
+                    if flush(&rt, &mut conn, &mut transport).await.is_err() {
                         return;
                     }
+                    let io = transport.into_inner();
                     if let Some((negotiated, tx)) = upgrade.take().map(|boxed| *boxed) {
                         let core = tether_core::ws::WebSocket::server(
                             shared.config.websocket.clone(),
@@ -202,7 +204,7 @@ where
                 _ => {}
             }
         }
-        if flush(&rt, &mut conn, &mut io).await.is_err() {
+        if flush(&rt, &mut conn, &mut transport).await.is_err() {
             peer_gone = true;
         }
         if conn.is_closed() {
@@ -221,7 +223,7 @@ where
         }
         if conn.is_closed() || (peer_gone && running.is_none() && streaming.is_none()) {
             // Dropping `running` here cancels the handler (`cancel_on_disconnect`).
-            let _ = io.shutdown().await;
+            transport.shutdown().await;
             return;
         }
         if peer_gone && shared.config.cancel_on_disconnect {
@@ -231,16 +233,16 @@ where
         let deadline = conn.poll_timeout();
         let reading = conn.wants_input() && inbound.held.is_none() && !peer_gone;
         tokio::select! {
-            read = io.read(&mut buf), if reading => match read {
+            input = transport.read(), if reading => match input {
                 // The core turns EOF into Closed, or an incomplete-message error mid-request;
                 // for handler cancellation, EOF means the client has gone.
-                Ok(0) | Err(_) => {
+                Input::Eof | Input::Failed(_) => {
                     conn.handle_eof();
                     if shared.config.cancel_on_disconnect {
                         peer_gone = true;
                     }
                 }
-                Ok(n) => conn.handle_input(rt.now(), &buf[..n]),
+                Input::Data(n) => conn.handle_input(rt.now(), transport.received(n)),
             },
             () = inbound.room(), if inbound.held.is_some() => {}
             () = inbound.wanted(), if inbound.awaiting_want => {}
@@ -375,17 +377,16 @@ fn http_date() -> http::HeaderValue {
     })
 }
 
-async fn flush<W: AsyncWrite + Unpin>(
+/// Writes out everything the core has to send.
+async fn flush<IO: AsyncRead + AsyncWrite + Unpin>(
     rt: &Rt,
     conn: &mut ServerConnection,
-    writer: &mut W,
+    transport: &mut Transport<IO>,
 ) -> io::Result<()> {
     // One clock read per flush: on some hosts reading the clock is a system call.
     let now = rt.now();
-    while let Some(bytes) = conn.poll_transmit(now) {
-        writer.write_all(&bytes).await?;
-    }
-    Ok(())
+    transport.queue_from(|| conn.poll_transmit(now));
+    transport.flush().await
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tether_core::h1::{ClientConnection, ClientConnectionConfig, ClientEvent};
 use tether_core::pool::Origin;
 use tether_core::time::RequestTimer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use crate::transport::{Input, Transport};
 
 /// A transport: plain TCP, or TLS over it, as tokio IO (other runtimes' streams through a
 /// compat wrapper).
@@ -39,33 +39,27 @@ const CONTINUE_PATIENCE: Duration = Duration::from_secs(1);
 pub(super) struct Conn {
     /// The clock the core's inputs and outputs are stamped with.
     rt: Rt,
-    pub(super) stream: Box<dyn Io>,
+    /// The stream, with its read buffer (one per connection, not in the request's futures,
+    /// where it would be zeroed on every read and copied whenever a future is moved).
+    pub(super) transport: Transport<Box<dyn Io>>,
     pub(super) http: ClientConnection,
-    /// The read buffer, one per connection (not in the request's futures, where it would be
-    /// zeroed on every read and copied whenever a future is moved).
-    buf: Box<[u8]>,
 }
 
 impl Conn {
     pub(super) fn new(rt: Rt, stream: Box<dyn Io>) -> Conn {
         Conn {
             rt,
-            stream,
+            transport: Transport::new(stream, READ_BUFFER, READ_BUFFER),
             http: ClientConnection::new(ClientConnectionConfig::default()),
-            buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
         }
     }
 
     /// Writes out everything the core has to send.
     pub(super) async fn flush(&mut self) -> Result<(), ClientError> {
         let now = self.rt.now();
-        while let Some(bytes) = self.http.poll_transmit(now) {
-            self.stream
-                .write_all(&bytes)
-                .await
-                .map_err(ClientError::Io)?;
-        }
-        Ok(())
+        let http = &mut self.http;
+        self.transport.queue_from(|| http.poll_transmit(now));
+        self.transport.flush().await.map_err(ClientError::Io)
     }
 
     /// The next event of the connection, reading as needed.
@@ -74,10 +68,12 @@ impl Conn {
             if let Some(event) = self.http.poll_event() {
                 return Ok(event);
             }
-            match self.stream.read(&mut self.buf).await {
-                Ok(0) => self.http.handle_eof(),
-                Ok(n) => self.http.handle_input(self.rt.now(), &self.buf[..n]),
-                Err(e) => return Err(ClientError::Io(e)),
+            match self.transport.read().await {
+                Input::Eof => self.http.handle_eof(),
+                Input::Data(n) => self
+                    .http
+                    .handle_input(self.rt.now(), self.transport.received(n)),
+                Input::Failed(e) => return Err(ClientError::Io(e)),
             }
         }
     }
@@ -195,7 +191,7 @@ mod tests {
     use crate::runtime::test_support::rt;
     use bytes::Bytes;
     use tether_core::time::{ClientTimeouts, TimeoutKind};
-    use tokio::io::DuplexStream;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
     fn conn() -> (Conn, DuplexStream) {
         let (client, server) = tokio::io::duplex(64 * 1024);

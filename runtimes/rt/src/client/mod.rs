@@ -37,7 +37,6 @@ use io::Conn;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tether_core::pool::{ConnId, Grant, Origin, Pool, PoolStats, WaiterId};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
 /// What every clone of a [`Client`] shares.
@@ -161,7 +160,7 @@ impl Client {
         };
         self.drain_pool_events();
         for mut conn in conns {
-            let _ = conn.stream.shutdown().await;
+            conn.transport.shutdown().await;
         }
     }
 

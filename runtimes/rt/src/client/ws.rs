@@ -116,7 +116,7 @@ impl WsRequest {
                         client.now(),
                         mask_keys(),
                     );
-                    let socket = websocket::spawn(&shared.rt, conn.stream, core, trailing);
+                    let socket = websocket::spawn(&shared.rt, conn.transport.into_inner(), core, trailing);
                     return Ok((socket, negotiated.protocol));
                 }
                 ClientEvent::End { .. } | ClientEvent::Closed => {
