@@ -331,4 +331,76 @@ mod tests {
         let mut body = Body::empty();
         assert_eq!(block_on(body.bytes()).unwrap(), "");
     }
+
+    /// How the writer ends a body in the model below.
+    #[derive(Debug, Clone, Copy)]
+    enum Ending {
+        Finish,
+        Fail,
+        Drop,
+    }
+
+    proptest::proptest! {
+        /// Any interleaving of pieces, reader polls and the writer's end: the reader gets
+        /// every piece in order, then exactly the end the writer gave (`None` only for a
+        /// finished body), then nothing.
+        #[test]
+        fn the_hand_off_never_loses_the_end(
+            steps in proptest::collection::vec(proptest::option::of(1usize..50_000), 0..40),
+            ending_at in 0usize..40,
+            ending in proptest::sample::select(vec![Ending::Finish, Ending::Fail, Ending::Drop]),
+        ) {
+            let waker = futures_util::task::noop_waker();
+            let mut cx = Context::from_waker(&waker);
+            let (writer, mut body) = Body::channel();
+            let mut writer = Some(writer);
+            let mut sent = Vec::new();
+            let mut got = Vec::new();
+            let mut end = None;
+            let mut read = |body: &mut Body, got: &mut Vec<u8>, end: &mut Option<_>| {
+                if let Poll::Ready(next) = body.poll_chunk(&mut cx) {
+                    match next {
+                        // After its end, a body only says `None`.
+                        None if end.is_some() => {}
+                        Some(Ok(piece)) if end.is_none() => got.extend_from_slice(&piece),
+                        other => {
+                            proptest::prop_assert!(end.is_none(), "after the end: {other:?}");
+                            *end = Some(other);
+                        }
+                    }
+                }
+                Ok(())
+            };
+            for (i, step) in steps.iter().enumerate() {
+                if i == ending_at {
+                    match (writer.take(), ending) {
+                        (Some(w), Ending::Finish) => w.finish(),
+                        (Some(w), Ending::Fail) => w.fail(BodyError::Shutdown),
+                        (w, _) => drop(w),
+                    }
+                }
+                match (step, &writer) {
+                    (Some(len), Some(w)) => {
+                        let piece = vec![(i % 251) as u8; *len];
+                        sent.extend_from_slice(&piece);
+                        w.push(Bytes::from(piece));
+                    }
+                    _ => read(&mut body, &mut got, &mut end)?,
+                }
+            }
+            let ended = writer.is_none();
+            drop(writer);
+            while end.is_none() {
+                read(&mut body, &mut got, &mut end)?;
+            }
+            proptest::prop_assert_eq!(&got, &sent);
+            let expected = match (ended, ending) {
+                (true, Ending::Finish) => None,
+                (true, Ending::Fail) => Some(Err(BodyError::Shutdown)),
+                _ => Some(Err(BodyError::ConnectionLost)),
+            };
+            proptest::prop_assert_eq!(end, Some(expected));
+            proptest::prop_assert!(block_on(body.chunk()).is_none());
+        }
+    }
 }

@@ -17,13 +17,13 @@ use crate::request::{ConnectionInfo, Request, RequestContext};
 use crate::response::{Response, ResponseBody, Upgrade};
 use crate::runtime::{poll_once, BoxFuture, Guarded, Rt, TaskError, Timer};
 use crate::service::{Shared, Stage};
+use crate::transport::{Input, Transport};
 use crate::websocket;
 use bytes::Bytes;
 use std::future::poll_fn;
 use std::io;
 use std::sync::Arc;
 use tether_core::h1::{ServerConnection, ServerEvent};
-use crate::transport::{Input, Transport};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 

@@ -5,6 +5,7 @@
 use super::config::ClientError;
 use super::request::Outgoing;
 use crate::runtime::{poll_once, BoxFuture, Rt, Runtime};
+use crate::transport::{Input, Transport};
 use http::{Request, StatusCode};
 use std::future::Future;
 use std::io;
@@ -12,7 +13,6 @@ use std::time::Duration;
 use tether_core::h1::{ClientConnection, ClientConnectionConfig, ClientEvent};
 use tether_core::pool::Origin;
 use tether_core::time::RequestTimer;
-use crate::transport::{Input, Transport};
 
 /// A transport: plain TCP, or TLS over it, as tokio IO (other runtimes' streams through a
 /// compat wrapper).

@@ -116,7 +116,8 @@ impl WsRequest {
                         client.now(),
                         mask_keys(),
                     );
-                    let socket = websocket::spawn(&shared.rt, conn.transport.into_inner(), core, trailing);
+                    let socket =
+                        websocket::spawn(&shared.rt, conn.transport.into_inner(), core, trailing);
                     return Ok((socket, negotiated.protocol));
                 }
                 ClientEvent::End { .. } | ClientEvent::Closed => {

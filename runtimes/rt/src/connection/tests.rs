@@ -398,3 +398,70 @@ async fn the_core_says_whether_a_request_has_a_body() {
     let answer = read_all(&mut client, Duration::from_secs(5)).await;
     assert!(answer.ends_with("Ok(0)"), "{answer}");
 }
+
+/// One request on its own connection; the whole answer.
+async fn exchange<S: Send + Sync + 'static>(app: App<S>, request: &str) -> String {
+    let (mut client, _service, _task) = connect(app, ServerConfig::default()).await;
+    client.write_all(request.as_bytes()).await.unwrap();
+    read_all(&mut client, Duration::from_secs(5)).await
+}
+
+fn routed_app() -> App<()> {
+    App::new()
+        .route(http::Method::GET, "/users/{id}", |req: Request| async move {
+            Response::text(format!("user {}", req.param("id").unwrap()))
+        })
+        .route(http::Method::GET, "/users/me", |_req: Request| async {
+            Response::text("me")
+        })
+        .route(http::Method::POST, "/users/{id}", |_req: Request| async {
+            Response::empty(StatusCode::CREATED)
+        })
+        .route(http::Method::GET, "/files/{*path}", |req: Request| async move {
+            Response::text(req.param("path").unwrap().to_owned())
+        })
+}
+
+#[tokio::test]
+async fn the_app_routes_through_the_router() {
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    // A literal route beside a parameter: each is reached (registration order aside).
+    assert!(exchange(routed_app(), &get("/users/me"))
+        .await
+        .ends_with("\r\n\r\nme"));
+    assert!(exchange(routed_app(), &get("/users/7"))
+        .await
+        .ends_with("\r\n\r\nuser 7"));
+    // Parameters are percent-decoded; a catch-all takes the rest of the path.
+    assert!(exchange(routed_app(), &get("/users/J%C3%BCrgen%20K"))
+        .await
+        .ends_with("\r\n\r\nuser Jürgen K"));
+    assert!(exchange(routed_app(), &get("/files/a/b%2Fc.txt"))
+        .await
+        .ends_with("\r\n\r\na/b/c.txt"));
+    // A parameter that is not UTF-8 once decoded is the client's fault.
+    assert!(exchange(routed_app(), &get("/users/%FF"))
+        .await
+        .starts_with("HTTP/1.1 400 "));
+    // 404 for an unknown path, 405 with `Allow` for a known one.
+    assert!(exchange(routed_app(), &get("/nowhere"))
+        .await
+        .starts_with("HTTP/1.1 404 "));
+    let put = "PUT /users/7 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let refused = exchange(routed_app(), put).await;
+    assert!(refused.starts_with("HTTP/1.1 405 "), "{refused}");
+    assert!(refused.contains("allow: GET, HEAD, POST\r\n"), "{refused}");
+}
+
+#[tokio::test]
+async fn head_is_served_by_the_get_route_without_the_body() {
+    let answer = exchange(
+        routed_app(),
+        "HEAD /users/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    // The GET answer's length, and no body.
+    assert!(answer.contains("content-length: 6\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "{answer}");
+}
