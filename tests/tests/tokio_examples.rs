@@ -65,3 +65,45 @@ fn the_ws_client_example_echoes_stdin_lines() {
     assert!(stderr.contains("subprotocol: Some(\"echo\")"), "{stderr}");
     assert!(stderr.contains("closed: Some(ByUs"), "{stderr}");
 }
+
+#[test]
+fn the_demo_shuts_down_gracefully_on_sigterm_and_runs_its_teardown() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut demo = Command::new(env!("CARGO"))
+        .args(["run", "-q", "-p", "tether-tokio", "--example", "demo", "--"])
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cargo run");
+    let mut stdout = BufReader::new(demo.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let addr = url.trim_start_matches("http://");
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    socket
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    assert!(answer.ends_with("Hello, World!"), "{answer}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = demo.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(
+        rest.contains("served 1 requests and 0 WebSocket sessions"),
+        "{rest}"
+    );
+}
