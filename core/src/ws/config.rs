@@ -4,6 +4,11 @@ use super::deflate::DeflateConfig;
 use core::time::Duration;
 
 /// Settings of a [`WebSocket`](super::WebSocket) connection and its handshake.
+///
+/// The sans-IO core reads the protocol settings. The last three fields
+/// ([`message_buffer`](Self::message_buffer), [`write_buffer`](Self::write_buffer),
+/// [`close_linger`](Self::close_linger)) tune the async driver that moves the connection's
+/// bytes (`tether_rt::websocket`); the core carries them for it and never reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WsConfig {
@@ -24,6 +29,17 @@ pub struct WsConfig {
     pub idle_timeout: Option<Duration>,
     /// permessage-deflate: offered (client) or accepted (server) when `Some`. Default on.
     pub deflate: Option<DeflateConfig>,
+    /// Driver: how many received messages may wait for the application. When that many are
+    /// unread, the driver stops reading from the transport (TCP flow control then slows the
+    /// peer down). Default 32; 0 counts as 1.
+    pub message_buffer: usize,
+    /// Driver: how many bytes may wait to be written before sends wait (`send_*().await`
+    /// returns only once the peer has read enough). Default 1 MiB; 0 counts as 1.
+    pub write_buffer: usize,
+    /// Driver: how long the end of a connection may take to write what is left (after a
+    /// normal end), flush and shut down the transport, before the transport is dropped
+    /// anyway. Default 5 s.
+    pub close_linger: Duration,
 }
 
 impl Default for WsConfig {
@@ -36,6 +52,9 @@ impl Default for WsConfig {
             close_timeout: Duration::from_secs(10),
             idle_timeout: None,
             deflate: Some(DeflateConfig::default()),
+            message_buffer: 32,
+            write_buffer: 1 << 20,
+            close_linger: Duration::from_secs(5),
         }
     }
 }

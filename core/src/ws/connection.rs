@@ -272,6 +272,11 @@ impl WebSocket {
         self.role
     }
 
+    /// The settings this connection was made with.
+    pub fn config(&self) -> &WsConfig {
+        &self.config
+    }
+
     /// Whether the connection is over and every byte to send has been handed out: close the
     /// transport. (The final [`WsEvent::Closed`] may still be waiting in `poll_event`.)
     pub fn is_closed(&self) -> bool {

@@ -880,3 +880,19 @@ fn fuzz_regressions_error_offsets() {
     let input = [0xc1, 0xc5, 0x1f, 0x00, 0x65, 0x12, 0x65, 0xfd, 0x12];
     assert_eq!(run(&input, &[], params), run(&input, &[3, 7, 8], params));
 }
+
+#[test]
+fn driver_settings_are_carried_for_the_driver() {
+    let defaults = WsConfig::default();
+    assert_eq!(defaults.message_buffer, 32);
+    assert_eq!(defaults.write_buffer, 1 << 20);
+    assert_eq!(defaults.close_linger, Duration::from_secs(5));
+    let config = WsConfig {
+        message_buffer: 4,
+        write_buffer: 4096,
+        close_linger: Duration::from_millis(250),
+        ..plain()
+    };
+    let ws = WebSocket::server(config.clone(), None, ms(0));
+    assert_eq!(ws.config(), &config);
+}

@@ -7,7 +7,8 @@
 //! bytes between the socket and the core, runs the core's timer, and talks to the application
 //! over channels:
 //!
-//! * incoming messages go through a bounded channel of [`MESSAGE_CAPACITY`] messages;
+//! * incoming messages go through a bounded channel of [`WsConfig::message_buffer`]
+//!   messages;
 //! * sends are commands over a bounded channel, each answered once the core has accepted
 //!   (or refused) the message, so errors like "the connection is closing" reach the caller;
 //! * the final [`CloseReason`] is published in a shared slot, readable from every handle.
@@ -23,14 +24,16 @@
 //!   application stopped reading for longer than its pong timeout. That is the intended
 //!   consequence of backpressure; keep receiving (or drop the [`WsReceiver`], after which
 //!   incoming messages are discarded) to avoid it.
-//! * **Sending.** The pump takes new commands only while less than [`WRITE_HIGH_WATER`] bytes
-//!   wait to be written, so `send_*().await` waits when the peer does not read. A peer that
+//! * **Sending.** The pump takes new commands only while less than
+//!   [`WsConfig::write_buffer`] bytes wait to be written, so `send_*().await` waits when the
+//!   peer does not read. A peer that
 //!   reads nothing and sends nothing is caught by the core's heartbeat (when configured).
 //!
 //! # Ending
 //!
 //! Every connection ends with one [`CloseReason`]. The pump then flushes what is left to
-//! write (within [`LINGER`]), shuts down the write side, drops the socket, and only then
+//! write (within [`WsConfig::close_linger`]; nothing more after an abnormal end), shuts down
+//! the write side, drops the socket, and only then
 //! reports the end: [`WebSocket::closed`] resolves and, once the buffered messages are
 //! consumed, [`WebSocket::recv`] returns `None`. EOF and IO errors end the connection as
 //! [`CloseReason::TransportClosed`]. When the application drops every handle without closing,
@@ -39,45 +42,47 @@
 //!
 //! # Notes
 //!
+//! * Settings: the pump reads its buffer sizes and linger from the [`WsConfig`] the core
+//!   connection was made with ([`CoreWebSocket::config`]).
 //! * Time: the pump feeds the core instants from the [`Runtime`](crate::Runtime)'s clock. Core connections
 //!   handed to [`spawn`] must be created with that clock's `now()`.
 //! * The inherent `close(code, reason)` takes precedence over `futures_util::SinkExt::close`;
 //!   call `SinkExt::close(&mut sender)` for the sink's (which closes with 1000). Sending a
 //!   [`Message`] without the sink is [`WsSender::send_message`] (named so as not to shadow
 //!   `SinkExt::send`).
+//!
+//! [`WsConfig`]: tether_core::ws::WsConfig
+//! [`WsConfig::message_buffer`]: tether_core::ws::WsConfig::message_buffer
+//! [`WsConfig::write_buffer`]: tether_core::ws::WsConfig::write_buffer
+//! [`WsConfig::close_linger`]: tether_core::ws::WsConfig::close_linger
+//! [`CoreWebSocket::config`]: tether_core::ws::WebSocket::config
 
 use crate::runtime::{sleep_until, Rt, Timer};
-use bytes::{Buf, Bytes};
+use crate::transport::{Input, Step, Transport};
+use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tether_core::ws::{code, CloseReason, LocalError, WebSocket as CoreWebSocket, WsEvent};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::mpsc::{self, OwnedPermit};
 use tokio::sync::{oneshot, watch};
 
-/// How many received messages wait for the application before the pump stops reading.
-pub const MESSAGE_CAPACITY: usize = 32;
 /// How many send commands may wait for the pump.
 const COMMAND_CAPACITY: usize = 32;
-/// Most commands handled in one go before the pump looks at the socket again.
+/// Most commands handled in one go before the pump looks at the transport again.
 const COMMAND_BATCH: usize = 32;
-/// Largest socket read. The read buffer starts at [`READ_START`] and doubles up to this
-/// size when reads fill it, so idle connections stay small.
-const READ_CHUNK: usize = 64 * 1024;
-/// First size of the read buffer.
+/// First size of the read buffer. It doubles up to [`READ_MAX`] while reads fill it, so
+/// idle connections stay small.
 const READ_START: usize = 4 * 1024;
-/// The pump takes no new commands while at least this many bytes wait to be written.
-pub const WRITE_HIGH_WATER: usize = 1 << 20;
-/// How long the pump tries to flush and shut down the socket after the end.
-pub const LINGER: Duration = Duration::from_secs(5);
+/// Largest transport read.
+const READ_MAX: usize = 64 * 1024;
 
 // ---- public types ----
 
@@ -172,28 +177,33 @@ impl WsError {
 /// connection as [`CloseReason::TransportClosed`], so the task never hangs on a dead peer.
 ///
 /// The transport is any tokio-IO stream (other runtimes' streams through a compat wrapper);
-/// the task runs on `rt`.
+/// the task runs on `rt`. Its buffer sizes and linger are those of the core connection's
+/// config ([`message_buffer`](tether_core::ws::WsConfig::message_buffer),
+/// [`write_buffer`](tether_core::ws::WsConfig::write_buffer),
+/// [`close_linger`](tether_core::ws::WsConfig::close_linger)).
 pub fn spawn<IO>(rt: &Rt, io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let config = ws.config();
+    let (message_tx, message_rx) = mpsc::channel(config.message_buffer.max(1));
+    let write_buffer = config.write_buffer.max(1);
+    let close_linger = config.close_linger;
     let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
-    let (message_tx, message_rx) = mpsc::channel(MESSAGE_CAPACITY);
     let (status_tx, status_rx) = watch::channel(Status::default());
     let pump = Pump {
         rt: rt.clone(),
         ws,
+        transport: Transport::new(io, READ_START, READ_MAX),
         commands: command_rx,
         commands_open: true,
         messages: Some(message_tx),
         pending: None,
         status: status_tx,
-        out: VecDeque::new(),
-        out_bytes: 0,
-        needs_flush: false,
-        write_failed: false,
+        write_buffer,
+        close_linger,
     };
-    rt.spawn(Box::pin(pump.run(io, trailing)));
+    rt.spawn(Box::pin(pump.run(trailing)));
     WebSocket {
         sender: WsSender::new(command_tx.clone(), status_rx.clone()),
         receiver: WsReceiver {
@@ -389,8 +399,9 @@ impl WsSender {
     /// [`WsError::Closed`] if the connection is already closing or over.
     ///
     /// The peer's answer is read like any other input: if the application leaves
-    /// [`MESSAGE_CAPACITY`] messages unread (and keeps the receiver), the answer waits behind
-    /// them and the handshake may end as [`CloseReason::CloseTimeout`].
+    /// [`message_buffer`](tether_core::ws::WsConfig::message_buffer) messages unread (and
+    /// keeps the receiver), the answer waits behind them and the handshake may end as
+    /// [`CloseReason::CloseTimeout`].
     pub async fn close(&self, code: u16, reason: &str) -> Result<(), WsError> {
         self.request(Op::Close(code, reason.to_owned())).await
     }
@@ -719,10 +730,11 @@ fn poll_permit(
 
 // ---- the pump ----
 
-/// The task that owns the core connection and the socket.
-struct Pump {
+/// The task that owns the core connection and the transport.
+struct Pump<IO> {
     rt: Rt,
     ws: CoreWebSocket,
+    transport: Transport<IO>,
     commands: mpsc::Receiver<Command>,
     /// False once every handle is gone.
     commands_open: bool,
@@ -732,27 +744,11 @@ struct Pump {
     /// nothing is read) until it is delivered.
     pending: Option<Message>,
     status: watch::Sender<Status>,
-    /// Bytes to write, oldest first.
-    out: VecDeque<Bytes>,
-    out_bytes: usize,
-    /// Bytes were written since the last flush.
-    needs_flush: bool,
-    /// Writing failed: the transport is dead, output is discarded.
-    write_failed: bool,
-}
-
-/// What one write step did.
-enum Wrote {
-    Bytes(usize),
-    Flushed,
-}
-
-/// Writes some of `chunk`, or flushes when there is nothing to write. Cancel-safe.
-async fn write_step<W: AsyncWrite + Unpin>(wr: &mut W, chunk: Option<&Bytes>) -> io::Result<Wrote> {
-    match chunk {
-        Some(chunk) => wr.write(chunk).await.map(Wrote::Bytes),
-        None => wr.flush().await.map(|()| Wrote::Flushed),
-    }
+    /// New commands wait while at least this many bytes wait to be written (the config's
+    /// `write_buffer`).
+    write_buffer: usize,
+    /// How long the final flush and shutdown may take (the config's `close_linger`).
+    close_linger: Duration,
 }
 
 /// Hands the pending message over once there is room; `false` when the receiver is gone.
@@ -775,36 +771,30 @@ async fn deliver_pending(
     }
 }
 
-impl Pump {
-    async fn run<IO>(mut self, io: IO, trailing: Bytes)
-    where
-        IO: AsyncRead + AsyncWrite + Unpin,
-    {
-        let (mut rd, mut wr) = tokio::io::split(io);
+impl<IO: AsyncRead + AsyncWrite + Unpin> Pump<IO> {
+    async fn run(mut self, trailing: Bytes) {
         let rt = self.rt.clone();
         self.ws.handle_input(rt.now(), &trailing);
-        let mut buf = vec![0u8; READ_START];
         let mut timer = Timer::default();
         let reason = loop {
             if let Some(reason) = self.step() {
                 break reason;
             }
             let can_read = self.pending.is_none() && self.ws.wants_input();
+            let can_step = can_read || self.transport.has_output();
             let can_deliver = self.pending.is_some();
-            let can_command = self.commands_open && self.out_bytes < WRITE_HIGH_WATER;
-            let can_write = !self.out.is_empty() || self.needs_flush;
+            let can_command = self.commands_open && self.transport.queued() < self.write_buffer;
             let deadline = self.ws.poll_timeout();
             tokio::select! {
-                read = rd.read(&mut buf), if can_read => match read {
-                    Ok(0) | Err(_) => self.ws.handle_eof(),
-                    Ok(n) => {
-                        self.ws.handle_input(rt.now(), &buf[..n]);
-                        if n == buf.len() && buf.len() < READ_CHUNK {
-                            buf.resize(buf.len() * 2, 0);
-                        }
+                step = self.transport.step(can_read), if can_step => match step {
+                    Step::Input(Input::Data(n)) => {
+                        self.ws.handle_input(rt.now(), self.transport.received(n));
                     }
+                    Step::Input(Input::Eof | Input::Failed(_)) => self.ws.handle_eof(),
+                    Step::Flushed => {}
+                    // The transport is dead; it discards output from now on.
+                    Step::WriteFailed(_) => self.ws.handle_eof(),
                 },
-                wrote = write_step(&mut wr, self.out.front()), if can_write => self.on_write(wrote),
                 delivered = deliver_pending(self.messages.as_ref(), &mut self.pending),
                     if can_deliver =>
                 {
@@ -823,7 +813,7 @@ impl Pump {
                 else => self.ws.handle_eof(),
             }
         };
-        self.finish(rd, wr, reason).await;
+        self.finish(reason).await;
     }
 
     /// Delivers events and queues output; returns the final reason when the connection is
@@ -870,37 +860,11 @@ impl Pump {
         None
     }
 
+    /// Queues what the core has to send.
     fn collect_transmits(&mut self) {
-        while let Some(bytes) = self.ws.poll_transmit(self.rt.now()) {
-            if !self.write_failed && !bytes.is_empty() {
-                self.out_bytes += bytes.len();
-                self.out.push_back(bytes);
-            }
-        }
-    }
-
-    fn on_write(&mut self, wrote: io::Result<Wrote>) {
-        match wrote {
-            Ok(Wrote::Flushed) => self.needs_flush = false,
-            Ok(Wrote::Bytes(n)) if n > 0 => {
-                self.needs_flush = true;
-                self.out_bytes -= n;
-                if let Some(front) = self.out.front_mut() {
-                    front.advance(n);
-                    if front.is_empty() {
-                        self.out.pop_front();
-                    }
-                }
-            }
-            // A zero-length write of a non-empty buffer, or an error: the transport is dead.
-            Ok(Wrote::Bytes(_)) | Err(_) => {
-                self.write_failed = true;
-                self.out.clear();
-                self.out_bytes = 0;
-                self.needs_flush = false;
-                self.ws.handle_eof();
-            }
-        }
+        let now = self.rt.now();
+        let ws = &mut self.ws;
+        self.transport.queue_from(|| ws.poll_transmit(now));
     }
 
     fn on_command(&mut self, command: Option<Command>) {
@@ -913,7 +877,7 @@ impl Pump {
         self.execute(command);
         for _ in 1..COMMAND_BATCH {
             self.collect_transmits();
-            if self.out_bytes >= WRITE_HIGH_WATER {
+            if self.transport.queued() >= self.write_buffer {
                 break;
             }
             match self.commands.try_recv() {
@@ -937,42 +901,29 @@ impl Pump {
 
     /// After the final event: refuse further commands, flush and shut down the transport,
     /// report the end, deliver a message still waiting, and let the handles see the end.
-    async fn finish<R, W>(mut self, rd: R, mut wr: W, reason: CloseReason)
-    where
-        W: AsyncWrite + Unpin,
-    {
+    async fn finish(mut self, reason: CloseReason) {
         self.status.send_modify(|s| s.reason = Some(reason.clone()));
         self.commands.close();
         while let Ok(command) = self.commands.try_recv() {
             let _ = command.ack.send(Err(WsError::Closed(Some(reason.clone()))));
         }
         self.collect_transmits();
-        if !self.write_failed {
+        if !self.transport.write_failed() {
             // After an abnormal end the peer is unresponsive or gone: write nothing more.
             let abnormal = matches!(
                 reason,
                 CloseReason::PingTimeout | CloseReason::CloseTimeout | CloseReason::TransportClosed
             );
-            let out = if abnormal {
-                VecDeque::new()
-            } else {
-                std::mem::take(&mut self.out)
-            };
-            let flushed = async {
-                for chunk in &out {
-                    wr.write_all(chunk).await?;
-                }
-                wr.flush().await?;
-                wr.shutdown().await
-            };
-            let linger = sleep_until(&*self.rt, Some(self.rt.now() + LINGER));
+            if abnormal {
+                self.transport.discard_output();
+            }
+            let linger = sleep_until(&*self.rt, Some(self.rt.now() + self.close_linger));
             tokio::select! {
-                _ = flushed => {}
+                () = self.transport.shutdown() => {}
                 () = linger => {}
             }
         }
-        drop(rd);
-        drop(wr);
+        drop(self.transport);
         self.status.send_modify(|s| s.finished = true);
         if let (Some(message), Some(messages)) = (self.pending.take(), self.messages.take()) {
             // Waits for the application to make room, or to drop the receiver.
@@ -985,10 +936,11 @@ impl Pump {
 mod tests {
     use super::*;
     use futures_util::{SinkExt, StreamExt};
+    use std::io;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use tether_core::ws::{accept, ClientHandshake, DeflateConfig, ProtocolErrorKind, WsConfig};
-    use tokio::io::{duplex, DuplexStream, ReadBuf};
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream, ReadBuf};
     use tokio::time::timeout;
 
     fn core_now() -> tether_core::time::Instant {
@@ -1437,10 +1389,104 @@ mod tests {
             received.push(message);
         }
         // In order, then the end: what did not fit was never decoded.
-        assert!(received.len() > MESSAGE_CAPACITY && received.len() < 40);
+        let message_buffer = WsConfig::default().message_buffer;
+        assert!(received.len() > message_buffer && received.len() < 40);
         for (i, message) in received.iter().enumerate() {
             assert_eq!(message, &Message::Binary(Bytes::from(vec![i as u8])));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn message_buffer_from_the_config() {
+        for (message_buffer, held) in [(0, 1), (3, 3)] {
+            let (a, mut raw) = duplex(64 * 1024);
+            let mut config = config();
+            config.heartbeat = Some(Duration::from_secs(1));
+            config.message_buffer = message_buffer;
+            let mut client = client_on(a, config);
+            for i in 0..10u8 {
+                raw.write_all(&[0x82, 0x01, i]).await.unwrap();
+            }
+            assert_eq!(within(client.closed()).await, CloseReason::PingTimeout);
+            let mut received = Vec::new();
+            while let Some(message) = within(client.recv()).await {
+                received.push(message);
+            }
+            // The channel held `held` (0 counts as 1), one more waited in the pump; the rest
+            // was never decoded.
+            assert_eq!(received.len(), held + 1, "message_buffer {message_buffer}");
+            for (i, message) in received.iter().enumerate() {
+                assert_eq!(message, &Message::Binary(Bytes::from(vec![i as u8])));
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn write_buffer_from_the_config() {
+        let (a, mut raw) = duplex(1024);
+        let mut config = config();
+        config.write_buffer = 4096;
+        let client = client_on(a, config);
+        // The peer reads nothing: sends are taken until 4 KiB wait (a frame is 1008 bytes,
+        // and the pipe holds 1 KiB more).
+        let payload = Bytes::from(vec![7u8; 1000]);
+        let mut accepted = 0;
+        loop {
+            let send = client.send_binary(payload.clone());
+            if timeout(Duration::from_millis(100), send).await.is_err() {
+                break;
+            }
+            accepted += 1;
+            assert!(accepted <= 8, "sends never wait");
+        }
+        assert!(accepted >= 4, "{accepted}");
+        // Once the peer reads, sending goes on; everything arrives in order.
+        let reader = tokio::spawn(async move {
+            let mut frames = 0;
+            loop {
+                let (opcode, payload) = read_client_frame(&mut raw).await;
+                if opcode == 0x1 {
+                    assert_eq!(payload, b"after");
+                    return frames;
+                }
+                assert_eq!((opcode, payload.len()), (0x2, 1000));
+                frames += 1;
+            }
+        });
+        within(client.send_text("after")).await.unwrap();
+        let frames = within(reader).await.unwrap();
+        // The send that timed out may or may not have been taken.
+        assert!(
+            frames == accepted || frames == accepted + 1,
+            "{frames} {accepted}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_linger_from_the_config() {
+        let (a, mut raw) = duplex(1024);
+        let mut config = config();
+        config.close_linger = Duration::from_secs(2);
+        let client = client_on(a, config);
+        client.send_binary(vec![1u8; 100_000]).await.unwrap();
+        // The peer closes but reads nothing: the close answer cannot be written. The end
+        // waits the linger, then drops the transport anyway.
+        raw.write_all(b"\x88\x02\x03\xe8").await.unwrap();
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            within(client.closed()).await,
+            CloseReason::ByPeer {
+                code: Some(1000),
+                reason: String::new()
+            }
+        );
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(2) && elapsed < Duration::from_millis(2100),
+            "{elapsed:?}"
+        );
+        // Dropped: the peer reads what fit in the pipe, then EOF.
+        assert!(within(read_to_eof(&mut raw)).await <= 1024);
     }
 
     #[tokio::test]

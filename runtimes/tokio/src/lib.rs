@@ -51,8 +51,7 @@ pub mod jobs {
 /// WebSocket connections: see [`tether_rt::websocket`].
 pub mod websocket {
     pub use tether_rt::websocket::{
-        Message, WeakWsSender, WebSocket, WsError, WsReceiver, WsSender, LINGER, MESSAGE_CAPACITY,
-        WRITE_HIGH_WATER,
+        Message, WeakWsSender, WebSocket, WsError, WsReceiver, WsSender,
     };
 
     use bytes::Bytes;
