@@ -32,7 +32,7 @@ pub(crate) enum Step {
     /// Everything queued is written and flushed.
     Flushed,
     /// Writing failed; what was queued is dropped, and later output is discarded.
-    WriteFailed(io::Error),
+    WriteFailed,
 }
 
 /// A transport with its read buffer and its queue of bytes to write.
@@ -124,7 +124,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Transport<IO> {
             if self.has_output() {
                 match self.poll_write(cx) {
                     Poll::Ready(Ok(())) => return Poll::Ready(Step::Flushed),
-                    Poll::Ready(Err(e)) => return Poll::Ready(Step::WriteFailed(e)),
+                    Poll::Ready(Err(_)) => return Poll::Ready(Step::WriteFailed),
                     Poll::Pending => {}
                 }
             }
@@ -265,7 +265,7 @@ mod tests {
         read.unwrap();
         drop(theirs);
         transport.queue(Bytes::from_static(b"lost"));
-        assert!(matches!(transport.step(false).await, Step::WriteFailed(_)));
+        assert!(matches!(transport.step(false).await, Step::WriteFailed));
         assert!(transport.write_failed() && !transport.has_output());
         transport.queue(Bytes::from_static(b"discarded"));
         assert_eq!(transport.queued(), 0);

@@ -793,7 +793,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Pump<IO> {
                     Step::Input(Input::Eof | Input::Failed(_)) => self.ws.handle_eof(),
                     Step::Flushed => {}
                     // The transport is dead; it discards output from now on.
-                    Step::WriteFailed(_) => self.ws.handle_eof(),
+                    Step::WriteFailed => self.ws.handle_eof(),
                 },
                 delivered = deliver_pending(self.messages.as_ref(), &mut self.pending),
                     if can_deliver =>
