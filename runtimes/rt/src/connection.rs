@@ -13,6 +13,7 @@
 //!   events (which is what sends the `100`) until the handler asks for the body.
 
 use crate::body::{Body, BodyError, BodyWriter};
+use crate::io::{Read, Write};
 use crate::request::{ConnectionInfo, Request, RequestContext};
 use crate::response::{Response, ResponseBody, Upgrade};
 use crate::runtime::{poll_once, BoxFuture, Guarded, Rt, TaskError, Timer};
@@ -24,7 +25,6 @@ use std::future::poll_fn;
 use std::io;
 use std::sync::Arc;
 use tether_core::h1::{ServerConnection, ServerEvent};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 /// The handler of the current request, polled by the connection's own task (no task per
@@ -129,7 +129,7 @@ impl Inbound {
 pub(crate) async fn serve<S, IO>(io: IO, shared: Arc<Shared<S>>, info: ConnectionInfo)
 where
     S: Send + Sync + 'static,
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: Read + Write + Unpin + Send + 'static,
 {
     let rt = shared.rt.clone();
     let mut conn = ServerConnection::new(shared.config.http.clone(), rt.now());
@@ -147,7 +147,7 @@ where
     let mut peer_gone = false;
     let mut timer = Timer::default();
     let mut stage_rx = shared.stage.subscribe();
-    let mut stage = *stage_rx.borrow_and_update();
+    let mut stage = stage_rx.borrow_and_update();
     match stage {
         Stage::Running => {}
         Stage::Draining => conn.shutdown(),
@@ -192,7 +192,7 @@ where
                         );
                         let socket = websocket::spawn(&rt, io, core, trailing);
                         shared.track(&socket);
-                        if *stage_rx.borrow() != Stage::Running {
+                        if stage_rx.with(|stage| *stage != Stage::Running) {
                             let _ = socket.close_going_away().await;
                         }
                         let _ = tx.send(socket);
@@ -263,7 +263,7 @@ where
                 conn.handle_timeout(rt.now());
             }
             changed = stage_rx.changed(), if stage != Stage::Abort => {
-                stage = if changed.is_ok() { *stage_rx.borrow_and_update() } else { Stage::Abort };
+                stage = if changed.is_ok() { stage_rx.borrow_and_update() } else { Stage::Abort };
                 match stage {
                     Stage::Running => {}
                     Stage::Draining => conn.shutdown(),
@@ -378,7 +378,7 @@ fn http_date() -> http::HeaderValue {
 }
 
 /// Writes out everything the core has to send.
-async fn flush<IO: AsyncRead + AsyncWrite + Unpin>(
+async fn flush<IO: Read + Write + Unpin>(
     rt: &Rt,
     conn: &mut ServerConnection,
     transport: &mut Transport<IO>,

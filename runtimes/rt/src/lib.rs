@@ -25,12 +25,14 @@ mod app;
 mod body;
 pub mod client;
 mod connection;
+pub mod io;
 pub mod jobs;
 mod request;
 mod response;
 mod router;
 pub mod runtime;
 mod service;
+mod sync;
 mod transport;
 pub mod websocket;
 

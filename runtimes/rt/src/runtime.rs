@@ -351,6 +351,47 @@ pub(crate) mod test_support {
         }
     }
 
+    /// A tokio stream as this crate's [`Read`](crate::io::Read) and
+    /// [`Write`](crate::io::Write).
+    #[derive(Debug)]
+    pub(crate) struct TokioIo<T>(pub(crate) T);
+
+    impl<T: tokio::io::AsyncRead + Unpin> crate::io::Read for TokioIo<T> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let mut buf = tokio::io::ReadBuf::new(buf);
+            match Pin::new(&mut self.0).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.filled().len())),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    }
+
+    impl<T: tokio::io::AsyncWrite + Unpin> crate::io::Write for TokioIo<T> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
     /// The test runtime (call inside a tokio runtime).
     pub(crate) fn rt() -> Rt {
         let _ = origin();

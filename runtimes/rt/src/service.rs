@@ -2,22 +2,23 @@
 //! [`Service`], an application ready to serve connections, with the stages of its
 //! shutdown.
 //!
-//! The adapter accepts connections and hands each one, as any tokio-IO stream (other
-//! runtimes' streams through a compat wrapper), to [`Service::serve_connection`], the loop
-//! that pumps the core's server connection (see `connection.rs`).
+//! The adapter accepts connections and hands each one, as a stream implementing this
+//! crate's [`Read`](crate::io::Read) and [`Write`](crate::io::Write) (a few lines of glue
+//! per runtime), to [`Service::serve_connection`], the loop that pumps the core's server
+//! connection (see `connection.rs`).
 
 use crate::app::{run_teardowns, App, CleanupError, Routes, StartError, Teardown};
 use crate::connection;
+use crate::io::{Read, Write};
 use crate::jobs::{Scheduler, SchedulerConfig};
 use crate::request::ConnectionInfo;
 use crate::runtime::Rt;
+use crate::sync::{watch, WatchSender};
 use crate::websocket;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_core::h1::ServerConnectionConfig;
 use tether_core::ws::WsConfig;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -99,7 +100,7 @@ impl<S: Send + Sync + 'static> Service<S> {
     ) -> Result<Service<S>, StartError> {
         let (routes, teardowns) = app.start().await?;
         let scheduler = Scheduler::new(config.jobs.clone(), rt.clone());
-        let (stage, _) = watch::channel(Stage::Running);
+        let (stage, _) = watch(Stage::Running);
         Ok(Service {
             shared: Arc::new(Shared {
                 ws_config: Arc::new(config.websocket.clone()),
@@ -131,7 +132,7 @@ impl<S: Send + Sync + 'static> Service<S> {
     /// task (see [`Service::close_websockets`]).
     pub async fn serve_connection<IO>(&self, io: IO, info: ConnectionInfo)
     where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        IO: Read + Write + Unpin + Send + 'static,
     {
         connection::serve(io, self.shared.clone(), info).await;
     }
@@ -197,7 +198,7 @@ pub(crate) struct Shared<S> {
     pub(crate) routes: Arc<Routes<S>>,
     pub(crate) scheduler: Scheduler,
     pub(crate) config: ServerConfig,
-    pub(crate) stage: watch::Sender<Stage>,
+    pub(crate) stage: WatchSender<Stage>,
     /// Open WebSockets, held weakly, to close with 1001 at shutdown.
     websockets: Mutex<Vec<websocket::WeakWsSender>>,
     /// The setups' teardowns, run by [`Service::finish`].

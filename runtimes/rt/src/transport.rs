@@ -5,13 +5,13 @@
 //! through it, so reading, writing, flushing, backpressure and shutdown behave the same in
 //! the three, and a runtime adapter only has to supply a stream.
 
+use crate::io::{Read, Write};
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What a read gave.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ pub(crate) struct Transport<IO> {
     write_failed: bool,
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> Transport<IO> {
+impl<IO: Read + Write + Unpin> Transport<IO> {
     /// A transport reading `read` bytes at a time (growing up to `max_read` while reads fill
     /// the buffer).
     pub(crate) fn new(io: IO, read: usize, max_read: usize) -> Transport<IO> {
@@ -152,12 +152,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Transport<IO> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Input> {
-        let mut buf = ReadBuf::new(&mut self.buf);
-        match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+        match Pin::new(&mut self.io).poll_read(cx, &mut self.buf) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Input::Failed(e)),
-            Poll::Ready(Ok(())) => {
-                let n = buf.filled().len();
+            Poll::Ready(Ok(n)) => {
                 if n == 0 {
                     return Poll::Ready(Input::Eof);
                 }
@@ -213,12 +211,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Transport<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::test_support::TokioIo;
     use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
     async fn writes_in_order_and_reads_with_a_growing_buffer() {
         let (ours, mut theirs) = duplex(1024);
-        let mut transport = Transport::new(ours, 4, 16);
+        let mut transport = Transport::new(TokioIo(ours), 4, 16);
         transport.queue(Bytes::from_static(b"hello "));
         transport.queue(Bytes::new());
         transport.queue_from({
@@ -249,7 +248,7 @@ mod tests {
     #[tokio::test]
     async fn step_writes_while_it_reads_and_reports_a_dead_peer() {
         let (ours, mut theirs) = duplex(8);
-        let mut transport = Transport::new(ours, 64, 64);
+        let mut transport = Transport::new(TokioIo(ours), 64, 64);
         // More than the pipe holds: the write waits until the peer reads, while a read can
         // still complete.
         transport.queue(Bytes::from(vec![b'x'; 32]));

@@ -57,6 +57,7 @@
 //! [`WsConfig::close_linger`]: tether_core::ws::WsConfig::close_linger
 //! [`CoreWebSocket::config`]: tether_core::ws::WebSocket::config
 
+use crate::io::{Read, Write};
 use crate::runtime::{sleep_until, Rt, Timer};
 use crate::transport::{Input, Step, Transport};
 use bytes::Bytes;
@@ -69,7 +70,6 @@ use std::sync::{Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tether_core::ws::{code, CloseReason, LocalError, WebSocket as CoreWebSocket, WsEvent};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::mpsc::{self, OwnedPermit};
 use tokio::sync::{oneshot, watch};
@@ -183,7 +183,7 @@ impl WsError {
 /// [`close_linger`](tether_core::ws::WsConfig::close_linger)).
 pub fn spawn<IO>(rt: &Rt, io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: Read + Write + Unpin + Send + 'static,
 {
     let config = ws.config();
     let (message_tx, message_rx) = mpsc::channel(config.message_buffer.max(1));
@@ -771,7 +771,7 @@ async fn deliver_pending(
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> Pump<IO> {
+impl<IO: Read + Write + Unpin> Pump<IO> {
     async fn run(mut self, trailing: Bytes) {
         let rt = self.rt.clone();
         self.ws.handle_input(rt.now(), &trailing);
@@ -935,12 +935,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Pump<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::test_support::TokioIo;
     use futures_util::{SinkExt, StreamExt};
     use std::io;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use tether_core::ws::{accept, ClientHandshake, DeflateConfig, ProtocolErrorKind, WsConfig};
-    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream, ReadBuf};
+    use tokio::io::{
+        duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf,
+    };
     use tokio::time::timeout;
 
     fn core_now() -> tether_core::time::Instant {
@@ -949,9 +952,14 @@ mod tests {
 
     fn spawn<IO>(io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
     where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        super::spawn(&crate::runtime::test_support::rt(), io, ws, trailing)
+        super::spawn(
+            &crate::runtime::test_support::rt(),
+            TokioIo(io),
+            ws,
+            trailing,
+        )
     }
 
     /// Turns a hang into a failure.
@@ -979,7 +987,7 @@ mod tests {
 
     fn client_on<IO>(io: IO, config: WsConfig) -> WebSocket
     where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let ws = CoreWebSocket::client(config, None, core_now(), mask_keys());
         spawn(io, ws, Bytes::new())
@@ -987,7 +995,7 @@ mod tests {
 
     fn server_on<IO>(io: IO, config: WsConfig) -> WebSocket
     where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         spawn(
             io,

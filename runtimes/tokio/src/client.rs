@@ -104,7 +104,7 @@ impl Connector for TokioConnector {
             let tcp = connect_tcp(&origin).await?;
             match origin.scheme() {
                 "https" | "wss" => crate::tls::connect(tcp, origin.host(), &tls).await,
-                _ => Ok(Box::new(tcp) as Box<dyn Io>),
+                _ => Ok(Box::new(crate::TokioIo(tcp)) as Box<dyn Io>),
             }
         })
     }

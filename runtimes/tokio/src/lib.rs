@@ -18,11 +18,13 @@
 
 mod client;
 mod clock;
+mod io;
 mod server;
 pub mod tls;
 
 pub use client::Client;
 pub use clock::now;
+pub use io::TokioIo;
 pub use server::{shield, shutdown_signal, Serve, ServeError, Server, ShutdownHandle};
 pub use tether_rt::client::{
     BodyStream, ClientConfig, ClientError, ClientResponse, HeaderError, RequestBuilder, TlsError,
@@ -69,6 +71,6 @@ pub mod websocket {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        tether_rt::websocket::spawn(&crate::clock::runtime(), io, ws, trailing)
+        tether_rt::websocket::spawn(&crate::clock::runtime(), crate::TokioIo(io), ws, trailing)
     }
 }

@@ -176,7 +176,7 @@ async fn run<S: Send + Sync + 'static>(serve: Serve<S>) -> Result<(), ServeError
         let info = ConnectionInfo::new(Some(peer), stream.local_addr().ok());
         let service = service.clone();
         connections.spawn(async move {
-            service.serve_connection(stream, info).await;
+            service.serve_connection(crate::TokioIo(stream), info).await;
             drop(permit);
         });
         // Reap finished connection tasks as we go.

@@ -208,7 +208,7 @@ mod enabled {
                 .into());
             }
         }
-        Ok(Box::new(stream))
+        Ok(Box::new(crate::TokioIo(stream)))
     }
 
     /// tokio-rustls reports rustls's own errors inside an `io::Error`: taken out, so that

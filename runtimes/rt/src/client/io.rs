@@ -4,6 +4,7 @@
 
 use super::config::ClientError;
 use super::request::Outgoing;
+use crate::io::{Read, Write};
 use crate::runtime::{poll_once, BoxFuture, Rt, Runtime};
 use crate::transport::{Input, Transport};
 use http::{Request, StatusCode};
@@ -14,10 +15,10 @@ use tether_core::h1::{ClientConnection, ClientConnectionConfig, ClientEvent};
 use tether_core::pool::Origin;
 use tether_core::time::RequestTimer;
 
-/// A transport: plain TCP, or TLS over it, as tokio IO (other runtimes' streams through a
-/// compat wrapper).
-pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+/// A transport: plain TCP, or TLS over it, as this crate's [`Read`] and [`Write`] (each
+/// runtime adapter wraps its streams).
+pub trait Io: Read + Write + Unpin + Send {}
+impl<T: Read + Write + Unpin + Send> Io for T {}
 
 /// How an adapter opens connections: DNS, TCP, and TLS for `https`/`wss` origins. The
 /// client calls it once per new pooled connection (under the `sock_connect` timeout) and
@@ -195,7 +196,13 @@ mod tests {
 
     fn conn() -> (Conn, DuplexStream) {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        (Conn::new(rt(), Box::new(client)), server)
+        (
+            Conn::new(
+                rt(),
+                Box::new(crate::runtime::test_support::TokioIo(client)),
+            ),
+            server,
+        )
     }
 
     fn get() -> Request<()> {

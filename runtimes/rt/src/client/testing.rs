@@ -89,7 +89,9 @@ impl Connector for Pipes {
             state.closed.fetch_add(1, Ordering::SeqCst);
             state.changed.notify_waiters();
         });
-        Box::pin(async move { Ok(Box::new(client) as Box<dyn Io>) })
+        Box::pin(async move {
+            Ok(Box::new(crate::runtime::test_support::TokioIo(client)) as Box<dyn Io>)
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 //! `100 Continue` goes out exactly when the handler asks for the body.
 
 use super::*;
-use crate::runtime::test_support::rt;
+use crate::runtime::test_support::{rt, TokioIo};
 use crate::{App, ServerConfig, Service};
 use http::StatusCode;
 use std::sync::Mutex;
@@ -66,7 +66,7 @@ async fn connect<S: Send + Sync + 'static>(
     let serving = service.clone();
     let task = tokio::spawn(async move {
         serving
-            .serve_connection(server, ConnectionInfo::default())
+            .serve_connection(TokioIo(server), ConnectionInfo::default())
             .await
     });
     (client, service, task)

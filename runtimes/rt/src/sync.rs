@@ -1,0 +1,211 @@
+//! A runtime-free `watch`: one value, many readers that wait for it to change. Built on a
+//! mutex and `event-listener` (what the smol ecosystem's primitives use), so it works under
+//! any executor and on hosts without threads.
+
+use event_listener::Event;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+struct Shared<T> {
+    /// The value and how many times it changed.
+    value: Mutex<(T, u64)>,
+    changed: Event,
+    /// The sender is gone: the value will not change any more.
+    closed: AtomicBool,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, (T, u64)> {
+        self.value
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The sender was dropped: no change will come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Closed;
+
+/// Changes the value.
+pub(crate) struct WatchSender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// Reads the value and waits for changes.
+pub(crate) struct WatchReceiver<T> {
+    shared: Arc<Shared<T>>,
+    /// The version last seen.
+    seen: u64,
+}
+
+impl<T> Clone for WatchReceiver<T> {
+    fn clone(&self) -> Self {
+        WatchReceiver {
+            shared: self.shared.clone(),
+            seen: self.seen,
+        }
+    }
+}
+
+/// A watched value starting at `initial`.
+pub(crate) fn watch<T>(initial: T) -> (WatchSender<T>, WatchReceiver<T>) {
+    let shared = Arc::new(Shared {
+        value: Mutex::new((initial, 0)),
+        changed: Event::new(),
+        closed: AtomicBool::new(false),
+    });
+    (
+        WatchSender {
+            shared: shared.clone(),
+        },
+        WatchReceiver { shared, seen: 0 },
+    )
+}
+
+impl<T> WatchSender<T> {
+    /// Changes the value in place if `change` says it did; wakes the readers then.
+    pub(crate) fn send_if_modified(&self, change: impl FnOnce(&mut T) -> bool) -> bool {
+        let modified = {
+            let mut guard = self.shared.lock();
+            let modified = change(&mut guard.0);
+            if modified {
+                guard.1 += 1;
+            }
+            modified
+        };
+        if modified {
+            self.shared.changed.notify(usize::MAX);
+        }
+        modified
+    }
+
+    /// Changes the value in place and wakes the readers.
+    pub(crate) fn send_modify(&self, change: impl FnOnce(&mut T)) {
+        self.send_if_modified(|value| {
+            change(value);
+            true
+        });
+    }
+
+    /// A new reader that has seen the current value.
+    pub(crate) fn subscribe(&self) -> WatchReceiver<T> {
+        let seen = self.shared.lock().1;
+        WatchReceiver {
+            shared: self.shared.clone(),
+            seen,
+        }
+    }
+}
+
+impl<T> Drop for WatchSender<T> {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.changed.notify(usize::MAX);
+    }
+}
+
+impl<T: Clone> WatchReceiver<T> {
+    /// The current value (marked as seen).
+    pub(crate) fn borrow_and_update(&mut self) -> T {
+        let guard = self.shared.lock();
+        self.seen = guard.1;
+        guard.0.clone()
+    }
+}
+
+impl<T> WatchReceiver<T> {
+    /// Reads the current value.
+    pub(crate) fn with<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        read(&self.shared.lock().0)
+    }
+
+    /// Waits until the value changes from the one last seen; `Err` once the sender is gone
+    /// and nothing changed.
+    pub(crate) async fn changed(&mut self) -> Result<(), Closed> {
+        loop {
+            let listener = self.shared.changed.listen();
+            let version = self.shared.lock().1;
+            if version != self.seen {
+                self.seen = version;
+                return Ok(());
+            }
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Err(Closed);
+            }
+            listener.await;
+        }
+    }
+
+    /// Waits until `ready` holds for the value (at once if it does); `Err` if the sender is
+    /// gone first.
+    pub(crate) async fn wait_for(&mut self, ready: impl Fn(&T) -> bool) -> Result<(), Closed> {
+        loop {
+            let listener = self.shared.changed.listen();
+            {
+                let guard = self.shared.lock();
+                self.seen = guard.1;
+                if ready(&guard.0) {
+                    return Ok(());
+                }
+            }
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Err(Closed);
+            }
+            listener.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[test]
+    fn readers_see_changes_and_the_end() {
+        let (tx, mut rx) = watch(1);
+        assert!(rx.changed().now_or_never().is_none(), "nothing changed yet");
+        tx.send_modify(|v| *v = 2);
+        assert_eq!(rx.changed().now_or_never(), Some(Ok(())));
+        assert_eq!(rx.borrow_and_update(), 2);
+        assert!(!tx.send_if_modified(|_| false));
+        assert!(rx.changed().now_or_never().is_none());
+        let mut late = tx.subscribe();
+        assert!(late.wait_for(|v| *v == 2).now_or_never() == Some(Ok(())));
+        drop(tx);
+        assert_eq!(rx.changed().now_or_never(), Some(Err(Closed)));
+        assert_eq!(late.wait_for(|v| *v == 3).now_or_never(), Some(Err(Closed)));
+    }
+
+    #[test]
+    fn a_waiting_reader_is_woken() {
+        let (tx, mut rx) = watch(false);
+        let waiting = std::thread::spawn(move || {
+            assert_eq!(futures_executor_lite(rx.wait_for(|v| *v)), Ok(()));
+            rx.with(|v| *v)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        tx.send_modify(|v| *v = true);
+        assert!(waiting.join().unwrap());
+    }
+
+    /// Blocks the thread on `future` (the crate has no executor of its own).
+    fn futures_executor_lite<F: std::future::Future>(future: F) -> F::Output {
+        use std::task::{Context, Poll, Wake, Waker};
+        struct Thread(std::thread::Thread);
+        impl Wake for Thread {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Thread(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            std::thread::park();
+        }
+    }
+}
