@@ -16,7 +16,7 @@ use crate::body::{Body, BodyError, BodyWriter};
 use crate::io::{Read, Write};
 use crate::request::{ConnectionInfo, Request, RequestContext};
 use crate::response::{Response, ResponseBody, Upgrade};
-use crate::runtime::{poll_once, BoxFuture, Guarded, Rt, TaskError, Timer};
+use crate::runtime::{poll_once, BoxFuture, Guarded, Rt, Runtime, TaskError, Timer};
 use crate::service::{Shared, Stage};
 use crate::transport::{Input, Transport};
 use crate::websocket;
@@ -173,7 +173,7 @@ where
                     // Most handlers answer at once: take the answer now, and write it with
                     // this turn's flush, instead of a turn of the select below.
                     match poll_once(&mut handler).await {
-                        Some(done) => (streaming, upgrade) = respond(&mut conn, done),
+                        Some(done) => (streaming, upgrade) = respond(&*rt, &mut conn, done),
                         None => running = Some(handler),
                     }
                 }
@@ -248,7 +248,7 @@ where
             () = inbound.wanted(), if inbound.awaiting_want => {}
             done = poll_running(&mut running) => {
                 running = None;
-                (streaming, upgrade) = respond(&mut conn, done);
+                (streaming, upgrade) = respond(&*rt, &mut conn, done);
             }
             piece = next_piece(&mut streaming) => match piece {
                 Some(piece) => {
@@ -294,6 +294,7 @@ async fn next_piece(streaming: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Byt
 /// Sends what the handler returned (a 500 if it panicked); returns the streamed body to
 /// pump, and the upgrade to complete once the core hands the transport over.
 fn respond(
+    rt: &dyn Runtime,
     conn: &mut ServerConnection,
     done: Result<Response, TaskError>,
 ) -> (Option<mpsc::Receiver<Bytes>>, Option<Box<Upgrade>>) {
@@ -301,11 +302,11 @@ fn respond(
         Ok(mut response) => {
             let upgrade = response.upgrade.take();
             let switching = upgrade.is_some();
-            (start_response(conn, response, switching), upgrade)
+            (start_response(rt, conn, response, switching), upgrade)
         }
         Err(_) => {
             let response = Response::empty(http::StatusCode::INTERNAL_SERVER_ERROR);
-            (start_response(conn, response, false), None)
+            (start_response(rt, conn, response, false), None)
         }
     }
 }
@@ -313,6 +314,7 @@ fn respond(
 /// Sends a handler's response head (and whole body); returns the stream to pump for a
 /// streamed body.
 fn start_response(
+    rt: &dyn Runtime,
     conn: &mut ServerConnection,
     response: Response,
     switching: bool,
@@ -320,7 +322,7 @@ fn start_response(
     let mut head = http::Response::from_parts(response.head, ());
     head.headers_mut()
         .entry(http::header::DATE)
-        .or_insert_with(http_date);
+        .or_insert_with(|| http_date(rt));
     if conn.send_response(&head).is_err() {
         // The core refused the head (e.g. a 204 with a body length): answer 500 instead.
         let fallback = http::Response::builder()
@@ -350,18 +352,16 @@ fn start_response(
     }
 }
 
-/// The current time as an HTTP date, formatted at most once a second per thread (an origin
-/// server with a clock must send `Date`, RFC 9110 §6.6.1).
-fn http_date() -> http::HeaderValue {
+/// The runtime's wall clock as an HTTP date, formatted at most once a second per thread (an
+/// origin server with a clock must send `Date`, RFC 9110 §6.6.1).
+fn http_date(rt: &dyn Runtime) -> http::HeaderValue {
     use std::cell::RefCell;
-    use std::time::{SystemTime, UNIX_EPOCH};
     thread_local! {
         static CACHE: RefCell<Option<(u64, http::HeaderValue)>> = const { RefCell::new(None) };
     }
-    let now = SystemTime::now();
-    let second = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
+    let since_epoch = rt.unix_time();
+    let second = since_epoch.as_secs();
+    let now = std::time::UNIX_EPOCH + since_epoch;
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         match &*cache {

@@ -31,6 +31,12 @@ pub trait Runtime: Send + Sync + 'static {
     /// task started here is tied to a connection, a WebSocket or a scheduler job that ends
     /// it.
     fn spawn(&self, task: BoxFuture<()>);
+    /// The wall clock, as the time since the Unix epoch: for the `Date` header of responses
+    /// (the host's clock; there is no OS clock on some hosts, e.g. WebAssembly).
+    fn unix_time(&self) -> std::time::Duration;
+    /// Fills `dest` with random bytes from a strong source (WebSocket masking keys and
+    /// `Sec-WebSocket-Key`, RFC 6455 §5.3 and §4.1).
+    fn fill_random(&self, dest: &mut [u8]);
 }
 
 /// A shared handle to the runtime.
@@ -348,6 +354,25 @@ pub(crate) mod test_support {
 
         fn spawn(&self, task: BoxFuture<()>) {
             tokio::spawn(task);
+        }
+
+        fn unix_time(&self) -> Duration {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+        }
+
+        fn fill_random(&self, dest: &mut [u8]) {
+            // Tests need distinct values, not secrecy: the standard library's randomly
+            // seeded hasher over a counter.
+            use std::hash::{BuildHasher, Hasher};
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            for chunk in dest.chunks_mut(8) {
+                let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+                hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+                chunk.copy_from_slice(&hasher.finish().to_ne_bytes()[..chunk.len()]);
+            }
         }
     }
 

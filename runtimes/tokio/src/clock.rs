@@ -59,6 +59,25 @@ impl Runtime for Tokio {
         };
         drop(handle.spawn(task));
     }
+
+    fn unix_time(&self) -> Duration {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+    }
+
+    fn fill_random(&self, dest: &mut [u8]) {
+        // The OS's generator; should it ever fail, the masks must still be unpredictable
+        // enough to stop cache poisoning (RFC 6455 §10.3): fall back to hashed state.
+        if getrandom::fill(dest).is_err() {
+            use std::hash::{BuildHasher, Hasher};
+            for chunk in dest.chunks_mut(8) {
+                let hasher = std::collections::hash_map::RandomState::new().build_hasher();
+                let value = hasher.finish();
+                chunk.copy_from_slice(&value.to_ne_bytes()[..chunk.len()]);
+            }
+        }
+    }
 }
 
 /// The shared loops' view of tokio. May be made outside a runtime (a client built before

@@ -5,6 +5,7 @@ use super::config::ClientError;
 use super::io::{with_deadline, Conn};
 use super::request::{add_headers, parse_url, Fields};
 use super::Client;
+use crate::runtime::{Rt, Runtime};
 use crate::websocket::{self, WebSocket};
 use http::header::HeaderName;
 use http::StatusCode;
@@ -90,7 +91,7 @@ impl WsRequest {
         let mut timer = RequestTimer::new(self.timeouts, client.now());
         let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
         let (handshake, mut request) =
-            ClientHandshake::new(&uri, random_key(), &protocols, &self.config)?;
+            ClientHandshake::new(&uri, random_key(&*shared.rt), &protocols, &self.config)?;
         add_headers(request.headers_mut(), shared, &headers, is_handshake_header)?;
         timer.connecting(client.now());
         let stream =
@@ -114,7 +115,7 @@ impl WsRequest {
                         self.config,
                         negotiated.deflate,
                         client.now(),
-                        mask_keys(),
+                        mask_keys(shared.rt.clone()),
                     );
                     let socket =
                         websocket::spawn(&shared.rt, conn.transport.into_inner(), core, trailing);
@@ -142,35 +143,24 @@ fn is_handshake_header(name: &HeaderName) -> bool {
         || name == "host"
 }
 
-/// Process-wide randomness from the standard library's randomly seeded hasher (the core
-/// has none; this avoids a dependency for mask keys and handshake keys).
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.finish()
-}
-
-fn random_key() -> [u8; 16] {
+/// A `Sec-WebSocket-Key`'s 16 bytes, from the runtime's randomness (the core has none).
+fn random_key(rt: &dyn Runtime) -> [u8; 16] {
     let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&random_u64().to_ne_bytes());
-    key[8..].copy_from_slice(&random_u64().to_ne_bytes());
+    rt.fill_random(&mut key);
     key
 }
 
-fn mask_keys() -> impl FnMut() -> [u8; 4] + Send + 'static {
-    let mut pool = 0u64;
-    let mut left = 0;
+/// Masking keys from the runtime's randomness (RFC 6455 §5.3), drawn 16 at a time.
+fn mask_keys(rt: Rt) -> impl FnMut() -> [u8; 4] + Send + 'static {
+    let mut pool = [0u8; 64];
+    let mut next = pool.len();
     move || {
-        if left == 0 {
-            pool = random_u64();
-            left = 2;
+        if next == pool.len() {
+            rt.fill_random(&mut pool);
+            next = 0;
         }
-        left -= 1;
-        let key = (pool as u32).to_ne_bytes();
-        pool >>= 32;
+        let key = [pool[next], pool[next + 1], pool[next + 2], pool[next + 3]];
+        next += 4;
         key
     }
 }
@@ -296,9 +286,10 @@ mod tests {
 
     #[test]
     fn keys_and_masks_do_not_repeat() {
-        let keys: HashSet<[u8; 16]> = (0..100).map(|_| random_key()).collect();
+        let rt = crate::runtime::test_support::rt();
+        let keys: HashSet<[u8; 16]> = (0..100).map(|_| random_key(&*rt)).collect();
         assert_eq!(keys.len(), 100);
-        let mut masks = mask_keys();
+        let mut masks = mask_keys(rt);
         let masks: HashSet<[u8; 4]> = (0..100).map(|_| masks()).collect();
         assert!(masks.len() > 90, "{}", masks.len());
     }
