@@ -21,11 +21,15 @@ use crate::service::{Shared, Stage};
 use crate::transport::{Input, Transport};
 use crate::websocket;
 use bytes::Bytes;
+use futures_channel::mpsc;
+use futures_util::StreamExt;
 use std::future::poll_fn;
+use std::future::Future;
 use std::io;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 use tether_core::h1::{ServerConnection, ServerEvent};
-use tokio::sync::mpsc;
 
 /// The handler of the current request, polled by the connection's own task (no task per
 /// request); a panic becomes a 500.
@@ -108,20 +112,6 @@ impl Inbound {
             }
         }
         writer.fail(BodyError::ConnectionLost);
-    }
-
-    async fn room(&self) {
-        match &self.writer {
-            Some(writer) => poll_fn(|cx| writer.poll_ready(cx)).await,
-            None => std::future::pending().await,
-        }
-    }
-
-    async fn wanted(&self) {
-        match &self.writer {
-            Some(writer) => poll_fn(|cx| writer.poll_wanted(cx)).await,
-            None => std::future::pending().await,
-        }
     }
 }
 
@@ -213,11 +203,13 @@ where
                 // The connection is over (EOF, a protocol error answered, a timeout) but
                 // the handler runs to completion by default, still owned by this task
                 // (which the server waits for, and cuts at the shutdown timeout).
-                if let Some(handler) = running.take() {
-                    tokio::select! {
-                        _ = handler => {}
-                        _ = stage_rx.wait_for(|stage| *stage == Stage::Abort) => {}
-                    }
+                if let Some(mut handler) = running.take() {
+                    let mut aborted = pin!(stage_rx.wait_for(|stage| *stage == Stage::Abort));
+                    poll_fn(|cx| match Pin::new(&mut handler).poll(cx) {
+                        Poll::Ready(_) => Poll::Ready(()),
+                        Poll::Pending => aborted.as_mut().poll(cx).map(drop),
+                    })
+                    .await;
                 }
             }
         }
@@ -232,38 +224,71 @@ where
         }
         let deadline = conn.poll_timeout();
         let reading = conn.wants_input() && inbound.held.is_none() && !peer_gone;
-        tokio::select! {
-            input = transport.read(), if reading => match input {
-                // The core turns EOF into Closed, or an incomplete-message error mid-request;
-                // for handler cancellation, EOF means the client has gone.
-                Input::Eof | Input::Failed(_) => {
-                    conn.handle_eof();
-                    if shared.config.cancel_on_disconnect {
-                        peer_gone = true;
+        let woke = {
+            let mut sleep = pin!(timer.sleep_until(&*rt, deadline));
+            poll_fn(|cx| {
+                // In a fixed order: the peer's bytes, the body's reader, the handler, its
+                // streamed body, the deadline, the shutdown stage.
+                if reading {
+                    if let Poll::Ready(input) = transport.poll_read(cx) {
+                        return Poll::Ready(Wake::Input(input));
                     }
                 }
-                Input::Data(n) => conn.handle_input(rt.now(), transport.received(n)),
-            },
-            () = inbound.room(), if inbound.held.is_some() => {}
-            () = inbound.wanted(), if inbound.awaiting_want => {}
-            done = poll_running(&mut running) => {
+                if let Some(writer) = &inbound.writer {
+                    if inbound.held.is_some() && writer.poll_ready(cx).is_ready() {
+                        return Poll::Ready(Wake::Body);
+                    }
+                    if inbound.awaiting_want && writer.poll_wanted(cx).is_ready() {
+                        return Poll::Ready(Wake::Body);
+                    }
+                }
+                if let Some(handler) = &mut running {
+                    if let Poll::Ready(done) = Pin::new(handler).poll(cx) {
+                        return Poll::Ready(Wake::Handler(done));
+                    }
+                }
+                if let Some(pieces) = &mut streaming {
+                    if let Poll::Ready(piece) = pieces.poll_next_unpin(cx) {
+                        return Poll::Ready(Wake::Piece(piece));
+                    }
+                }
+                if deadline.is_some() && sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Deadline);
+                }
+                if stage != Stage::Abort && stage_rx.poll_changed(cx).is_ready() {
+                    return Poll::Ready(Wake::Stage);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        match woke {
+            // The core turns EOF into Closed, or an incomplete-message error mid-request;
+            // for handler cancellation, EOF means the client has gone.
+            Wake::Input(Input::Eof | Input::Failed(_)) => {
+                conn.handle_eof();
+                if shared.config.cancel_on_disconnect {
+                    peer_gone = true;
+                }
+            }
+            Wake::Input(Input::Data(n)) => conn.handle_input(rt.now(), transport.received(n)),
+            // Room for a held piece, or the handler asked for the body: the next turn takes
+            // events again.
+            Wake::Body => {}
+            Wake::Handler(done) => {
                 running = None;
                 (streaming, upgrade) = respond(&*rt, &mut conn, done);
             }
-            piece = next_piece(&mut streaming) => match piece {
-                Some(piece) => {
-                    let _ = conn.send_data(piece);
-                }
-                None => {
-                    streaming = None;
-                    let _ = conn.send_end(None);
-                }
-            },
-            () = timer.sleep_until(&*rt, deadline), if deadline.is_some() => {
-                conn.handle_timeout(rt.now());
+            Wake::Piece(Some(piece)) => {
+                let _ = conn.send_data(piece);
             }
-            changed = stage_rx.changed(), if stage != Stage::Abort => {
-                stage = if changed.is_ok() { stage_rx.borrow_and_update() } else { Stage::Abort };
+            Wake::Piece(None) => {
+                streaming = None;
+                let _ = conn.send_end(None);
+            }
+            Wake::Deadline => conn.handle_timeout(rt.now()),
+            Wake::Stage => {
+                stage = stage_rx.borrow_and_update();
                 match stage {
                     Stage::Running => {}
                     Stage::Draining => conn.shutdown(),
@@ -277,18 +302,14 @@ where
     }
 }
 
-async fn poll_running(running: &mut Option<Running>) -> Result<Response, TaskError> {
-    match running {
-        Some(handler) => handler.await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn next_piece(streaming: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
-    match streaming {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
+/// What woke the connection's loop.
+enum Wake {
+    Input(Input),
+    Body,
+    Handler(Result<Response, TaskError>),
+    Piece(Option<Bytes>),
+    Deadline,
+    Stage,
 }
 
 /// Sends what the handler returned (a 500 if it panicked); returns the streamed body to

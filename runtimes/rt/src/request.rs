@@ -6,6 +6,7 @@ use crate::jobs::Scheduler;
 use crate::response::{Response, ResponseBody};
 use crate::router::Params;
 use crate::websocket::WebSocket;
+use futures_channel::oneshot;
 use http::{HeaderMap, Method, Uri, Version};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +14,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tether_core::ws::{self as core_ws, WsConfig};
-use tokio::sync::oneshot;
 
 /// The addresses of a served connection, as the adapter accepted it (`None` where the
 /// transport has none, e.g. an in-memory pipe or a JavaScript host that does not say).

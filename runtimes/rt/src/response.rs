@@ -3,10 +3,11 @@
 
 use crate::websocket::WebSocket;
 use bytes::Bytes;
+use futures_channel::{mpsc, oneshot};
+use futures_util::SinkExt;
 use http::header::{HeaderValue, IntoHeaderName};
 use http::{HeaderMap, StatusCode};
 use tether_core::ws as core_ws;
-use tokio::sync::{mpsc, oneshot};
 
 /// Hands the upgraded transport to a waiting WebSocket handler.
 pub(crate) type UpgradeTx = oneshot::Sender<WebSocket>;
@@ -93,8 +94,8 @@ pub struct ResponseClosed;
 
 impl BodySender {
     /// Sends a piece; waits while the client is slower than the handler (backpressure).
-    /// `Err` when the connection is gone.
-    pub async fn send(&self, piece: impl Into<Bytes>) -> Result<(), ResponseClosed> {
+    /// `Err` when the connection is gone. (Clone the sender to send from several places.)
+    pub async fn send(&mut self, piece: impl Into<Bytes>) -> Result<(), ResponseClosed> {
         self.tx.send(piece.into()).await.map_err(|_| ResponseClosed)
     }
 }

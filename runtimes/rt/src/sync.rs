@@ -2,9 +2,12 @@
 //! mutex and `event-listener` (what the smol ecosystem's primitives use), so it works under
 //! any executor and on hosts without threads.
 
-use event_listener::Event;
+use event_listener::{Event, EventListener};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 struct Shared<T> {
     /// The value and how many times it changed.
@@ -36,6 +39,9 @@ pub(crate) struct WatchReceiver<T> {
     shared: Arc<Shared<T>>,
     /// The version last seen.
     seen: u64,
+    /// Kept between polls of [`WatchReceiver::poll_changed`], so a loop that polls it on
+    /// every turn registers once, not once a turn.
+    listener: Option<EventListener>,
 }
 
 impl<T> Clone for WatchReceiver<T> {
@@ -43,6 +49,7 @@ impl<T> Clone for WatchReceiver<T> {
         WatchReceiver {
             shared: self.shared.clone(),
             seen: self.seen,
+            listener: None,
         }
     }
 }
@@ -58,7 +65,11 @@ pub(crate) fn watch<T>(initial: T) -> (WatchSender<T>, WatchReceiver<T>) {
         WatchSender {
             shared: shared.clone(),
         },
-        WatchReceiver { shared, seen: 0 },
+        WatchReceiver {
+            shared,
+            seen: 0,
+            listener: None,
+        },
     )
 }
 
@@ -93,6 +104,7 @@ impl<T> WatchSender<T> {
         WatchReceiver {
             shared: self.shared.clone(),
             seen,
+            listener: None,
         }
     }
 }
@@ -117,6 +129,33 @@ impl<T> WatchReceiver<T> {
     /// Reads the current value.
     pub(crate) fn with<R>(&self, read: impl FnOnce(&T) -> R) -> R {
         read(&self.shared.lock().0)
+    }
+
+    /// Ready once the value changed from the one last seen (which it marks as seen), or the
+    /// sender is gone.
+    pub(crate) fn poll_changed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
+        loop {
+            let version = self.shared.lock().1;
+            if version != self.seen {
+                self.seen = version;
+                self.listener = None;
+                return Poll::Ready(Ok(()));
+            }
+            if self.shared.closed.load(Ordering::Acquire) {
+                self.listener = None;
+                return Poll::Ready(Err(Closed));
+            }
+            match &mut self.listener {
+                // Listen first, then check again (the loop), so no change is missed.
+                None => self.listener = Some(self.shared.changed.listen()),
+                Some(listener) => {
+                    if Pin::new(listener).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.listener = None;
+                }
+            }
+        }
     }
 
     /// Waits until the value changes from the one last seen; `Err` once the sender is gone

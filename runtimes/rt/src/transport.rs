@@ -151,7 +151,7 @@ impl<IO: Read + Write + Unpin> Transport<IO> {
         self.io
     }
 
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Input> {
+    pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Input> {
         match Pin::new(&mut self.io).poll_read(cx, &mut self.buf) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Input::Failed(e)),
