@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds tether-core for wasm32-unknown-unknown, the way /work/shared/TOOLCHAIN.md describes:
-# rustup has no wasm32 standard library on these machines and cannot download one, so the
-# build uses Debian's rustc 1.96 (rustc-web, cargo-web) and compiles std from source
-# (rust-web-src) with -Zbuild-std. RUSTC_BOOTSTRAP=1 unlocks -Z flags on that stable rustc.
+# Builds tether-core and tether-rt for wasm32-unknown-unknown (a WebAssembly host runs them
+# with JavaScript providing sockets and timers, so nothing in them may need threads, an OS
+# clock or OS randomness). rustup on the CI machines has no wasm32 standard library and
+# cannot download one, so the build uses Debian's rustc (rustc-web, cargo-web) and compiles
+# std from source (rust-web-src) with -Zbuild-std. RUSTC_BOOTSTRAP=1 unlocks -Z flags on
+# that stable rustc.
 #
 # Artifacts go to target/wasm (CARGO_TARGET_DIR), never to the rustup toolchain's target/.
 # Run from anywhere: ./scripts/wasm-check.sh
@@ -38,12 +40,14 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld
 # Flags meant for the host toolchain (e.g. sanitizers) must not leak into this build.
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_TARGET RUSTUP_TOOLCHAIN || true
 
-"$DEBIAN_CARGO" build --locked --release -p tether-core \
+"$DEBIAN_CARGO" build --locked --release -p tether-core -p tether-rt \
     --target "$TARGET" -Zbuild-std=std,panic_abort
 
-RLIB="$CARGO_TARGET_DIR/$TARGET/release/libtether_core.rlib"
-if [[ ! -s $RLIB ]]; then
-    echo "wasm-check: FAILED: $RLIB was not produced" >&2
-    exit 1
-fi
-echo "wasm-check: OK: $RLIB ($(stat -c %s "$RLIB") bytes)" >&2
+for crate in tether_core tether_rt; do
+    RLIB="$CARGO_TARGET_DIR/$TARGET/release/lib$crate.rlib"
+    if [[ ! -s $RLIB ]]; then
+        echo "wasm-check: FAILED: $RLIB was not produced" >&2
+        exit 1
+    fi
+    echo "wasm-check: OK: $RLIB ($(stat -c %s "$RLIB") bytes)" >&2
+done
