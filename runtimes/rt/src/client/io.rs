@@ -8,8 +8,10 @@ use crate::io::{Read, Write};
 use crate::runtime::{poll_once, BoxFuture, Rt, Runtime};
 use crate::transport::{Input, Transport};
 use http::{Request, StatusCode};
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 use tether_core::h1::{ClientConnection, ClientConnectionConfig, ClientEvent};
 use tether_core::pool::Origin;
@@ -94,10 +96,16 @@ impl Conn {
         with_deadline(&*rt, timer, self.flush()).await??;
         if self.http.is_waiting_for_continue() {
             let patience = rt.now() + CONTINUE_PATIENCE;
-            let wait = self.wait_for_continue(response_started);
-            let waited = tokio::select! {
-                waited = with_deadline(&*rt, timer, wait) => Ok(waited),
-                () = rt.sleep_until(patience) => Err(()),
+            let waited = {
+                let wait = self.wait_for_continue(response_started);
+                let mut wait = pin!(with_deadline(&*rt, timer, wait));
+                let mut patience_over = rt.sleep_until(patience);
+                // The server's word first: an answer ready when the patience runs out wins.
+                poll_fn(|cx| match wait.as_mut().poll(cx) {
+                    Poll::Ready(waited) => Poll::Ready(Ok(waited)),
+                    Poll::Pending => patience_over.as_mut().poll(cx).map(Err),
+                })
+                .await
             };
             match waited {
                 // A final answer before the body: return it; the body is never sent.
@@ -164,7 +172,7 @@ pub(super) async fn with_deadline<F: Future>(
     timer: &mut RequestTimer,
     future: F,
 ) -> Result<F::Output, ClientError> {
-    tokio::pin!(future);
+    let mut future = pin!(future);
     // Most steps (a write the socket buffer takes, a read of bytes already there) finish on
     // the first poll: no timer is made for them.
     if let Some(output) = poll_once(&mut future).await {
@@ -174,10 +182,17 @@ pub(super) async fn with_deadline<F: Future>(
         let Some(deadline) = timer.poll_timeout() else {
             return Ok(future.await);
         };
-        tokio::select! {
-            biased;
-            output = &mut future => return Ok(output),
-            _ = rt.sleep_until(deadline) => {
+        let mut expiry = rt.sleep_until(deadline);
+        // Biased: the work first, the timer only while the work is pending (work that is
+        // done when its deadline passes is not a timeout).
+        let output = poll_fn(|cx| match future.as_mut().poll(cx) {
+            Poll::Ready(output) => Poll::Ready(Some(output)),
+            Poll::Pending => expiry.as_mut().poll(cx).map(|()| None),
+        })
+        .await;
+        match output {
+            Some(output) => return Ok(output),
+            None => {
                 if let Some(kind) = timer.handle_timeout(rt.now()) {
                     return Err(ClientError::Timeout(kind));
                 }

@@ -30,14 +30,15 @@ pub use ws::WsRequest;
 
 use crate::runtime::Rt;
 use crate::websocket::WebSocket;
+use futures_channel::oneshot;
 use futures_util::future::AbortHandle;
 use http::header::HeaderValue;
 use http::Method;
 use io::Conn;
+use pool::ReaperWake;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tether_core::pool::{ConnId, Grant, Origin, Pool, PoolStats, WaiterId};
-use tokio::sync::oneshot;
 
 /// What every clone of a [`Client`] shares.
 struct Shared {
@@ -56,7 +57,7 @@ struct Shared {
     reaper: Mutex<Option<AbortHandle>>,
     /// Wakes the reaper when a connection turns idle (the pool's next deadline may be
     /// earlier than the one it sleeps until).
-    reaper_wake: Arc<tokio::sync::Notify>,
+    reaper_wake: Arc<ReaperWake>,
 }
 
 impl Shared {
@@ -112,7 +113,7 @@ impl Client {
                 idle: Mutex::new(HashMap::new()),
                 waiters: Mutex::new(HashMap::new()),
                 reaper: Mutex::new(None),
-                reaper_wake: Arc::new(tokio::sync::Notify::new()),
+                reaper_wake: Arc::default(),
             }),
         }
     }

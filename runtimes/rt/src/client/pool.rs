@@ -10,14 +10,19 @@ use super::request::RequestBody;
 use super::response::ClientResponse;
 use super::Client;
 use crate::runtime::sleep_until;
+use futures_channel::oneshot;
 use futures_util::future::{AbortHandle, Abortable};
+use futures_util::task::AtomicWaker;
 use http::Request;
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tether_core::pool::{self, Acquire, ConnId, Grant, Origin, PoolEvent, WaiterId};
 use tether_core::time::RequestTimer;
-use tokio::sync::oneshot;
 
 impl Client {
     /// One request/response exchange on a pooled connection, with one retry on a fresh
@@ -132,13 +137,15 @@ impl Client {
                 loop {
                     let Some(shared) = weak.upgrade() else { return };
                     let next = shared.pool.lock().ok().and_then(|p| p.poll_timeout());
-                    let woken = wake.notified();
                     // Only the weak reference is held while sleeping: the client can go away.
                     drop(shared);
-                    tokio::select! {
-                        _ = sleep_until(&*rt, next) => {}
-                        _ = woken => {}
-                    }
+                    // A wake-up sent since the deadline was read is kept: it ends this sleep.
+                    let mut sleep = pin!(sleep_until(&*rt, next));
+                    poll_fn(|cx| match wake.poll_woken(cx) {
+                        Poll::Ready(()) => Poll::Ready(()),
+                        Poll::Pending => sleep.as_mut().poll(cx),
+                    })
+                    .await;
                     let Some(shared) = weak.upgrade() else { return };
                     if let Ok(mut pool) = shared.pool.lock() {
                         pool.handle_timeout(shared.rt.now());
@@ -249,9 +256,41 @@ impl Client {
         }
         if reusable {
             // After the pool has the connection's idle deadline.
-            self.shared.reaper_wake.notify_one();
+            self.shared.reaper_wake.wake();
         }
         self.drain_pool_events();
+    }
+}
+
+/// Wakes the idle reaper, its one waiter, under any executor: a wake-up sent while the
+/// reaper is not waiting is kept for its next wait, so none is lost between its reading the
+/// pool's next deadline and its going to sleep. No allocation, no lock.
+#[derive(Default)]
+pub(super) struct ReaperWake {
+    /// Woken and not yet seen by the reaper.
+    pending: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl ReaperWake {
+    /// Ends the reaper's current or next wait.
+    fn wake(&self) {
+        self.pending.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Ready once woken since the last time it was; takes the wake-up.
+    fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.pending.swap(false, Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A wake-up between the check and the registration found no waker to wake.
+        if self.pending.swap(false, Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
