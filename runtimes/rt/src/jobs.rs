@@ -41,16 +41,23 @@
 //!
 //! Cancelling a job (by [`Job::close`] or at the end of the close timeout)
 //! has the effect of `JoinHandle::abort`: the job's future is dropped at the
-//! `.await` where it is suspended and never polled again. Like any tokio
+//! `.await` where it is suspended and never polled again. Like any async
 //! cancellation it cannot interrupt a job that blocks its thread without
 //! yielding.
+//!
+//! The scheduler is runtime-free: jobs are started with the [`Runtime`]'s
+//! `spawn`, the close timeout is measured with its `now` and `sleep_until`,
+//! and nothing needs threads (it runs on a single-threaded host such as
+//! WebAssembly).
+//!
+//! [`Runtime`]: crate::Runtime
 //!
 //! ```no_run
 //! # async fn demo() {
 //! use tether_rt::jobs::{Scheduler, SchedulerConfig};
 //! # let rt: tether_rt::Rt = unimplemented!();
 //!
-//! // The tokio adapter hands you one with `tether_tokio::jobs::scheduler(config)`.
+//! // Runtime adapters hand you one tied to their runtime (their `jobs::scheduler(config)`).
 //! let scheduler = Scheduler::new(SchedulerConfig::default().with_limit(10), rt);
 //! scheduler.set_error_handler(|err| eprintln!("background: {err}"));
 //! let job = scheduler
@@ -74,8 +81,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::runtime::{drop_quietly, panic_message, AbortFlag, BoxFuture, Guarded, Rt, TaskError};
+use event_listener::Event;
+use futures_channel::oneshot;
+use futures_util::future::{self, Either};
+use futures_util::task::AtomicWaker;
 use tether_core::time::Instant;
-use tokio::sync::{oneshot, Notify, OnceCell, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 /// Settings of a [`Scheduler`].
 ///
@@ -282,12 +292,9 @@ impl Scheduler {
     pub fn new(config: SchedulerConfig, rt: Rt) -> Scheduler {
         let mut config = config;
         config.limit = config.limit.map(|limit| limit.max(1));
-        let room = config.limit.map(|limit| {
-            let capacity = limit
-                .saturating_add(config.pending_limit)
-                .min(Semaphore::MAX_PERMITS);
-            Arc::new(Semaphore::new(capacity))
-        });
+        let room = config
+            .limit
+            .map(|limit| Room::new(limit.saturating_add(config.pending_limit)));
         let handler: ErrorHandler =
             Arc::new(|err: JobError| eprintln!("tether: unhandled background {err}"));
         Scheduler {
@@ -301,12 +308,12 @@ impl Scheduler {
                     running: HashMap::new(),
                     pending: VecDeque::new(),
                     dispatching: false,
+                    dropping: 0,
                     close_deadline: None,
                     summary: CloseSummary::default(),
                 }),
                 handler: RwLock::new(handler),
-                idle: Notify::new(),
-                closing: OnceCell::new(),
+                idle: Event::new(),
             }),
         }
     }
@@ -362,12 +369,7 @@ impl Scheduler {
             return Err(SpawnError::Closed);
         }
         let permit = match &self.shared.room {
-            Some(room) => Some(
-                Arc::clone(room)
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| SpawnError::Closed)?,
-            ),
+            Some(room) => Some(room.acquire().await?),
             None => None,
         };
         self.shared.admit(job, permit)
@@ -394,11 +396,7 @@ impl Scheduler {
             return Err(SpawnError::Closed);
         }
         let permit = match &self.shared.room {
-            Some(room) => match Arc::clone(room).try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(TryAcquireError::Closed) => return Err(SpawnError::Closed),
-                Err(TryAcquireError::NoPermits) => return Err(SpawnError::Full),
-            },
+            Some(room) => Some(room.try_acquire()?),
             None => None,
         };
         self.shared.admit(job, permit)
@@ -422,15 +420,12 @@ impl Scheduler {
     ///
     /// # Panics
     ///
-    /// If jobs are still running and this is not called inside a tokio
-    /// runtime with the time driver enabled (it needs a timer for
-    /// `close_timeout`).
+    /// If jobs are still running and the runtime's
+    /// [`sleep_until`](crate::Runtime::sleep_until) panics (for instance, an
+    /// adapter whose timer needs its event loop, called outside of it): the
+    /// close timeout needs the runtime's timer.
     pub async fn close(&self) -> CloseSummary {
-        *self
-            .shared
-            .closing
-            .get_or_init(|| self.shared.close_jobs())
-            .await
+        self.shared.close_jobs().await
     }
 
     /// Jobs currently running (started and not yet ended).
@@ -504,13 +499,20 @@ impl<T> Job<T> {
         ctl.cancel();
         let removed = {
             let mut st = shared.lock();
-            match st.pending.iter().position(|job| job.id == id) {
+            let removed = match st.pending.iter().position(|job| job.id == id) {
                 Some(index) => st.pending.remove(index),
                 None => None,
+            };
+            if removed.is_some() {
+                st.dropping += 1;
             }
+            removed
         };
         // Dropping an unstarted job reports it as cancelled (outside the lock).
-        drop(removed);
+        if let Some(job) = removed {
+            drop(job);
+            shared.dropped(1);
+        }
         let _ = rx.await;
     }
 
@@ -531,13 +533,11 @@ struct Shared {
     config: SchedulerConfig,
     /// Room for `limit + pending_limit` accepted jobs; `None` without limit.
     /// Each accepted job holds one permit until it ends.
-    room: Option<Arc<Semaphore>>,
+    room: Option<Arc<Room>>,
     state: Mutex<State>,
     handler: RwLock<ErrorHandler>,
-    /// Notified whenever no job is running or pending any more.
-    idle: Notify,
-    /// The shutdown, run once.
-    closing: OnceCell<CloseSummary>,
+    /// Notified whenever the scheduler becomes idle ([`State::is_idle`]).
+    idle: Event,
 }
 
 struct State {
@@ -550,11 +550,22 @@ struct State {
     /// keeps FIFO order and avoids recursion when a spawned task is dropped
     /// synchronously by a runtime that is shutting down).
     dispatching: bool,
+    /// Unstarted jobs taken from `pending` and being dropped outside the lock
+    /// (by `close` or [`Job::close`]): the scheduler is not idle until their
+    /// futures are gone and their ends counted.
+    dropping: usize,
     /// Deadline of the close timeout, once `close` was called (`Some(None)`:
     /// the timeout is too large to represent, wait forever).
     close_deadline: Option<Option<Instant>>,
     /// Counted once closed.
     summary: CloseSummary,
+}
+
+impl State {
+    /// No job is running, pending, or being dropped unstarted.
+    fn is_idle(&self) -> bool {
+        self.running.is_empty() && self.pending.is_empty() && self.dropping == 0
+    }
 }
 
 struct PendingJob {
@@ -594,7 +605,7 @@ impl Shared {
     fn admit<F, T, E>(
         self: &Arc<Self>,
         job: F,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<RoomPermit>,
     ) -> Result<Job<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
@@ -679,22 +690,37 @@ impl Shared {
     }
 
     fn is_idle(&self) -> bool {
-        let st = self.lock();
-        st.running.is_empty() && st.pending.is_empty()
+        self.lock().is_idle()
+    }
+
+    /// `count` unstarted jobs taken from the queue have been dropped.
+    fn dropped(&self, count: usize) {
+        let idle = {
+            let mut st = self.lock();
+            st.dropping -= count;
+            st.is_idle()
+        };
+        if idle {
+            self.idle.notify(usize::MAX);
+        }
     }
 
     async fn wait_idle(&self) {
         loop {
-            let notified = self.idle.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
+            // Listen first, then check: a change between the two still wakes
+            // the listener.
+            let listener = self.idle.listen();
             if self.is_idle() {
                 return;
             }
-            notified.await;
+            listener.await;
         }
     }
 
+    /// The shutdown. Every call (concurrent, or after a dropped one) runs it:
+    /// the steps are idempotent, the deadline is the first call's, and the
+    /// summary is final once the scheduler is closed and idle, so every call
+    /// returns the same one.
     async fn close_jobs(&self) -> CloseSummary {
         let (unstarted, deadline) = {
             let mut st = self.lock();
@@ -703,22 +729,29 @@ impl Shared {
             let deadline = *st
                 .close_deadline
                 .get_or_insert_with(|| self.rt.now().checked_add(timeout));
-            (std::mem::take(&mut st.pending), deadline)
+            let unstarted = std::mem::take(&mut st.pending);
+            st.dropping += unstarted.len();
+            (unstarted, deadline)
         };
         if let Some(room) = &self.room {
             room.close();
         }
         // Each dropped job reports itself cancelled and counts in the summary.
-        drop(unstarted);
+        let count = unstarted.len();
+        if count > 0 {
+            drop(unstarted);
+            self.dropped(count);
+        }
         if self.is_idle() {
             // Nothing runs: no timer needed (nor a runtime with one).
             return self.lock().summary;
         }
         let graceful = match deadline {
             Some(deadline) => {
-                tokio::select! {
-                    () = self.wait_idle() => true,
-                    () = self.rt.sleep_until(deadline) => false,
+                let idle = std::pin::pin!(self.wait_idle());
+                match future::select(idle, self.rt.sleep_until(deadline)).await {
+                    Either::Left(((), _)) => true,
+                    Either::Right(((), _)) => false,
                 }
             }
             None => {
@@ -737,6 +770,185 @@ impl Shared {
     }
 }
 
+/// The room for accepted jobs (`limit + pending_limit` places): a counting
+/// semaphore that serves waiting spawners first come first served (a place
+/// given back goes straight to the oldest waiter, never to a newcomer nor to
+/// `try_acquire`) and that can be closed, which fails every waiter.
+struct Room {
+    state: Mutex<RoomState>,
+}
+
+struct RoomState {
+    /// Places nobody holds. Zero whenever somebody waits.
+    free: usize,
+    closed: bool,
+    /// Spawners waiting for a place, oldest first.
+    waiters: VecDeque<Arc<RoomWaiter>>,
+}
+
+/// One spawner waiting in [`RoomState::waiters`].
+#[derive(Default)]
+struct RoomWaiter {
+    /// A place was handed to it (set under the room's lock, as it leaves the
+    /// queue).
+    granted: AtomicBool,
+    waker: AtomicWaker,
+}
+
+/// A place in the [`Room`], given back when dropped.
+struct RoomPermit {
+    room: Arc<Room>,
+}
+
+impl Drop for RoomPermit {
+    fn drop(&mut self) {
+        self.room.release();
+    }
+}
+
+impl Room {
+    fn new(places: usize) -> Arc<Room> {
+        Arc::new(Room {
+            state: Mutex::new(RoomState {
+                free: places,
+                closed: false,
+                waiters: VecDeque::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RoomState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn permit(self: &Arc<Self>) -> RoomPermit {
+        RoomPermit {
+            room: Arc::clone(self),
+        }
+    }
+
+    /// A place now, or [`SpawnError::Full`] / [`SpawnError::Closed`].
+    fn try_acquire(self: &Arc<Self>) -> Result<RoomPermit, SpawnError> {
+        let mut st = self.lock();
+        if st.closed {
+            Err(SpawnError::Closed)
+        } else if st.free > 0 {
+            st.free -= 1;
+            Ok(self.permit())
+        } else {
+            Err(SpawnError::Full)
+        }
+    }
+
+    /// Waits for a place, in turn; [`SpawnError::Closed`] if the room is (or
+    /// gets) closed first. Dropped while it waits, it leaves the queue (and
+    /// passes on a place it was handed meanwhile).
+    fn acquire(self: &Arc<Self>) -> Acquire<'_> {
+        Acquire {
+            room: self,
+            waiter: None,
+        }
+    }
+
+    /// Fails every waiter and every later acquisition. Places still held are
+    /// given back as usual.
+    fn close(&self) {
+        let waiters = {
+            let mut st = self.lock();
+            st.closed = true;
+            std::mem::take(&mut st.waiters)
+        };
+        for waiter in waiters {
+            waiter.waker.wake();
+        }
+    }
+
+    /// Gives a place back: to the oldest waiter if there is one.
+    fn release(&self) {
+        let next = {
+            let mut st = self.lock();
+            let next = st.waiters.pop_front();
+            match &next {
+                Some(waiter) => waiter.granted.store(true, Ordering::Release),
+                None => st.free += 1,
+            }
+            next
+        };
+        if let Some(waiter) = next {
+            waiter.waker.wake();
+        }
+    }
+}
+
+/// The future of [`Room::acquire`].
+struct Acquire<'a> {
+    room: &'a Arc<Room>,
+    /// Its place in the queue, once it waits.
+    waiter: Option<Arc<RoomWaiter>>,
+}
+
+impl Future for Acquire<'_> {
+    type Output = Result<RoomPermit, SpawnError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        // Register before looking: a grant or a close after the look wakes
+        // this waker.
+        if let Some(waiter) = &this.waiter {
+            waiter.waker.register(cx.waker());
+        }
+        let mut st = this.room.lock();
+        if let Some(waiter) = &this.waiter {
+            if waiter.granted.load(Ordering::Acquire) {
+                drop(st);
+                this.waiter = None;
+                return Poll::Ready(Ok(this.room.permit()));
+            }
+            if st.closed {
+                // `close` emptied the queue.
+                drop(st);
+                this.waiter = None;
+                return Poll::Ready(Err(SpawnError::Closed));
+            }
+            return Poll::Pending;
+        }
+        if st.closed {
+            return Poll::Ready(Err(SpawnError::Closed));
+        }
+        if st.free > 0 {
+            st.free -= 1;
+            drop(st);
+            return Poll::Ready(Ok(this.room.permit()));
+        }
+        let waiter = Arc::new(RoomWaiter::default());
+        waiter.waker.register(cx.waker());
+        st.waiters.push_back(Arc::clone(&waiter));
+        drop(st);
+        this.waiter = Some(waiter);
+        Poll::Pending
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        let Some(waiter) = self.waiter.take() else {
+            return;
+        };
+        let granted = {
+            let mut st = self.room.lock();
+            let granted = waiter.granted.load(Ordering::Acquire);
+            if !granted {
+                st.waiters.retain(|other| !Arc::ptr_eq(other, &waiter));
+            }
+            granted
+        };
+        if granted {
+            // Handed a place it will not use: pass it on.
+            self.room.release();
+        }
+    }
+}
+
 /// The future of a job's task: the job in the crate's panic and abort guard
 /// ([`Guarded`]), and the report of its outcome, exactly once (also when
 /// dropped unfinished: cancelled, or never started).
@@ -750,7 +962,7 @@ struct Finisher<T> {
     id: JobId,
     ctl: Arc<JobCtl>,
     tx: oneshot::Sender<Result<T, JobError>>,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<RoomPermit>,
 }
 
 impl<T> JobTask<T> {
@@ -828,7 +1040,7 @@ impl<T> Finisher<T> {
                     }
                 }
             }
-            (st.running.is_empty() && st.pending.is_empty(), started)
+            (st.is_idle(), started)
         };
         // 3. Free the room and the slot.
         drop(permit);
@@ -836,7 +1048,7 @@ impl<T> Finisher<T> {
             shared.dispatch();
         }
         if idle {
-            shared.idle.notify_waiters();
+            shared.idle.notify(usize::MAX);
         }
         // 4. Deliver the outcome to the handle, if anybody still holds it.
         ctl.done.store(true, Ordering::Release);
@@ -1625,6 +1837,43 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn waiting_spawners_get_room_in_turn_and_a_dropped_one_passes_it_on() {
+        let s = Scheduler::new(config(1).with_pending_limit(0), rt());
+        let gate = Gate::new();
+        let first = s.try_spawn(gated(&gate)).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let job = |name: &'static str| {
+            let order = Arc::clone(&order);
+            async move {
+                order.lock().unwrap().push(name);
+                Res::Ok(name)
+            }
+        };
+        let mut a = Box::pin(s.spawn(job("a")));
+        let mut b = Box::pin(s.spawn(job("b")));
+        let mut c = Box::pin(s.spawn(job("c")));
+        for waiting in [a.as_mut(), b.as_mut(), c.as_mut()] {
+            assert!(waiting.now_or_never().is_none());
+        }
+        // b leaves the queue while it waits.
+        drop(b);
+        gate.open();
+        first.wait().await.unwrap();
+        // The place went to a, the oldest waiter: not to a newcomer.
+        assert_eq!(s.try_spawn(job("late")).unwrap_err(), SpawnError::Full);
+        // a leaves without using it: it goes on to c, not to a newcomer.
+        drop(a);
+        assert_eq!(s.try_spawn(job("late")).unwrap_err(), SpawnError::Full);
+        let c = c.await.unwrap();
+        assert_eq!(outcome(c.wait().await), Ok("c"));
+        // Free again.
+        let late = s.try_spawn(job("late")).unwrap();
+        assert_eq!(outcome(late.wait().await), Ok("late"));
+        assert_eq!(*order.lock().unwrap(), ["c", "late"]);
+        assert_eq!(s.close().await, CloseSummary::default());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_spawn_waiting_for_room_fails_when_the_scheduler_closes() {
         let s = Scheduler::new(
@@ -1732,6 +1981,46 @@ mod tests {
             }
             assert_eq!(s.close().await, CloseSummary::default());
         });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_closes_on_threads_return_only_when_all_is_gone() {
+        for _ in 0..20 {
+            // No grace: the running job is cancelled at once, while another
+            // closer may still be dropping the pending ones.
+            let s = Scheduler::new(
+                config(1)
+                    .with_pending_limit(5_000)
+                    .with_close_timeout(Duration::ZERO),
+                rt(),
+            );
+            let tracker = Arc::new(());
+            for _ in 0..2_000 {
+                drop(s.try_spawn(forever(&tracker)).unwrap());
+            }
+            tokio::task::yield_now().await;
+            let closers: Vec<_> = (0..3)
+                .map(|_| {
+                    let (s, tracker) = (s.clone(), Arc::downgrade(&tracker));
+                    tokio::spawn(async move {
+                        let summary = s.close().await;
+                        (summary, std::sync::Weak::strong_count(&tracker))
+                    })
+                })
+                .collect();
+            for closer in closers {
+                let (summary, alive) = closer.await.unwrap();
+                assert_eq!(
+                    summary,
+                    CloseSummary {
+                        aborted: 1,
+                        cancelled_pending: 1_999,
+                        ..CloseSummary::default()
+                    }
+                );
+                assert_eq!(alive, 1, "job futures alive after close returned");
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,9 +1,11 @@
 //! What a runtime adapter gives the shared loops: the time, a timer and a way to start
 //! tasks. Everything else (channels, IO traits) is runtime-free.
 //!
-//! The tokio adapter implements [`Runtime`] in a dozen lines; an async-std/smol adapter does
-//! the same with `async-io`'s timer and its executor, a WebAssembly host with its own.
+//! An adapter implements [`Runtime`] in a dozen lines over its runtime's timer and executor
+//! (an async-std/smol adapter with `async-io`'s timer, a WebAssembly host with its own).
+//! Nothing here needs threads or an OS clock: time is the runtime's [`Runtime::now`].
 
+use futures_channel::oneshot;
 use futures_util::task::AtomicWaker;
 use std::any::Any;
 use std::future::Future;
@@ -13,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tether_core::time::Instant;
-use tokio::sync::oneshot;
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
