@@ -1,0 +1,40 @@
+//! `futures-io` streams as `tether-rt`'s transport: [`FuturesIo`], the adapter's IO glue.
+
+use futures_io::{AsyncRead, AsyncWrite};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A `futures-io` stream (async-net or async-std TCP, TLS, a pipe...) as
+/// [`tether_rt::io::Read`] and [`tether_rt::io::Write`], the two traits the shared drivers
+/// read and write through. `poll_close` is the shutdown of the write side.
+#[derive(Debug)]
+pub struct FuturesIo<T>(pub T);
+
+impl<T: AsyncRead + Unpin> tether_rt::io::Read for FuturesIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> tether_rt::io::Write for FuturesIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
