@@ -14,6 +14,7 @@ use std::time::Duration;
 use tether_core::h1::{ServerConnection, ServerConnectionConfig, ServerEvent};
 use tether_core::time::Instant;
 
+pub mod client_suite;
 pub mod server_suite;
 pub mod ws;
 
