@@ -414,7 +414,7 @@ fn the_demo_example_serves_and_shuts_down_gracefully_on_sigterm() {
             "-p",
             "tether-async-std",
             "--example",
-            "demo",
+            "async_std_demo",
             "--",
         ])
         .args(["--addr", "127.0.0.1:0"])

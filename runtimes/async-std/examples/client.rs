@@ -1,7 +1,7 @@
 //! Fetches a URL with the pooled client and prints status, headers and body.
 //!
 //! ```text
-//! cargo run -p tether-async-std --example client -- http://127.0.0.1:8080/ [--total-ms N] [--read-ms N]
+//! cargo run -p tether-async-std --example async_std_client -- http://127.0.0.1:8080/ [--total-ms N] [--read-ms N]
 //! ```
 
 use std::time::Duration;

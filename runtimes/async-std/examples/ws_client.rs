@@ -3,7 +3,7 @@
 //! then closes with 1000.
 //!
 //! ```text
-//! cargo run -p tether-async-std --example ws_client -- ws://127.0.0.1:8080/ws
+//! cargo run -p tether-async-std --example async_std_ws_client -- ws://127.0.0.1:8080/ws
 //! ```
 
 use async_std::io::prelude::BufReadExt;

@@ -1,11 +1,13 @@
 //! # tether-rt
 //!
 //! What tether's runtime adapters share. The protocol lives in [`tether_core`]; the adapters
-//! (tokio today; async-std/smol and WebAssembly hosts next) own sockets, timers and tasks.
-//! Between the two sit the async loops that pump a core state machine over a transport, and
-//! the application model they serve. They are written once, here, against a tiny
-//! [`Runtime`] (now, sleep until, spawn) and tokio's runtime-free IO traits and channels, so
-//! that each adapter stays a few hundred lines of accept loops and connects.
+//! (`tether-tokio`, `tether-async-std` for async-std and smol, WebAssembly hosts next) own
+//! sockets, timers and tasks. Between the two sit the async loops that pump a core state
+//! machine over a transport, and the application model they serve. They are written once,
+//! here, against a small [`Runtime`] (now, sleep until, spawn, wall clock, randomness) and
+//! two IO traits of this crate ([`io::Read`], [`io::Write`]), with runtime-free channels:
+//! this crate depends on no runtime, and builds for `wasm32-unknown-unknown`. Each adapter
+//! stays a few hundred lines of stream glue, accept loops and connects.
 //!
 //! * [`Service`]: an [`App`] ready to serve; [`Service::serve_connection`] pumps the core's
 //!   HTTP/1.1 server connection for one accepted transport.
@@ -16,7 +18,7 @@
 //! * [`websocket`]: the WebSocket pump and its [`WebSocket`] handle (Stream/Sink).
 //! * [`jobs`]: the supervised job scheduler (aiojobs).
 //! * [`runtime`]: the [`Runtime`] an adapter implements, and [`Task`], a joinable,
-//!   abortable task built on it.
+//!   abortable task built on it; [`io`]: the stream traits an adapter implements.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

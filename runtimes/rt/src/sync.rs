@@ -158,23 +158,6 @@ impl<T> WatchReceiver<T> {
         }
     }
 
-    /// Waits until the value changes from the one last seen; `Err` once the sender is gone
-    /// and nothing changed.
-    pub(crate) async fn changed(&mut self) -> Result<(), Closed> {
-        loop {
-            let listener = self.shared.changed.listen();
-            let version = self.shared.lock().1;
-            if version != self.seen {
-                self.seen = version;
-                return Ok(());
-            }
-            if self.shared.closed.load(Ordering::Acquire) {
-                return Err(Closed);
-            }
-            listener.await;
-        }
-    }
-
     /// Waits until `ready` holds for the value (at once if it does); `Err` if the sender is
     /// gone first.
     pub(crate) async fn wait_for(&mut self, ready: impl Fn(&T) -> bool) -> Result<(), Closed> {
@@ -203,16 +186,29 @@ mod tests {
     #[test]
     fn readers_see_changes_and_the_end() {
         let (tx, mut rx) = watch(1);
-        assert!(rx.changed().now_or_never().is_none(), "nothing changed yet");
+        assert!(
+            std::future::poll_fn(|cx| rx.poll_changed(cx))
+                .now_or_never()
+                .is_none(),
+            "nothing changed yet"
+        );
         tx.send_modify(|v| *v = 2);
-        assert_eq!(rx.changed().now_or_never(), Some(Ok(())));
+        assert_eq!(
+            std::future::poll_fn(|cx| rx.poll_changed(cx)).now_or_never(),
+            Some(Ok(()))
+        );
         assert_eq!(rx.borrow_and_update(), 2);
         assert!(!tx.send_if_modified(|_| false));
-        assert!(rx.changed().now_or_never().is_none());
+        assert!(std::future::poll_fn(|cx| rx.poll_changed(cx))
+            .now_or_never()
+            .is_none());
         let mut late = tx.subscribe();
         assert!(late.wait_for(|v| *v == 2).now_or_never() == Some(Ok(())));
         drop(tx);
-        assert_eq!(rx.changed().now_or_never(), Some(Err(Closed)));
+        assert_eq!(
+            std::future::poll_fn(|cx| rx.poll_changed(cx)).now_or_never(),
+            Some(Err(Closed))
+        );
         assert_eq!(late.wait_for(|v| *v == 3).now_or_never(), Some(Err(Closed)));
     }
 

@@ -9,9 +9,12 @@
 //!
 //! * incoming messages go through a bounded channel of [`WsConfig::message_buffer`]
 //!   messages;
-//! * sends are commands over a bounded channel, each answered once the core has accepted
+//! * sends are commands over a bounded queue, each answered once the core has accepted
 //!   (or refused) the message, so errors like "the connection is closing" reach the caller;
 //! * the final [`CloseReason`] is published in a shared slot, readable from every handle.
+//!
+//! The channels are `futures-channel`'s and the slot is this crate's `sync::watch`: no
+//! runtime, no threads assumed.
 //!
 //! # Backpressure
 //!
@@ -59,20 +62,21 @@
 
 use crate::io::{Read, Write};
 use crate::runtime::{sleep_until, Rt, Timer};
+use crate::sync::{watch, WatchReceiver, WatchSender};
 use crate::transport::{Input, Step, Transport};
 use bytes::Bytes;
+use event_listener::{Event, EventListener};
+use futures_channel::{mpsc, oneshot};
 use futures_core::Stream;
 use futures_sink::Sink;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Mutex, PoisonError};
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tether_core::ws::{code, CloseReason, LocalError, WebSocket as CoreWebSocket, WsEvent};
-use tokio::sync::mpsc::error::{SendError, TrySendError};
-use tokio::sync::mpsc::{self, OwnedPermit};
-use tokio::sync::{oneshot, watch};
 
 /// How many send commands may wait for the pump.
 const COMMAND_CAPACITY: usize = 32;
@@ -176,9 +180,10 @@ impl WsError {
 /// it flushes, shuts down the write side and drops the socket. EOF and IO errors end the
 /// connection as [`CloseReason::TransportClosed`], so the task never hangs on a dead peer.
 ///
-/// The transport is any tokio-IO stream (other runtimes' streams through a compat wrapper);
-/// the task runs on `rt`. Its buffer sizes and linger are those of the core connection's
-/// config ([`message_buffer`](tether_core::ws::WsConfig::message_buffer),
+/// The transport is any stream with this crate's [`Read`] and [`Write`] (each runtime
+/// adapter wraps its own); the task runs on `rt`. Its buffer sizes and linger are those of
+/// the core connection's config
+/// ([`message_buffer`](tether_core::ws::WsConfig::message_buffer),
 /// [`write_buffer`](tether_core::ws::WsConfig::write_buffer),
 /// [`close_linger`](tether_core::ws::WsConfig::close_linger)).
 pub fn spawn<IO>(rt: &Rt, io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
@@ -186,11 +191,13 @@ where
     IO: Read + Write + Unpin + Send + 'static,
 {
     let config = ws.config();
-    let (message_tx, message_rx) = mpsc::channel(config.message_buffer.max(1));
+    // A `futures-channel` channel holds its buffer plus one message per sender (the pump is
+    // the only one): `message_buffer` in all.
+    let (message_tx, message_rx) = mpsc::channel(config.message_buffer.max(1) - 1);
     let write_buffer = config.write_buffer.max(1);
     let close_linger = config.close_linger;
-    let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
-    let (status_tx, status_rx) = watch::channel(Status::default());
+    let (command_tx, command_rx) = commands();
+    let (status_tx, status_rx) = watch(Status::default());
     let pump = Pump {
         rt: rt.clone(),
         ws,
@@ -335,8 +342,8 @@ impl Sink<Message> for WebSocket {
 /// so far (reporting the first refusal), `poll_close` starts the close handshake with 1000
 /// (succeeding if the connection is already closing or over).
 pub struct WsSender {
-    commands: mpsc::Sender<Command>,
-    status: watch::Receiver<Status>,
+    commands: Arc<Commands>,
+    status: WatchReceiver<Status>,
     /// State of the [`Sink`] implementation. In a mutex only so that the sender is `Sync`;
     /// the sink methods reach it through `get_mut`, without locking.
     sink: Mutex<SinkState>,
@@ -357,7 +364,7 @@ impl std::fmt::Debug for WsSender {
 }
 
 impl WsSender {
-    fn new(commands: mpsc::Sender<Command>, status: watch::Receiver<Status>) -> WsSender {
+    fn new(commands: Arc<Commands>, status: WatchReceiver<Status>) -> WsSender {
         WsSender {
             commands,
             status,
@@ -413,7 +420,7 @@ impl WsSender {
 
     /// Why the connection ended, once it has (`None` while it is open or closing).
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.status.borrow().reason.clone()
+        self.status.with(|s| s.reason.clone())
     }
 
     /// Waits until the connection is over and its transport shut down; returns why it ended.
@@ -425,7 +432,7 @@ impl WsSender {
     /// connections to close at shutdown.
     pub fn downgrade(&self) -> WeakWsSender {
         WeakWsSender {
-            commands: self.commands.downgrade(),
+            commands: Arc::downgrade(&self.commands),
             status: self.status.clone(),
         }
     }
@@ -442,6 +449,16 @@ impl WsSender {
     }
 }
 
+impl Drop for WsSender {
+    fn drop(&mut self) {
+        let state = self.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if state.reserved {
+            // A place `poll_ready` reserved and `start_send` never used.
+            self.commands.room.release();
+        }
+    }
+}
+
 impl Sink<Message> for WsSender {
     type Error = WsError;
 
@@ -451,28 +468,24 @@ impl Sink<Message> for WsSender {
         if let Poll::Ready(Err(error)) = poll_acks(&mut state.acks, cx, false, &this.status) {
             return Poll::Ready(Err(error));
         }
-        poll_permit(&this.commands, state, cx).map_err(|()| closed_error(&this.status))
+        this.commands
+            .poll_reserve(state, cx)
+            .map_err(|()| closed_error(&this.status))
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
         let this = self.get_mut();
         let state = this.sink.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if !std::mem::take(&mut state.reserved) && !this.commands.room.try_reserve() {
+            return Err(WsError::SinkNotReady);
+        }
         let (ack, answer) = oneshot::channel();
         let command = Command {
             op: Op::from(item),
             ack,
         };
-        match state.permit.take() {
-            Some(permit) => {
-                permit.send(command);
-            }
-            None => this
-                .commands
-                .try_send(command)
-                .map_err(|error| match error {
-                    TrySendError::Full(_) => WsError::SinkNotReady,
-                    TrySendError::Closed(_) => closed_error(&this.status),
-                })?,
+        if this.commands.send_reserved(command).is_err() {
+            return Err(closed_error(&this.status));
         }
         state.acks.push_back(answer);
         Ok(())
@@ -501,19 +514,20 @@ impl Sink<Message> for WsSender {
                     Ok(Err(error)) => Err(error),
                 });
             }
-            match ready!(poll_permit(&this.commands, state, cx)) {
+            if ready!(this.commands.poll_reserve(state, cx)).is_err() {
                 // The pump is gone: the connection is over already.
-                Err(()) => state.closed = true,
-                Ok(()) => {
-                    if let Some(permit) = state.permit.take() {
-                        let (ack, answer) = oneshot::channel();
-                        permit.send(Command {
-                            op: Op::Close(code::NORMAL, String::new()),
-                            ack,
-                        });
-                        state.close_answer = Some(answer);
-                    }
-                }
+                state.closed = true;
+                continue;
+            }
+            state.reserved = false;
+            let (ack, answer) = oneshot::channel();
+            let command = Command {
+                op: Op::Close(code::NORMAL, String::new()),
+                ack,
+            };
+            match this.commands.send_reserved(command) {
+                Ok(()) => state.close_answer = Some(answer),
+                Err(_) => state.closed = true,
             }
         }
     }
@@ -526,8 +540,8 @@ impl Sink<Message> for WsSender {
 /// with 1001 at shutdown and wait for them to end.
 #[derive(Clone)]
 pub struct WeakWsSender {
-    commands: mpsc::WeakSender<Command>,
-    status: watch::Receiver<Status>,
+    commands: Weak<Commands>,
+    status: WatchReceiver<Status>,
 }
 
 impl std::fmt::Debug for WeakWsSender {
@@ -556,7 +570,7 @@ impl WeakWsSender {
 
     /// Why the connection ended, once it has (`None` while it is open or closing).
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.status.borrow().reason.clone()
+        self.status.with(|s| s.reason.clone())
     }
 
     /// Waits until the connection is over and its transport shut down; returns why it ended.
@@ -571,16 +585,15 @@ impl WeakWsSender {
 /// connection keeps answering pings and completing the close handshake).
 pub struct WsReceiver {
     messages: mpsc::Receiver<Message>,
-    status: watch::Receiver<Status>,
+    status: WatchReceiver<Status>,
     /// Keeps the command channel open, so that the pump closes the connection only when
     /// every handle, senders and receiver, is gone. Never used to send.
-    _keep_open: mpsc::Sender<Command>,
+    _keep_open: Arc<Commands>,
 }
 
 impl std::fmt::Debug for WsReceiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WsReceiver")
-            .field("buffered", &self.messages.len())
             .field("close_reason", &self.close_reason())
             .finish_non_exhaustive()
     }
@@ -591,12 +604,12 @@ impl WsReceiver {
     /// before the end has been returned; [`close_reason`](WsReceiver::close_reason) then says
     /// why it ended. Cancel-safe.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.messages.recv().await
+        poll_fn(|cx| Pin::new(&mut self.messages).poll_next(cx)).await
     }
 
     /// Why the connection ended, once it has (`None` while it is open or closing).
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.status.borrow().reason.clone()
+        self.status.with(|s| s.reason.clone())
     }
 
     /// Waits until the connection is over and its transport shut down; returns why it ended.
@@ -609,7 +622,7 @@ impl Stream for WsReceiver {
     type Item = Message;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.get_mut().messages.poll_recv(cx)
+        Pin::new(&mut self.get_mut().messages).poll_next(cx)
     }
 }
 
@@ -653,15 +666,14 @@ struct Command {
 }
 
 type Answer = oneshot::Receiver<Result<(), WsError>>;
-type Reserve = Pin<Box<dyn Future<Output = Result<OwnedPermit<Command>, SendError<()>>> + Send>>;
 
 /// The [`Sink`] side of a [`WsSender`].
 #[derive(Default)]
 struct SinkState {
-    /// Waiting for room in the command channel.
-    reserving: Option<Reserve>,
-    /// Room reserved by `poll_ready`, used by `start_send`.
-    permit: Option<OwnedPermit<Command>>,
+    /// `poll_ready` reserved a place in the command queue for `start_send`.
+    reserved: bool,
+    /// Waiting for a place in the command queue.
+    waiting: Option<EventListener>,
     /// Answers to messages sent, oldest first.
     acks: VecDeque<Answer>,
     /// The answer to the close command of `poll_close`.
@@ -670,17 +682,17 @@ struct SinkState {
     closed: bool,
 }
 
-fn closed_error(status: &watch::Receiver<Status>) -> WsError {
-    WsError::Closed(status.borrow().reason.clone())
+fn closed_error(status: &WatchReceiver<Status>) -> WsError {
+    WsError::Closed(status.with(|s| s.reason.clone()))
 }
 
 /// Waits for the pump to finish. If it never does because its runtime shut down under it,
 /// the end counts as [`CloseReason::TransportClosed`].
-async fn wait_closed(status: &watch::Receiver<Status>) -> CloseReason {
+async fn wait_closed(status: &WatchReceiver<Status>) -> CloseReason {
     let mut status = status.clone();
     // An error means the pump is gone without finishing (its runtime shut down).
     let _ = status.wait_for(|s| s.finished).await;
-    let reason = status.borrow().reason.clone();
+    let reason = status.with(|s| s.reason.clone());
     reason.unwrap_or(CloseReason::TransportClosed)
 }
 
@@ -690,7 +702,7 @@ fn poll_acks(
     acks: &mut VecDeque<Answer>,
     cx: &mut Context<'_>,
     all: bool,
-    status: &watch::Receiver<Status>,
+    status: &WatchReceiver<Status>,
 ) -> Poll<Result<(), WsError>> {
     while let Some(answer) = acks.front_mut() {
         match Pin::new(answer).poll(cx) {
@@ -705,26 +717,146 @@ fn poll_acks(
     Poll::Ready(Ok(()))
 }
 
-/// Reserves room in the command channel; `Err` when the pump is gone.
-fn poll_permit(
-    commands: &mpsc::Sender<Command>,
-    state: &mut SinkState,
-    cx: &mut Context<'_>,
-) -> Poll<Result<(), ()>> {
-    if state.permit.is_some() {
-        return Poll::Ready(Ok(()));
+// ---- the command queue ----
+
+/// The command queue, bounded at [`COMMAND_CAPACITY`] like a semaphore: a sender reserves a
+/// place (waiting while the queue is full), then queues its command; the pump gives the place
+/// back when it takes the command. So a `send_*` future dropped while it waits leaves nothing
+/// queued, and the queue never grows past the bound.
+///
+/// The strong handles share it: when the last one is dropped, so is the queue's only sender,
+/// and the pump sees the end of the queue. A [`WeakWsSender`] holds it weakly.
+struct Commands {
+    queue: mpsc::UnboundedSender<Command>,
+    room: Arc<Room>,
+}
+
+/// The places in the command queue.
+#[derive(Default)]
+struct Room {
+    /// Places reserved: commands queued and not yet taken, and reservations not yet used.
+    taken: AtomicUsize,
+    /// Notified when a place frees up in a full queue (the only time anyone waits), and when
+    /// the pump is gone.
+    freed: Event,
+}
+
+impl Room {
+    fn try_reserve(&self) -> bool {
+        self.taken
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |taken| {
+                (taken < COMMAND_CAPACITY).then_some(taken + 1)
+            })
+            .is_ok()
     }
-    let reserving = state
-        .reserving
-        .get_or_insert_with(|| Box::pin(commands.clone().reserve_owned()));
-    let result = ready!(reserving.as_mut().poll(cx));
-    state.reserving = None;
-    match result {
-        Ok(permit) => {
-            state.permit = Some(permit);
-            Poll::Ready(Ok(()))
+
+    fn release(&self) {
+        if self.taken.fetch_sub(1, Ordering::SeqCst) == COMMAND_CAPACITY {
+            self.freed.notify(usize::MAX);
         }
-        Err(_) => Poll::Ready(Err(())),
+    }
+}
+
+/// The pump's end of the command queue: taking a command gives its place back.
+struct CommandReceiver {
+    queue: mpsc::UnboundedReceiver<Command>,
+    room: Arc<Room>,
+}
+
+fn commands() -> (Arc<Commands>, CommandReceiver) {
+    let (tx, rx) = mpsc::unbounded();
+    let room = Arc::new(Room::default());
+    let commands = Commands {
+        queue: tx,
+        room: room.clone(),
+    };
+    (Arc::new(commands), CommandReceiver { queue: rx, room })
+}
+
+impl Commands {
+    /// Queues `command` once there is a place for it; gives it back when the pump is gone.
+    async fn send(&self, command: Command) -> Result<(), Command> {
+        loop {
+            if self.room.try_reserve() {
+                break;
+            }
+            if self.queue.is_closed() {
+                return Err(command);
+            }
+            // Listen, then check again: a place freed in between is not missed.
+            let freed = self.room.freed.listen();
+            if self.room.try_reserve() {
+                break;
+            }
+            if self.queue.is_closed() {
+                return Err(command);
+            }
+            freed.await;
+        }
+        self.send_reserved(command)
+    }
+
+    /// Queues `command` in a place reserved for it.
+    fn send_reserved(&self, command: Command) -> Result<(), Command> {
+        self.queue.unbounded_send(command).map_err(|error| {
+            self.room.release();
+            error.into_inner()
+        })
+    }
+
+    /// Reserves a place for the sink's next command; `Err` when the pump is gone.
+    fn poll_reserve(&self, state: &mut SinkState, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        loop {
+            if state.reserved || self.room.try_reserve() {
+                state.reserved = true;
+                state.waiting = None;
+                return Poll::Ready(Ok(()));
+            }
+            if self.queue.is_closed() {
+                state.waiting = None;
+                return Poll::Ready(Err(()));
+            }
+            match &mut state.waiting {
+                // Listen, then check again (next turn).
+                None => state.waiting = Some(self.room.freed.listen()),
+                Some(freed) => {
+                    ready!(Pin::new(freed).poll(cx));
+                    state.waiting = None;
+                }
+            }
+        }
+    }
+}
+
+impl CommandReceiver {
+    /// The next command; `None` once every handle is gone.
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Command>> {
+        let command = ready!(Pin::new(&mut self.queue).poll_next(cx));
+        if command.is_some() {
+            self.room.release();
+        }
+        Poll::Ready(command)
+    }
+
+    /// The next command if one is queued.
+    fn try_recv(&mut self) -> Option<Command> {
+        let command = self.queue.try_recv().ok()?;
+        self.room.release();
+        Some(command)
+    }
+
+    /// Refuses further commands (those queued can still be taken) and wakes every sender
+    /// waiting for a place.
+    fn close(&mut self) {
+        self.queue.close();
+        self.room.freed.notify(usize::MAX);
+    }
+}
+
+impl Drop for CommandReceiver {
+    fn drop(&mut self) {
+        // Also when the pump is dropped unfinished (its runtime shut down).
+        self.close();
     }
 }
 
@@ -735,7 +867,7 @@ struct Pump<IO> {
     rt: Rt,
     ws: CoreWebSocket,
     transport: Transport<IO>,
-    commands: mpsc::Receiver<Command>,
+    commands: CommandReceiver,
     /// False once every handle is gone.
     commands_open: bool,
     /// `None` once the application dropped the receiver: messages are discarded.
@@ -743,7 +875,7 @@ struct Pump<IO> {
     /// A message waiting for room in the message channel; no more events are decoded (and
     /// nothing is read) until it is delivered.
     pending: Option<Message>,
-    status: watch::Sender<Status>,
+    status: WatchSender<Status>,
     /// New commands wait while at least this many bytes wait to be written (the config's
     /// `write_buffer`).
     write_buffer: usize,
@@ -751,23 +883,53 @@ struct Pump<IO> {
     close_linger: Duration,
 }
 
-/// Hands the pending message over once there is room; `false` when the receiver is gone.
-/// Cancel-safe: the message is taken only together with the room for it.
-async fn deliver_pending(
-    messages: Option<&mpsc::Sender<Message>>,
+/// What the pump waits for in one turn of its loop.
+#[derive(Clone, Copy)]
+struct Wants {
+    /// Reading and writing (reading only if `read`).
+    step: bool,
+    read: bool,
+    /// Room for the pending message.
+    deliver: bool,
+    /// A command.
+    command: bool,
+    /// The core's deadline.
+    timeout: bool,
+}
+
+/// What came of one wait of the pump: every source that was ready, handled in this order.
+#[derive(Default)]
+struct Woken {
+    step: Option<Step>,
+    /// The pending message was handed over (`true`), or the receiver is gone (`false`).
+    delivered: Option<bool>,
+    /// A command, or `None` once every handle is gone.
+    command: Option<Option<Command>>,
+    timeout: bool,
+}
+
+impl Woken {
+    fn is_empty(&self) -> bool {
+        self.step.is_none() && self.delivered.is_none() && self.command.is_none() && !self.timeout
+    }
+}
+
+/// Hands the pending message over once there is room; `Ready(false)` when the receiver is
+/// gone. The message is taken only together with the room for it.
+fn poll_deliver(
+    messages: &mut Option<mpsc::Sender<Message>>,
     pending: &mut Option<Message>,
-) -> bool {
+    cx: &mut Context<'_>,
+) -> Poll<bool> {
     let Some(messages) = messages else {
-        return false;
+        return Poll::Ready(false);
     };
-    match messages.reserve().await {
-        Ok(permit) => {
-            if let Some(message) = pending.take() {
-                permit.send(message);
-            }
-            true
-        }
-        Err(_) => false,
+    if ready!(messages.poll_ready(cx)).is_err() {
+        return Poll::Ready(false);
+    }
+    match pending.take() {
+        Some(message) => Poll::Ready(messages.start_send(message).is_ok()),
+        None => Poll::Ready(true),
     }
 }
 
@@ -780,13 +942,24 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
             if let Some(reason) = self.step() {
                 break reason;
             }
-            let can_read = self.pending.is_none() && self.ws.wants_input();
-            let can_step = can_read || self.transport.has_output();
-            let can_deliver = self.pending.is_some();
-            let can_command = self.commands_open && self.transport.queued() < self.write_buffer;
+            let read = self.pending.is_none() && self.ws.wants_input();
             let deadline = self.ws.poll_timeout();
-            tokio::select! {
-                step = self.transport.step(can_read), if can_step => match step {
+            let wants = Wants {
+                step: read || self.transport.has_output(),
+                read,
+                deliver: self.pending.is_some(),
+                command: self.commands_open && self.transport.queued() < self.write_buffer,
+                timeout: deadline.is_some(),
+            };
+            if !(wants.step || wants.deliver || wants.command || wants.timeout) {
+                // Unreachable (an open connection always waits for input or a deadline); end
+                // rather than spin.
+                self.ws.handle_eof();
+                continue;
+            }
+            let woken = self.wait(wants, &mut timer, deadline).await;
+            if let Some(step) = woken.step {
+                match step {
                     Step::Input(Input::Data(n)) => {
                         self.ws.handle_input(rt.now(), self.transport.received(n));
                     }
@@ -794,26 +967,70 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
                     Step::Flushed => {}
                     // The transport is dead; it discards output from now on.
                     Step::WriteFailed => self.ws.handle_eof(),
-                },
-                delivered = deliver_pending(self.messages.as_ref(), &mut self.pending),
-                    if can_deliver =>
-                {
-                    if !delivered {
-                        // The receiver is gone: discard from now on.
-                        self.messages = None;
-                        self.pending = None;
-                    }
                 }
-                command = self.commands.recv(), if can_command => self.on_command(command),
-                () = timer.sleep_until(&*rt, deadline), if deadline.is_some() => {
-                    self.ws.handle_timeout(rt.now());
-                }
-                // Unreachable (an open connection always waits for input or a deadline); end
-                // rather than spin.
-                else => self.ws.handle_eof(),
+            }
+            if woken.delivered == Some(false) {
+                // The receiver is gone: discard from now on.
+                self.messages = None;
+                self.pending = None;
+            }
+            if let Some(command) = woken.command {
+                self.on_command(command);
+            }
+            if woken.timeout {
+                self.ws.handle_timeout(rt.now());
             }
         };
         self.finish(reason).await;
+    }
+
+    /// Waits until at least one of the sources in `wants` is ready, and takes what each
+    /// ready one has. Every source is polled on every wake-up (in a fixed order), so a busy
+    /// one cannot starve the others.
+    async fn wait(
+        &mut self,
+        wants: Wants,
+        timer: &mut Timer,
+        deadline: Option<tether_core::time::Instant>,
+    ) -> Woken {
+        let Pump {
+            rt,
+            transport,
+            commands,
+            messages,
+            pending,
+            ..
+        } = self;
+        // Both are cancel-safe: dropped unfinished, they lose nothing.
+        let mut step = pin!(transport.step(wants.read));
+        let mut sleep = pin!(timer.sleep_until(&**rt, deadline));
+        poll_fn(|cx| {
+            let mut woken = Woken::default();
+            if wants.step {
+                if let Poll::Ready(step) = step.as_mut().poll(cx) {
+                    woken.step = Some(step);
+                }
+            }
+            if wants.deliver {
+                if let Poll::Ready(delivered) = poll_deliver(messages, pending, cx) {
+                    woken.delivered = Some(delivered);
+                }
+            }
+            if wants.command {
+                if let Poll::Ready(command) = commands.poll_recv(cx) {
+                    woken.command = Some(command);
+                }
+            }
+            if wants.timeout && sleep.as_mut().poll(cx).is_ready() {
+                woken.timeout = true;
+            }
+            if woken.is_empty() {
+                Poll::Pending
+            } else {
+                Poll::Ready(woken)
+            }
+        })
+        .await
     }
 
     /// Delivers events and queues output; returns the final reason when the connection is
@@ -846,15 +1063,19 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
                 WsEvent::Pong(payload) => Message::Pong(payload),
                 _ => continue,
             };
-            let Some(messages) = &self.messages else {
+            let Some(messages) = &mut self.messages else {
                 continue;
             };
             match messages.try_send(message) {
                 Ok(()) => {}
-                // Pings and pongs are notifications: they never hold up the connection.
-                Err(TrySendError::Full(message)) if message.is_control() => {}
-                Err(TrySendError::Full(message)) => self.pending = Some(message),
-                Err(TrySendError::Closed(_)) => self.messages = None,
+                Err(error) if error.is_full() => {
+                    let message = error.into_inner();
+                    // Pings and pongs are notifications: they never hold up the connection.
+                    if !message.is_control() {
+                        self.pending = Some(message);
+                    }
+                }
+                Err(_) => self.messages = None,
             }
         }
         None
@@ -881,8 +1102,8 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
                 break;
             }
             match self.commands.try_recv() {
-                Ok(command) => self.execute(command),
-                Err(_) => break,
+                Some(command) => self.execute(command),
+                None => break,
             }
         }
     }
@@ -904,7 +1125,7 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
     async fn finish(mut self, reason: CloseReason) {
         self.status.send_modify(|s| s.reason = Some(reason.clone()));
         self.commands.close();
-        while let Ok(command) = self.commands.try_recv() {
+        while let Some(command) = self.commands.try_recv() {
             let _ = command.ack.send(Err(WsError::Closed(Some(reason.clone()))));
         }
         self.collect_transmits();
@@ -917,17 +1138,27 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
             if abnormal {
                 self.transport.discard_output();
             }
-            let linger = sleep_until(&*self.rt, Some(self.rt.now() + self.close_linger));
-            tokio::select! {
-                () = self.transport.shutdown() => {}
-                () = linger => {}
-            }
+            let mut linger = pin!(sleep_until(
+                &*self.rt,
+                Some(self.rt.now() + self.close_linger)
+            ));
+            let mut shutdown = pin!(self.transport.shutdown());
+            poll_fn(|cx| {
+                if shutdown.as_mut().poll(cx).is_ready() || linger.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
         }
         drop(self.transport);
         self.status.send_modify(|s| s.finished = true);
-        if let (Some(message), Some(messages)) = (self.pending.take(), self.messages.take()) {
+        if let (Some(message), Some(mut messages)) = (self.pending.take(), self.messages.take()) {
             // Waits for the application to make room, or to drop the receiver.
-            let _ = messages.send(message).await;
+            if poll_fn(|cx| messages.poll_ready(cx)).await.is_ok() {
+                let _ = messages.start_send(message);
+            }
         }
     }
 }
@@ -1277,6 +1508,42 @@ mod tests {
         assert!(within(echo).await.unwrap().is_clean());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn more_senders_than_places_in_the_queue() {
+        let (client, mut server) = pair();
+        let senders = 3 * COMMAND_CAPACITY;
+        // Twice as many tasks as senders: some share a sender, so they wait for a place
+        // through the same handle.
+        let writers: Vec<_> = (0..senders)
+            .map(|_| client.sender())
+            .flat_map(|tx| {
+                let tx = Arc::new(tx);
+                [tx.clone(), tx]
+            })
+            .enumerate()
+            .map(|(w, tx)| {
+                tokio::spawn(async move {
+                    for i in 0..40 {
+                        tx.send_text(format!("{w}:{i}")).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut next = vec![0usize; 2 * senders];
+        for _ in 0..40 * 2 * senders {
+            let Some(Message::Text(text)) = within(server.recv()).await else {
+                panic!("expected text");
+            };
+            let (w, i) = text.split_once(':').unwrap();
+            let (w, i): (usize, usize) = (w.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(i, next[w], "per-task order");
+            next[w] += 1;
+        }
+        for writer in writers {
+            within(writer).await.unwrap();
+        }
+    }
+
     #[tokio::test]
     async fn transport_dropped() {
         let (a, b) = duplex(64 * 1024);
@@ -1468,6 +1735,77 @@ mod tests {
             frames == accepted || frames == accepted + 1,
             "{frames} {accepted}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sink_waits_while_the_command_queue_is_full() {
+        let (a, mut raw) = duplex(1024);
+        let mut config = config();
+        config.write_buffer = 4096;
+        let (mut tx, _rx) = client_on(a, config).split();
+        // The peer reads nothing: the pump takes messages until 4 KiB wait, then the command
+        // queue takes COMMAND_CAPACITY more, and the sink waits.
+        let payload = Message::Binary(Bytes::from(vec![7u8; 1000]));
+        let mut fed = 0;
+        while let Ok(result) = timeout(Duration::from_millis(100), tx.feed(payload.clone())).await {
+            result.unwrap();
+            fed += 1;
+            assert!(fed <= COMMAND_CAPACITY + 8, "the sink never waits");
+        }
+        assert!(fed >= COMMAND_CAPACITY + 4, "{fed}");
+        assert_eq!(
+            Pin::new(&mut tx).start_send(payload.clone()),
+            Err(WsError::SinkNotReady)
+        );
+        // Once the peer reads, everything goes out in order.
+        let reader = tokio::spawn(async move {
+            let mut frames = 0;
+            loop {
+                let (opcode, payload) = read_client_frame(&mut raw).await;
+                if opcode == 0x1 {
+                    assert_eq!(payload, b"after");
+                    return frames;
+                }
+                assert_eq!((opcode, payload.len()), (0x2, 1000));
+                frames += 1;
+            }
+        });
+        within(SinkExt::send(&mut tx, Message::from("after")))
+            .await
+            .unwrap();
+        assert_eq!(within(reader).await.unwrap(), fed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_sends_do_not_pile_up() {
+        let (a, mut raw) = duplex(1024);
+        let mut config = config();
+        config.write_buffer = 4096;
+        let client = client_on(a, config);
+        // The peer reads nothing: once the pump stops taking commands, every send times out.
+        // Those that got a place in the command queue stay queued; the others leave nothing.
+        let payload = Bytes::from(vec![7u8; 1000]);
+        let mut answered = 0;
+        for _ in 0..100 {
+            let send = client.send_binary(payload.clone());
+            if timeout(Duration::from_millis(10), send).await.is_ok() {
+                answered += 1;
+            }
+        }
+        assert!(answered < 10, "{answered}");
+        let reader = tokio::spawn(async move {
+            let mut frames = 0;
+            loop {
+                let (opcode, payload) = read_client_frame(&mut raw).await;
+                if opcode == 0x1 {
+                    return frames;
+                }
+                assert_eq!((opcode, payload.len()), (0x2, 1000));
+                frames += 1;
+            }
+        });
+        within(client.send_text("after")).await.unwrap();
+        assert_eq!(within(reader).await.unwrap(), answered + COMMAND_CAPACITY);
     }
 
     #[tokio::test(start_paused = true)]

@@ -37,7 +37,7 @@ async fn echo(mut req: DemoRequest) -> Response {
 
 async fn stream(req: DemoRequest) -> Response {
     let n: usize = req.query("n").and_then(|n| n.parse().ok()).unwrap_or(10);
-    let (response, body) =
+    let (response, mut body) =
         Response::stream(http::HeaderValue::from_static("text/plain; charset=utf-8"));
     let job = async move {
         for i in 0..n {

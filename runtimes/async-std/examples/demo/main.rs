@@ -1,7 +1,7 @@
 //! The demo server: HTTP and WebSocket endpoints on 127.0.0.1:8080 (`--addr` to change).
 //!
 //! ```text
-//! cargo run --release -p tether-async-std --example demo -- --addr 127.0.0.1:8080
+//! cargo run --release -p tether-async-std --example async_std_demo -- --addr 127.0.0.1:8080
 //! ```
 //!
 //! | endpoint | answer |

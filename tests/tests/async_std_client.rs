@@ -1,0 +1,33 @@
+//! The client behaviour suite (`tether_tests::client_suite`) against tether-async-std's
+//! client on async-std's executor (the demo server it talks to is the same adapter's).
+
+#[path = "../../runtimes/async-std/examples/demo/app.rs"]
+#[allow(dead_code)]
+mod demo;
+#[path = "drivers/futures_io.rs"]
+mod driver;
+
+use tether_tests::client_suite::ClientDriver;
+
+fn demo_server(
+    config: tether_async_std::ServerConfig,
+) -> Box<dyn tether_tests::server_suite::DemoServer> {
+    driver::start_demo(&driver::ASYNC_STD, config)
+}
+
+static DRIVER: ClientDriver = ClientDriver {
+    client: |config| {
+        tether_async_std::Client::with_spawner(
+            config,
+            tether_async_std::tls::TlsConfig::default(),
+            tether_async_std::Spawner::async_std(),
+        )
+        .into()
+    },
+    block_on: |body| async_std::task::block_on(body),
+    spawn: |task| drop(async_std::task::spawn(task)),
+    sleep: |duration| Box::pin(async_std::task::sleep(duration)),
+    demo: demo_server,
+};
+
+tether_tests::client_suite!(DRIVER);
