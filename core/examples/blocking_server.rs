@@ -317,7 +317,7 @@ impl Connection {
             headers.insert(header::CONTENT_TYPE, content_type);
         }
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        self.conn.send_response(&response).map_err(misuse)?;
+        self.conn.send_response(&dated(response)).map_err(misuse)?;
         if !body.is_empty() {
             self.conn.send_data(body).map_err(misuse)?;
         }
@@ -331,7 +331,7 @@ impl Connection {
             .header(header::CONTENT_LENGTH, 0)
             .body(())
             .map_err(misuse)?;
-        self.conn.send_response(&response).map_err(misuse)?;
+        self.conn.send_response(&dated(response)).map_err(misuse)?;
         self.conn.send_end(None).map_err(misuse)
     }
 
@@ -342,7 +342,7 @@ impl Connection {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, text_plain());
-        self.conn.send_response(&response).map_err(misuse)?;
+        self.conn.send_response(&dated(response)).map_err(misuse)?;
         for i in 0..n {
             self.conn
                 .send_data(Bytes::from(format!("line {i}\n")))
@@ -485,4 +485,14 @@ fn main() {
             eprintln!("cannot start a connection thread: {e}");
         }
     }
+}
+
+/// `response` with a `Date` field from the system clock: an origin server with a clock must
+/// send one (RFC 9110 §6.6.1); the core has no clock, so the host adds it.
+fn dated(mut response: Response<()>) -> Response<()> {
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    if let Ok(value) = HeaderValue::try_from(date) {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
 }
