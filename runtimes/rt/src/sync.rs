@@ -5,13 +5,16 @@
 use event_listener::{Event, EventListener};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 struct Shared<T> {
     /// The value and how many times it changed.
     value: Mutex<(T, u64)>,
+    /// The count of changes again, readable without the lock (the fast path of
+    /// [`WatchReceiver::poll_changed`], polled on every turn of a connection's loop).
+    version: AtomicU64,
     changed: Event,
     /// The sender is gone: the value will not change any more.
     closed: AtomicBool,
@@ -39,9 +42,9 @@ pub(crate) struct WatchReceiver<T> {
     shared: Arc<Shared<T>>,
     /// The version last seen.
     seen: u64,
-    /// Kept between polls of [`WatchReceiver::poll_changed`], so a loop that polls it on
-    /// every turn registers once, not once a turn.
-    listener: Option<EventListener>,
+    /// Kept between polls of [`WatchReceiver::poll_changed`], with the waker it was last
+    /// polled with, so a loop that polls it on every turn registers once, not once a turn.
+    listener: Option<(EventListener, Option<Waker>)>,
 }
 
 impl<T> Clone for WatchReceiver<T> {
@@ -58,6 +61,7 @@ impl<T> Clone for WatchReceiver<T> {
 pub(crate) fn watch<T>(initial: T) -> (WatchSender<T>, WatchReceiver<T>) {
     let shared = Arc::new(Shared {
         value: Mutex::new((initial, 0)),
+        version: AtomicU64::new(0),
         changed: Event::new(),
         closed: AtomicBool::new(false),
     });
@@ -81,6 +85,7 @@ impl<T> WatchSender<T> {
             let modified = change(&mut guard.0);
             if modified {
                 guard.1 += 1;
+                self.shared.version.store(guard.1, Ordering::Release);
             }
             modified
         };
@@ -135,7 +140,7 @@ impl<T> WatchReceiver<T> {
     /// sender is gone.
     pub(crate) fn poll_changed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
         loop {
-            let version = self.shared.lock().1;
+            let version = self.shared.version.load(Ordering::Acquire);
             if version != self.seen {
                 self.seen = version;
                 self.listener = None;
@@ -147,9 +152,13 @@ impl<T> WatchReceiver<T> {
             }
             match &mut self.listener {
                 // Listen first, then check again (the loop), so no change is missed.
-                None => self.listener = Some(self.shared.changed.listen()),
-                Some(listener) => {
+                None => self.listener = Some((self.shared.changed.listen(), None)),
+                // Registered with this task's waker: a change wakes it, and the version
+                // above says so. Nothing to poll.
+                Some((_, Some(waker))) if waker.will_wake(cx.waker()) => return Poll::Pending,
+                Some((listener, waker)) => {
                     if Pin::new(listener).poll(cx).is_pending() {
+                        *waker = Some(cx.waker().clone());
                         return Poll::Pending;
                     }
                     self.listener = None;
