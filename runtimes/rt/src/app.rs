@@ -5,6 +5,7 @@ use crate::request::Request;
 use crate::response::Response;
 use crate::router::{Lookup, RouteError, Router};
 pub use crate::runtime::BoxFuture;
+use crate::runtime::MaybeSend;
 use http::{Method, StatusCode};
 use std::future::Future;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ impl Teardown {
     /// [`CleanupError`]) and the other teardowns still run. Any error converts with `?`.
     pub fn new<F>(work: F) -> Teardown
     where
-        F: Future<Output = Result<(), BoxError>> + Send + 'static,
+        F: Future<Output = Result<(), BoxError>> + MaybeSend + 'static,
     {
         Teardown {
             work: Box::pin(work),
@@ -154,7 +155,7 @@ impl<S: Send + Sync + 'static> App<S> {
     pub fn route<F, Fut>(mut self, method: Method, path: &str, handler: F) -> App<S>
     where
         F: Fn(Request<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Response> + Send + 'static,
+        Fut: Future<Output = Response> + MaybeSend + 'static,
     {
         let handler: Handler<S> = Box::new(move |req| Box::pin(handler(req)));
         if let Err(error) = self.routes.insert(method, path, handler) {
@@ -168,7 +169,7 @@ impl<S: Send + Sync + 'static> App<S> {
     pub fn middleware<F, Fut>(mut self, middleware: F) -> App<S>
     where
         F: Fn(Request<S>, Next<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Response> + Send + 'static,
+        Fut: Future<Output = Response> + MaybeSend + 'static,
     {
         self.middlewares
             .push(Box::new(move |req, next| Box::pin(middleware(req, next))));
@@ -204,7 +205,7 @@ impl<S: Send + Sync + 'static> App<S> {
     pub fn cleanup_ctx<F, Fut>(mut self, name: &str, setup: F) -> App<S>
     where
         F: FnOnce(S) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(S, Teardown), BoxError>> + Send + 'static,
+        Fut: Future<Output = Result<(S, Teardown), BoxError>> + MaybeSend + 'static,
     {
         self.setups.push((
             name.to_owned(),

@@ -16,7 +16,7 @@ use crate::body::{Body, BodyError, BodyWriter};
 use crate::io::{Read, Write};
 use crate::request::{ConnectionInfo, Request, RequestContext};
 use crate::response::{Response, ResponseBody, Upgrade};
-use crate::runtime::{poll_once, BoxFuture, Guarded, Rt, Runtime, TaskError, Timer};
+use crate::runtime::{poll_once, BoxFuture, Guarded, MaybeSend, Rt, Runtime, TaskError, Timer};
 use crate::service::{Shared, Stage};
 use crate::transport::{Input, Transport};
 use crate::websocket;
@@ -119,7 +119,7 @@ impl Inbound {
 pub(crate) async fn serve<S, IO>(io: IO, shared: Arc<Shared<S>>, info: ConnectionInfo)
 where
     S: Send + Sync + 'static,
-    IO: Read + Write + Unpin + Send + 'static,
+    IO: Read + Write + Unpin + MaybeSend + 'static,
 {
     let rt = shared.rt.clone();
     let mut conn = ServerConnection::new(shared.config.http.clone(), rt.now());

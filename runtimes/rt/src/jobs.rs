@@ -80,7 +80,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::runtime::{drop_quietly, panic_message, AbortFlag, BoxFuture, Guarded, Rt, TaskError};
+use crate::runtime::{
+    drop_quietly, panic_message, AbortFlag, BoxFuture, Guarded, MaybeSend, Rt, TaskError,
+};
 use event_listener::Event;
 use futures_channel::oneshot;
 use futures_util::future::{self, Either};
@@ -361,9 +363,9 @@ impl Scheduler {
     /// this waits for room.
     pub async fn spawn<F, T, E>(&self, job: F) -> Result<Job<T>, SpawnError>
     where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+        F: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        T: MaybeSend + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + MaybeSend + 'static,
     {
         if self.is_closed() {
             return Err(SpawnError::Closed);
@@ -388,9 +390,9 @@ impl Scheduler {
     /// As [`spawn`](Self::spawn).
     pub fn try_spawn<F, T, E>(&self, job: F) -> Result<Job<T>, SpawnError>
     where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+        F: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        T: MaybeSend + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + MaybeSend + 'static,
     {
         if self.is_closed() {
             return Err(SpawnError::Closed);
@@ -608,9 +610,9 @@ impl Shared {
         permit: Option<RoomPermit>,
     ) -> Result<Job<T>, SpawnError>
     where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+        F: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        T: MaybeSend + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + MaybeSend + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let ctl = Arc::new(JobCtl::new());

@@ -44,6 +44,36 @@ pub use client::{Client, ClientConfig, ClientError, ClientResponse, Connector};
 pub use request::{ConnectionInfo, PendingWebSocket, Request};
 pub use response::{BodySender, Response, ResponseClosed};
 pub use router::{Params, RouteError};
-pub use runtime::{BoxFuture, Rt, Runtime, Task, TaskError};
+pub use runtime::{BoxFuture, MaybeSend, MaybeSync, Rt, Runtime, Task, TaskError};
 pub use service::{ServerConfig, Service};
 pub use websocket::WebSocket;
+
+/// Built for `wasm32` only (by `scripts/wasm-check.sh`): on a single-threaded host, what this
+/// crate runs need not be `Send`. A handler, a task and a job here hold an `Rc` across an
+/// `.await`, which a threaded host would refuse to compile.
+#[cfg(target_arch = "wasm32")]
+#[allow(dead_code)]
+mod single_threaded_host {
+    use std::rc::Rc;
+
+    async fn yield_once(local: &Rc<u32>) -> u32 {
+        std::future::ready(()).await;
+        **local
+    }
+
+    fn handlers_tasks_and_jobs_need_not_be_send(rt: crate::Rt, scheduler: crate::jobs::Scheduler) {
+        let _app = crate::App::new().route(http::Method::GET, "/", |_req: crate::Request| async {
+            let local = Rc::new(7);
+            let n = yield_once(&local).await;
+            crate::Response::text(n.to_string())
+        });
+        let _task = crate::Task::spawn(&*rt, async {
+            let local = Rc::new(1);
+            yield_once(&local).await
+        });
+        let _job = scheduler.try_spawn(async {
+            let local = Rc::new(2);
+            Ok::<_, std::io::Error>(yield_once(&local).await)
+        });
+    }
+}

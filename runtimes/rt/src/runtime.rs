@@ -16,13 +16,49 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tether_core::time::Instant;
 
-/// A boxed, sendable future.
+/// `Send` where the host has threads; nothing on `wasm32`, where a WebAssembly host runs
+/// everything on one thread and futures may hold values that cannot cross threads (a
+/// JavaScript socket, an `Rc`). Every bound of this crate on the futures and streams it runs
+/// is `MaybeSend`, so native adapters keep their `Send` checks at no cost and a single-threaded
+/// host needs none.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + ?Sized> MaybeSend for T {}
+/// `Send` where the host has threads; nothing on `wasm32` (see above).
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
+
+/// `Sync` where the host has threads; nothing on `wasm32` (see [`MaybeSend`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSync: Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Sync + ?Sized> MaybeSync for T {}
+/// `Sync` where the host has threads; nothing on `wasm32` (see [`MaybeSend`]).
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSync for T {}
+
+/// A boxed future: sendable where the host has threads, not necessarily on a single-threaded
+/// WebAssembly host (see [`MaybeSend`]).
+#[cfg(not(target_arch = "wasm32"))]
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+/// A boxed future: sendable where the host has threads, not necessarily on a single-threaded
+/// WebAssembly host (see [`MaybeSend`]).
+#[cfg(target_arch = "wasm32")]
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
 
 /// The services of an async runtime that the shared loops need.
 ///
 /// Time is the core's [`Instant`]: the adapter picks an origin and a monotonic clock, and
 /// converts deadlines back to its own timer.
+///
+/// The runtime itself is `Send + Sync` on every host (a WebAssembly host's is a handle to
+/// functions of the JavaScript side, which holds no value bound to a thread); what it runs
+/// need not be, where the host is single-threaded ([`BoxFuture`], [`MaybeSend`]).
 pub trait Runtime: Send + Sync + 'static {
     /// Now, as the core counts time.
     fn now(&self) -> Instant;
@@ -265,11 +301,11 @@ pub struct Task<T> {
     abort: Arc<AbortFlag>,
 }
 
-impl<T: Send + 'static> Task<T> {
+impl<T: MaybeSend + 'static> Task<T> {
     /// Starts `future` on `rt`.
     pub fn spawn<F>(rt: &dyn Runtime, future: F) -> Task<T>
     where
-        F: Future<Output = T> + Send + 'static,
+        F: Future<Output = T> + MaybeSend + 'static,
     {
         let abort = Arc::new(AbortFlag::default());
         let guarded = Guarded::with_abort(Box::pin(future), Arc::clone(&abort));
@@ -316,8 +352,8 @@ impl<T> Future for Task<T> {
 /// (it is shutting down).
 pub async fn shield<F>(rt: &dyn Runtime, future: F) -> F::Output
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + MaybeSend + 'static,
+    F::Output: MaybeSend + 'static,
 {
     match Task::spawn(rt, future).await {
         Ok(output) => output,

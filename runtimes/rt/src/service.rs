@@ -12,6 +12,7 @@ use crate::connection;
 use crate::io::{Read, Write};
 use crate::jobs::{Scheduler, SchedulerConfig};
 use crate::request::ConnectionInfo;
+use crate::runtime::MaybeSend;
 use crate::runtime::Rt;
 use crate::sync::{watch, WatchSender};
 use crate::websocket;
@@ -132,7 +133,7 @@ impl<S: Send + Sync + 'static> Service<S> {
     /// task (see [`Service::close_websockets`]).
     pub async fn serve_connection<IO>(&self, io: IO, info: ConnectionInfo)
     where
-        IO: Read + Write + Unpin + Send + 'static,
+        IO: Read + Write + Unpin + MaybeSend + 'static,
     {
         connection::serve(io, self.shared.clone(), info).await;
     }

@@ -61,7 +61,7 @@
 //! [`CoreWebSocket::config`]: tether_core::ws::WebSocket::config
 
 use crate::io::{Read, Write};
-use crate::runtime::{sleep_until, Rt, Timer};
+use crate::runtime::{sleep_until, MaybeSend, Rt, Timer};
 use crate::sync::{watch, WatchReceiver, WatchSender};
 use crate::transport::{Input, Step, Transport};
 use bytes::Bytes;
@@ -188,7 +188,7 @@ impl WsError {
 /// [`close_linger`](tether_core::ws::WsConfig::close_linger)).
 pub fn spawn<IO>(rt: &Rt, io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSocket
 where
-    IO: Read + Write + Unpin + Send + 'static,
+    IO: Read + Write + Unpin + MaybeSend + 'static,
 {
     let config = ws.config();
     // A `futures-channel` channel holds its buffer plus one message per sender (the pump is

@@ -6,6 +6,7 @@ use super::config::ClientError;
 use super::request::Outgoing;
 use crate::io::{Read, Write};
 use crate::runtime::{poll_once, BoxFuture, Rt, Runtime};
+use crate::runtime::{MaybeSend, MaybeSync};
 use crate::transport::{Input, Transport};
 use http::{Request, StatusCode};
 use std::future::{poll_fn, Future};
@@ -19,13 +20,13 @@ use tether_core::time::RequestTimer;
 
 /// A transport: plain TCP, or TLS over it, as this crate's [`Read`] and [`Write`] (each
 /// runtime adapter wraps its streams).
-pub trait Io: Read + Write + Unpin + Send {}
-impl<T: Read + Write + Unpin + Send> Io for T {}
+pub trait Io: Read + Write + Unpin + MaybeSend {}
+impl<T: Read + Write + Unpin + MaybeSend> Io for T {}
 
 /// How an adapter opens connections: DNS, TCP, and TLS for `https`/`wss` origins. The
 /// client calls it once per new pooled connection (under the `sock_connect` timeout) and
 /// once per WebSocket.
-pub trait Connector: Send + Sync + 'static {
+pub trait Connector: MaybeSend + MaybeSync + 'static {
     /// Opens a transport to `origin`. Failures are [`ClientError::Dns`],
     /// [`ClientError::Connect`] or [`ClientError::Tls`].
     fn connect(&self, origin: &Origin) -> BoxFuture<Result<Box<dyn Io>, ClientError>>;
