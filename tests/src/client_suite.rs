@@ -1,9 +1,11 @@
 //! The client behaviour suite, written once and run against every driver (tokio,
 //! async-std, smol...): the pooled [`tether_rt::Client`] as each runtime adapter builds it
 //! (its own DNS, TCP and TLS `Connector`, its own timer and tasks), against the demo
-//! server (bodies of every kind, streaming, the pool, WebSocket) and against small servers
+//! server (bodies of every kind, streaming, the pool, WebSocket), against small servers
 //! written to misbehave (ones that stall, trickle or count connections, for the four
-//! timeouts and the pool's limits).
+//! timeouts and the pool's limits), and against servers we did not write (Python aiohttp:
+//! bodies, redirect rules, a WebSocket with heartbeat and compression; Node `ws`: deflate,
+//! pings, both closes).
 //!
 //! Nothing here but the client belongs to a runtime: the misbehaving servers are
 //! `std::net` sockets on threads, the demo server is a black box on its own thread (the
@@ -61,18 +63,20 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 use tether_core::pool::PoolConfig;
 use tether_core::time::{ClientTimeouts, TimeoutKind};
-use tether_core::ws::{DeflateConfig, WsConfig};
+use tether_core::ws::{CloseReason, DeflateConfig, WsConfig};
 use tether_rt::client::{HeaderError, UrlError};
 use tether_rt::websocket::Message;
 use tether_rt::{Client, ClientConfig, ClientError, WebSocket};
 
 use crate::server_suite::{demo_config, DemoServer, Start};
+use crate::{node_with, peers_dir, python_with, PeerServer};
 
 /// A boxed, sendable future (the driver's currency).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -205,7 +209,11 @@ macro_rules! client_suite {
             sock_read_does_not_count_the_applications_own_pauses,
             dropping_the_client_closes_its_idle_connections,
             headers_that_cannot_be_sent_fail_the_request_before_it_goes_out,
-            redirect_locations_resolve_as_rfc_3986_says);
+            redirect_locations_resolve_as_rfc_3986_says,
+            aiohttp_content_length_and_chunked_bodies,
+            aiohttp_redirects_follow_the_method_rules,
+            aiohttp_websocket_with_heartbeat_and_compression,
+            node_ws_server_with_deflate_pings_and_both_closes);
     };
     (@tests $driver:expr; $($name:ident),* $(,)?) => {
         $(
@@ -1224,5 +1232,253 @@ pub fn redirect_locations_resolve_as_rfc_3986_says(driver: &'static ClientDriver
             "{}",
             heads[1]
         );
+    });
+}
+
+// ---- against servers we did not write: Python aiohttp and Node ws ----
+
+fn peer_aiohttp_server() -> Option<PeerServer> {
+    let python = python_with("aiohttp")?;
+    let mut command = Command::new(python);
+    command.arg(peers_dir().join("client_aiohttp_server.py"));
+    Some(PeerServer::start(command))
+}
+
+fn peer_node_ws_server() -> Option<PeerServer> {
+    let (node, modules) = node_with("ws")?;
+    let mut command = Command::new(node);
+    command
+        .env("NODE_PATH", modules)
+        .arg(peers_dir().join("client_ws_server.cjs"));
+    Some(PeerServer::start(command))
+}
+
+fn peer_compressing() -> WsConfig {
+    let mut config = WsConfig::default();
+    config.deflate = Some(DeflateConfig::default());
+    config
+}
+
+/// The next text or binary message (pings and pongs skipped).
+async fn peer_next_data(ws: &mut WebSocket) -> Option<Message> {
+    loop {
+        match ws.next().await? {
+            message if message.is_control() => continue,
+            message => return Some(message),
+        }
+    }
+}
+
+async fn peer_info(ws: &mut WebSocket) -> serde_json::Value {
+    ws.send_text("info").await.unwrap();
+    match peer_next_data(ws).await {
+        Some(Message::Text(text)) => serde_json::from_str(&text).unwrap(),
+        other => panic!("expected JSON, got {other:?}"),
+    }
+}
+
+pub fn aiohttp_content_length_and_chunked_bodies(driver: &'static ClientDriver) {
+    driver.run(async move {
+        let Some(server) = peer_aiohttp_server() else {
+            return;
+        };
+        let client = driver.default_client();
+        let expected: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        for _ in 0..3 {
+            let mut response = client.get(&server.url("/cl")).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.headers()["content-length"], "100000");
+            assert_eq!(response.bytes().await.unwrap(), expected);
+        }
+        let mut response = client
+            .get(&server.url("/chunked"))
+            .query(&[("n", "3000")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["transfer-encoding"], "chunked");
+        let mut lines = 0;
+        let mut rest = Vec::new();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            rest.extend_from_slice(&chunk);
+            lines += chunk.iter().filter(|&&b| b == b'\n').count();
+        }
+        assert_eq!(lines, 3000);
+        assert!(rest.ends_with(b"line 2999\n"));
+        let stats = client.pool_stats(&server.url("/")).unwrap();
+        assert_eq!(
+            (stats.idle, stats.in_use),
+            (1, 0),
+            "aiohttp kept one connection alive"
+        );
+    });
+}
+
+pub fn aiohttp_redirects_follow_the_method_rules(driver: &'static ClientDriver) {
+    driver.run(async move {
+        let Some(server) = peer_aiohttp_server() else {
+            return;
+        };
+        let client = driver.default_client();
+        // Absolute paths, relative paths and full URLs, five hops.
+        let mut response = client.get(&server.url("/redirect/5")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "final");
+
+        let response = client
+            .get(&server.url("/redirect/5"))
+            .follow_redirects(false)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+        assert_eq!(response.headers()["location"], "4");
+        drop(response); // unread body: its connection is closed
+
+        // 303 turns a POST into a GET without a body; 307 repeats the POST and its body.
+        let mut response = client
+            .post(&server.url("/see-other"))
+            .text("abc")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "GET 0 -");
+        let mut response = client
+            .post(&server.url("/temporary"))
+            .text("abc")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.text().await.unwrap(),
+            "POST 3 text/plain; charset=utf-8"
+        );
+
+        // A loop ends after 10 redirects; a lower limit ends sooner.
+        let result = client.get(&server.url("/loop")).send().await;
+        assert!(
+            matches!(result, Err(ClientError::TooManyRedirects(10))),
+            "{result:?}"
+        );
+        let strict = (driver.client)({
+            let mut config = ClientConfig::default();
+            config.max_redirects = 2;
+            config
+        });
+        let result = strict.get(&server.url("/redirect/5")).send().await;
+        assert!(
+            matches!(result, Err(ClientError::TooManyRedirects(2))),
+            "{result:?}"
+        );
+        let stats = client.pool_stats(&server.url("/")).unwrap();
+        assert_eq!((stats.in_use, stats.waiting), (0, 0));
+    });
+}
+
+pub fn aiohttp_websocket_with_heartbeat_and_compression(driver: &'static ClientDriver) {
+    driver.run(async move {
+        let Some(server) = peer_aiohttp_server() else {
+            return;
+        };
+        let client = driver.default_client();
+        let (mut ws, protocol) = client
+            .ws(&server.url("/ws").replace("http://", "ws://"))
+            .protocol("echo")
+            .config(peer_compressing())
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(protocol.as_deref(), Some("echo"));
+        let peer_info = peer_info(&mut ws).await;
+        assert_eq!(peer_info["protocol"], "echo", "{peer_info}");
+        assert!(
+            peer_info["compress"].as_u64().is_some_and(|bits| bits > 0),
+            "compression agreed: {peer_info}"
+        );
+        let text = "compressible ".repeat(50_000);
+        ws.send_text(text.clone()).await.unwrap();
+        assert_eq!(peer_next_data(&mut ws).await, Some(Message::Text(text)));
+        let binary = Bytes::from((0..1_000_000u32).map(|i| (i % 7) as u8).collect::<Vec<_>>());
+        ws.send_binary(binary.clone()).await.unwrap();
+        assert_eq!(peer_next_data(&mut ws).await, Some(Message::Binary(binary)));
+
+        // aiohttp pings every 0.2 s and closes if no pong comes: we answer on our own, so the
+        // socket is alive a second later even though nothing read in between.
+        driver.sleep(Duration::from_secs(1)).await;
+        ws.send_text("alive?").await.unwrap();
+        assert_eq!(
+            peer_next_data(&mut ws).await,
+            Some(Message::Text("alive?".into()))
+        );
+
+        ws.send_text("close-me").await.unwrap();
+        assert_eq!(peer_next_data(&mut ws).await, None);
+        match ws.closed().await {
+            CloseReason::ByPeer { code, reason } => {
+                assert_eq!(code, Some(4001));
+                assert_eq!(reason, "asked to");
+            }
+            other => panic!("expected the peer's close, got {other:?}"),
+        }
+    });
+}
+
+pub fn node_ws_server_with_deflate_pings_and_both_closes(driver: &'static ClientDriver) {
+    driver.run(async move {
+        let Some(server) = peer_node_ws_server() else {
+            return;
+        };
+        let url = format!("ws://127.0.0.1:{}/", server.port);
+        let client = driver.default_client();
+        for deflate in [true, false] {
+            let mut config = peer_compressing();
+            if !deflate {
+                config.deflate = None;
+            }
+            let (mut ws, protocol) = client
+                .ws(&url)
+                .protocol("echo")
+                .config(config)
+                .connect()
+                .await
+                .unwrap();
+            assert_eq!(protocol.as_deref(), Some("echo"));
+            for i in 0..50 {
+                ws.send_text(format!("message {i}")).await.unwrap();
+            }
+            for i in 0..50 {
+                assert_eq!(
+                    peer_next_data(&mut ws).await,
+                    Some(Message::Text(format!("message {i}")))
+                );
+            }
+            let peer_info = peer_info(&mut ws).await;
+            assert_eq!(peer_info["protocol"], "echo", "{peer_info}");
+            assert_eq!(
+                peer_info["pong"], "srv",
+                "our automatic pong answered ws's ping: {peer_info}"
+            );
+            let extensions = peer_info["extensions"].to_string();
+            assert_eq!(
+                extensions.contains("permessage-deflate"),
+                deflate,
+                "{extensions}"
+            );
+            if deflate {
+                ws.send_text("close-me").await.unwrap();
+                assert_eq!(peer_next_data(&mut ws).await, None);
+                assert_eq!(ws.closed().await.code(), 4001);
+            } else {
+                ws.close(1000, "done").await.unwrap();
+                assert_eq!(peer_next_data(&mut ws).await, None);
+                assert!(matches!(
+                    ws.closed().await,
+                    CloseReason::ByUs {
+                        code: Some(1000),
+                        ..
+                    }
+                ));
+            }
+        }
     });
 }
