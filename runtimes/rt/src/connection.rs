@@ -255,8 +255,10 @@ where
                 if deadline.is_some() && sleep.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Wake::Deadline);
                 }
-                if stage != Stage::Abort && stage_rx.poll_changed(cx).is_ready() {
-                    return Poll::Ready(Wake::Stage);
+                if stage != Stage::Abort {
+                    if let Poll::Ready(changed) = stage_rx.poll_changed(cx) {
+                        return Poll::Ready(Wake::Stage(changed.is_ok()));
+                    }
                 }
                 Poll::Pending
             })
@@ -287,8 +289,13 @@ where
                 let _ = conn.send_end(None);
             }
             Wake::Deadline => conn.handle_timeout(rt.now()),
-            Wake::Stage => {
-                stage = stage_rx.borrow_and_update();
+            Wake::Stage(changed) => {
+                // A service gone (it never is while its connections run) means: end.
+                stage = if changed {
+                    stage_rx.borrow_and_update()
+                } else {
+                    Stage::Abort
+                };
                 match stage {
                     Stage::Running => {}
                     Stage::Draining => conn.shutdown(),
@@ -309,7 +316,8 @@ enum Wake {
     Handler(Result<Response, TaskError>),
     Piece(Option<Bytes>),
     Deadline,
-    Stage,
+    /// The shutdown stage changed (`false`: the service is gone).
+    Stage(bool),
 }
 
 /// Sends what the handler returned (a 500 if it panicked); returns the streamed body to
