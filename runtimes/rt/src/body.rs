@@ -56,6 +56,14 @@ struct Shared {
     writer: Option<Waker>,
 }
 
+impl Shared {
+    /// Whether another piece may be queued: the reader is gone (pieces are discarded), or
+    /// less than the bound waits (at least one piece always fits).
+    fn has_room(&self) -> bool {
+        self.reader_gone || self.pieces.is_empty() || self.buffered < BUFFERED_BYTES
+    }
+}
+
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // Nothing panics while holding the lock; recover the data if something ever did.
     shared
@@ -203,7 +211,7 @@ impl BodyWriter {
     /// Ready when another piece fits (or the reader is gone: pieces are then discarded).
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = lock(&self.shared);
-        if state.reader_gone || state.pieces.is_empty() || state.buffered < BUFFERED_BYTES {
+        if state.has_room() {
             Poll::Ready(())
         } else {
             state.writer = Some(cx.waker().clone());
@@ -214,7 +222,7 @@ impl BodyWriter {
     /// Whether another piece fits now.
     pub(crate) fn has_room(&self) -> bool {
         let state = lock(&self.shared);
-        state.reader_gone || state.pieces.is_empty() || state.buffered < BUFFERED_BYTES
+        state.has_room()
     }
 
     /// Queues a piece (call after [`has_room`](Self::has_room) or `poll_ready`; a piece

@@ -52,13 +52,9 @@ impl Inbound {
     /// Whether the loop may take the next event from the core.
     fn may_take_event(&mut self, conn: &ServerConnection) -> bool {
         if let Some(piece) = self.held.take() {
-            match &self.writer {
-                Some(writer) if !writer.has_room() => {
-                    self.held = Some(piece);
-                    return false;
-                }
-                Some(writer) => writer.push(piece),
-                None => {}
+            self.data(piece);
+            if self.held.is_some() {
+                return false;
             }
         }
         if self.awaiting_want {

@@ -93,6 +93,18 @@ fn protocol_kind(seen: &Seen) -> Option<RemoteErrorKind> {
     }
 }
 
+/// The head of a chunked upload and eight chunks of 16 KiB (128 KiB), not yet ended.
+fn chunked_upload() -> Vec<u8> {
+    let mut request =
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..8 {
+        request.extend_from_slice(b"4000\r\n");
+        request.extend_from_slice(&[b'y'; 0x4000]);
+        request.extend_from_slice(b"\r\n");
+    }
+    request
+}
+
 const RUNS: usize = 200;
 const PACES: [Pace; 3] = [Pace::Fast, Pace::Slow, Pace::Late];
 
@@ -145,13 +157,7 @@ async fn a_malformed_chunk_is_an_error_at_every_pace() {
             let (tx, mut seen) = unbounded_channel();
             let (mut client, _service, _task) =
                 connect(body_app(pace, tx), ServerConfig::default()).await;
-            let mut request =
-                b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-            for _ in 0..8 {
-                request.extend_from_slice(b"4000\r\n");
-                request.extend_from_slice(&[b'y'; 0x4000]);
-                request.extend_from_slice(b"\r\n");
-            }
+            let mut request = chunked_upload();
             request.extend_from_slice(b"zz\r\n");
             client.write_all(&request).await.unwrap();
             let outcome = next_seen(&mut seen).await;
@@ -175,13 +181,7 @@ async fn the_body_limit_is_an_error_at_every_pace() {
         for run in 0..RUNS {
             let (tx, mut seen) = unbounded_channel();
             let (mut client, _service, _task) = connect(body_app(pace, tx), config.clone()).await;
-            let mut request =
-                b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-            for _ in 0..8 {
-                request.extend_from_slice(b"4000\r\n");
-                request.extend_from_slice(&[b'y'; 0x4000]);
-                request.extend_from_slice(b"\r\n");
-            }
+            let request = chunked_upload();
             // The server may answer 413 and close before the client has written it all.
             let _ = client.write_all(&request).await;
             let outcome = next_seen(&mut seen).await;
