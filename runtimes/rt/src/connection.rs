@@ -15,14 +15,12 @@
 use crate::body::{Body, BodyError, BodyWriter};
 use crate::io::{Read, Write};
 use crate::request::{ConnectionInfo, Request, RequestContext};
-use crate::response::{Response, ResponseBody, Upgrade};
+use crate::response::{Piece, Response, ResponseBody, StreamedBody, Upgrade};
 use crate::runtime::{poll_once, BoxFuture, Guarded, MaybeSend, Rt, Runtime, TaskError, Timer};
 use crate::service::{Shared, Stage};
 use crate::transport::{Input, Transport};
 use crate::websocket;
 use bytes::Bytes;
-use futures_channel::mpsc;
-use futures_util::StreamExt;
 use std::future::poll_fn;
 use std::future::Future;
 use std::io;
@@ -128,7 +126,7 @@ where
     let mut transport = Transport::new(io, READ_BUFFER, READ_BUFFER);
     let mut inbound = Inbound::default();
     let mut running: Option<Running> = None;
-    let mut streaming: Option<mpsc::Receiver<Bytes>> = None;
+    let mut streaming: Option<StreamedBody> = None;
     let mut upgrade: Option<Box<Upgrade>> = None;
     let mut peer_gone = false;
     let mut timer = Timer::default();
@@ -244,7 +242,7 @@ where
                     }
                 }
                 if let Some(pieces) = &mut streaming {
-                    if let Poll::Ready(piece) = pieces.poll_next_unpin(cx) {
+                    if let Poll::Ready(piece) = pieces.poll_piece(cx) {
                         return Poll::Ready(Wake::Piece(piece));
                     }
                 }
@@ -277,12 +275,20 @@ where
                 running = None;
                 (streaming, upgrade) = respond(&*rt, &mut conn, done);
             }
-            Wake::Piece(Some(piece)) => {
+            Wake::Piece(Piece::Data(piece)) => {
                 let _ = conn.send_data(piece);
             }
-            Wake::Piece(None) => {
+            Wake::Piece(Piece::End) => {
                 streaming = None;
                 let _ = conn.send_end(None);
+            }
+            // What was sent goes out; then the connection ends without the body's end, so
+            // the client cannot take the body for complete.
+            Wake::Piece(Piece::Aborted) => {
+                let now = rt.now();
+                transport.queue_from(|| conn.poll_transmit(now));
+                let _ = transport.flush().await;
+                return;
             }
             Wake::Deadline => conn.handle_timeout(rt.now()),
             Wake::Stage(changed) => {
@@ -310,7 +316,7 @@ enum Wake {
     Input(Input),
     Body,
     Handler(Result<Response, TaskError>),
-    Piece(Option<Bytes>),
+    Piece(Piece),
     Deadline,
     /// The shutdown stage changed (`false`: the service is gone).
     Stage(bool),
@@ -322,7 +328,7 @@ fn respond(
     rt: &dyn Runtime,
     conn: &mut ServerConnection,
     done: Result<Response, TaskError>,
-) -> (Option<mpsc::Receiver<Bytes>>, Option<Box<Upgrade>>) {
+) -> (Option<StreamedBody>, Option<Box<Upgrade>>) {
     match done {
         Ok(mut response) => {
             let upgrade = response.upgrade.take();
@@ -343,7 +349,7 @@ fn start_response(
     conn: &mut ServerConnection,
     response: Response,
     switching: bool,
-) -> Option<mpsc::Receiver<Bytes>> {
+) -> Option<StreamedBody> {
     let mut head = http::Response::from_parts(response.head, ());
     head.headers_mut()
         .entry(http::header::DATE)

@@ -7,6 +7,8 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::SinkExt;
 use http::header::{HeaderValue, IntoHeaderName};
 use http::{HeaderMap, StatusCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tether_core::ws as core_ws;
 
 /// Hands the upgraded transport to a waiting WebSocket handler.
@@ -19,7 +21,33 @@ pub(crate) type Upgrade = (core_ws::Negotiated, UpgradeTx);
 pub(crate) enum ResponseBody {
     Empty,
     Full(Bytes),
-    Stream(mpsc::Receiver<Bytes>),
+    Stream(StreamedBody),
+}
+
+/// The receiving end of a streamed body, as the connection pumps it.
+pub(crate) struct StreamedBody {
+    rx: mpsc::Receiver<Bytes>,
+    aborted: Arc<AtomicBool>,
+}
+
+/// What a streamed body yields next.
+pub(crate) enum Piece {
+    Data(Bytes),
+    /// Every sender is gone: the body is complete.
+    End,
+    /// A sender gave up ([`BodySender::abort`]): the body must not look complete.
+    Aborted,
+}
+
+impl StreamedBody {
+    pub(crate) fn poll_piece(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Piece> {
+        use futures_util::StreamExt;
+        self.rx.poll_next_unpin(cx).map(|piece| match piece {
+            Some(data) => Piece::Data(data),
+            None if self.aborted.load(Ordering::Acquire) => Piece::Aborted,
+            None => Piece::End,
+        })
+    }
 }
 
 /// A response, as a handler returns it.
@@ -81,10 +109,12 @@ fn content_length(n: usize) -> HeaderValue {
     table[n].clone()
 }
 
-/// Writes the pieces of a streamed response body; dropping it ends the body.
+/// Writes the pieces of a streamed response body; dropping it (every clone) ends the body,
+/// complete; [`BodySender::abort`] ends it as failed.
 #[derive(Debug, Clone)]
 pub struct BodySender {
     tx: mpsc::Sender<Bytes>,
+    aborted: Arc<AtomicBool>,
 }
 
 /// The client is gone: a streamed response body cannot be delivered.
@@ -97,6 +127,14 @@ impl BodySender {
     /// `Err` when the connection is gone. (Clone the sender to send from several places.)
     pub async fn send(&mut self, piece: impl Into<Bytes>) -> Result<(), ResponseClosed> {
         self.tx.send(piece.into()).await.map_err(|_| ResponseClosed)
+    }
+
+    /// Gives up on the body (the data source failed): the connection is closed after the
+    /// pieces already sent, without the end of the body, so the client sees a body that
+    /// failed rather than a shorter one. Ends the body for every clone of this sender.
+    pub fn abort(mut self) {
+        self.aborted.store(true, Ordering::Release);
+        self.tx.close_channel();
     }
 }
 
@@ -149,12 +187,17 @@ impl Response {
     /// close-delimited for HTTP/1.0 ones). The body ends when every sender is dropped.
     pub fn stream(content_type: HeaderValue) -> (Response, BodySender) {
         let (tx, rx) = mpsc::channel(16);
-        let mut response = Response::with_body(StatusCode::OK, ResponseBody::Stream(rx), None);
+        let aborted = Arc::new(AtomicBool::new(false));
+        let body = StreamedBody {
+            rx,
+            aborted: aborted.clone(),
+        };
+        let mut response = Response::with_body(StatusCode::OK, ResponseBody::Stream(body), None);
         response
             .head
             .headers
             .insert(http::header::CONTENT_TYPE, content_type);
-        (response, BodySender { tx })
+        (response, BodySender { tx, aborted })
     }
 
     /// This response with a header field set (replacing any of the same name). Names are

@@ -118,6 +118,11 @@ impl Client {
         }
     }
 
+    /// The settings this client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.shared.config
+    }
+
     /// Now, on the runtime's clock.
     fn now(&self) -> tether_core::time::Instant {
         self.shared.rt.now()

@@ -1,0 +1,307 @@
+// The host side of the module: it owns the sockets, the one timer and the clock, and moves
+// bytes. Every protocol decision is the module's.
+//
+// The boundary is pull-only. Input goes in through plain calls (received bytes, a socket's
+// state, an operation to start); then `pump` runs the module's woken tasks and pulls what it
+// has for us: socket actions (connect, write, end, close) and events (operation results,
+// server requests). Nothing in the module calls back into JavaScript, and promises settled
+// here run their callbacks later, as microtasks: nothing re-enters the module.
+//
+// A trap (a panic inside the module aborts) fails everything of that instance with a
+// PanicError and makes a new instance of the same compiled module; clients and servers
+// bind themselves to the new instance on their next use.
+
+import * as glue from '../tether_wasm.js';
+import { AbortError, PanicError, fromModule } from './errors.js';
+
+/** Longest delay `setTimeout` takes (larger ones fire at once). */
+const MAX_DELAY = 2 ** 31 - 1;
+
+function entropy() {
+  return globalThis.crypto.getRandomValues(new Uint8Array(32));
+}
+
+/** A pending operation: the promise's settlers and what to do with its result. */
+class Op {
+  constructor(resolve, reject, signal, onAbort) {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.signal = signal;
+    this.onAbort = onAbort;
+  }
+}
+
+export class Host {
+  /**
+   * @param {WebAssembly.Module} module the compiled module (each host compiles or imports it)
+   * @param {object} net the host's sockets: `connect({host, port, tls})` returning a
+   *   Promise of a transport (see transports/*.js)
+   */
+  constructor(module, net) {
+    this.module = module;
+    this.net = net;
+    /** Bumped each time a trapped instance is replaced. */
+    this.generation = 0;
+    this.ops = new Map();
+    this.nextOp = 1;
+    this.sockets = new Map();
+    this.servers = new Map();
+    this.timer = null;
+    this.timerAt = Infinity;
+    this.scheduled = false;
+    this.pumpBound = () => this.pump();
+    this.start();
+  }
+
+  start() {
+    glue.initSync({ module: this.module });
+    glue.init(entropy());
+  }
+
+  /** Calls into the module; a trap fails this instance and starts a new one. */
+  call(fn) {
+    try {
+      return fn(glue);
+    } catch (error) {
+      if (error instanceof WebAssembly.RuntimeError) {
+        this.crash(error);
+        throw new PanicError(`the WebAssembly instance failed: ${error.message}`, 'PANIC', {
+          cause: error,
+        });
+      }
+      // The module throws `{ code, message }` objects for bad input.
+      if (error && typeof error === 'object' && typeof error.code === 'string' && !(error instanceof Error)) {
+        throw fromModule(error);
+      }
+      throw error;
+    }
+  }
+
+  crash(cause) {
+    const generation = this.generation;
+    this.generation += 1;
+    const error = new PanicError(`the WebAssembly instance failed: ${cause.message}`, 'PANIC', { cause });
+    const ops = [...this.ops.values()];
+    this.ops.clear();
+    const sockets = [...this.sockets.values()];
+    this.sockets.clear();
+    for (const socket of sockets) socket.transport?.destroy();
+    for (const server of this.servers.values()) server.instanceFailed?.(generation);
+    this.servers.clear();
+    glue.__tether_forget();
+    this.start();
+    for (const op of ops) op.reject(error);
+  }
+
+  /**
+   * Starts an operation: `start(glue, op)` makes the call that begins it. Returns a promise
+   * of its result event. With `signal`, an abort drops the operation inside the module and
+   * rejects with an AbortError.
+   */
+  op(start, { signal, map } = {}) {
+    if (signal?.aborted) return Promise.reject(new AbortError(undefined, signal.reason));
+    const id = this.nextOp++;
+    if (this.nextOp > 0xffffffff) this.nextOp = 1;
+    const promise = new Promise((resolve, reject) => {
+      let onAbort;
+      if (signal) {
+        onAbort = () => {
+          if (!this.ops.delete(id)) return;
+          try {
+            this.call((g) => g.cancel(id));
+          } catch {}
+          this.schedule();
+          reject(new AbortError(undefined, signal.reason));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.ops.set(id, new Op(resolve, reject, signal, onAbort));
+    });
+    try {
+      this.call((g) => start(g, id));
+    } catch (error) {
+      const op = this.ops.get(id);
+      this.ops.delete(id);
+      op?.signal?.removeEventListener('abort', op.onAbort);
+      return Promise.reject(error);
+    }
+    this.schedule();
+    const result = map ? promise.then(map) : promise;
+    result.op = id;
+    return result;
+  }
+
+  /** Runs the module soon (once, however many inputs arrive before then). */
+  schedule() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(this.pumpBound);
+  }
+
+  pump() {
+    this.scheduled = false;
+    let more;
+    try {
+      more = this.call((g) => g.run(performance.now(), Date.now()));
+      this.drain();
+    } catch (error) {
+      if (error instanceof PanicError) return;
+      throw error;
+    }
+    if (more) {
+      // Tasks are left: let the host's own IO run first.
+      this.scheduled = true;
+      setTimeout(this.pumpBound, 0);
+    }
+    this.arm();
+  }
+
+  /** Pulls and carries out what the module has for us. */
+  drain() {
+    for (;;) {
+      const actions = this.call((g) => g.take_actions());
+      const events = this.call((g) => g.take_events());
+      if (actions.length === 0 && events.length === 0) return;
+      for (const action of actions) this.act(action);
+      for (const event of events) this.deliver(event);
+    }
+  }
+
+  arm() {
+    const at = this.call((g) => g.next_deadline());
+    if (at === undefined) return;
+    // One timer: re-armed only when the earliest deadline moves earlier; a timer that fires
+    // early (a later deadline than it was armed for) just runs the module, which finds
+    // nothing due and asks again.
+    if (this.timer !== null && at >= this.timerAt) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    const delay = Math.min(Math.max(Math.ceil(at - performance.now()), 0), MAX_DELAY);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.pump();
+    }, delay);
+    // A timer alone does not keep a Node process alive when nothing waits on us.
+    if (this.ops.size === 0) this.timer.unref?.();
+  }
+
+  deliver(event) {
+    if (event.type === 'request') {
+      const server = this.servers.get(event.server);
+      if (server) server.onRequest(event);
+      else this.call((g) => g.server_respond(event.id, 503, [], false, new Uint8Array()));
+      return;
+    }
+    const op = this.ops.get(event.op);
+    if (!op) return;
+    this.ops.delete(event.op);
+    op.signal?.removeEventListener('abort', op.onAbort);
+    if (event.type === 'failed') op.reject(fromModule(event.error));
+    else op.resolve(event);
+  }
+
+  // ---- sockets ----
+
+  act(action) {
+    const id = action.socket;
+    switch (action.type) {
+      case 'connect':
+        return this.connect(id, action);
+      case 'write': {
+        const socket = this.sockets.get(id);
+        if (!socket?.transport) return;
+        if (!socket.transport.write(action.data)) {
+          socket.paused = true;
+          this.call((g) => g.socket_paused(id, true));
+        }
+        return;
+      }
+      case 'end':
+        this.sockets.get(id)?.transport?.end();
+        return;
+      case 'resume':
+        this.sockets.get(id)?.transport?.resume();
+        return;
+      case 'close': {
+        const socket = this.sockets.get(id);
+        this.sockets.delete(id);
+        if (!socket) return;
+        socket.closed = true;
+        socket.transport?.close();
+        return;
+      }
+    }
+  }
+
+  connect(id, { host, port, tls }) {
+    const socket = { transport: null, paused: false, closed: false };
+    this.sockets.set(id, socket);
+    const generation = this.generation;
+    this.net.connect({ host, port, tls }).then(
+      (transport) => {
+        if (socket.closed || generation !== this.generation) {
+          transport.destroy();
+          return;
+        }
+        this.attach(id, socket, transport);
+        this.input((g) => g.socket_connected(id));
+      },
+      (error) => {
+        if (socket.closed || generation !== this.generation) return;
+        this.sockets.delete(id);
+        const kind = error?.code === 'ENOTFOUND' || error?.code === 'EAI_AGAIN' || error?.name === 'NotFound' ? 0 : error?.tls ? 2 : 1;
+        this.input((g) => g.socket_connect_failed(id, kind, String(error?.message ?? error)));
+      },
+    );
+  }
+
+  /** A socket the host accepted for server `server`: served by the module from now on. */
+  accept(serverId, transport, peer) {
+    const id = this.call((g) => g.server_accept(serverId, peer ?? ''));
+    const socket = { transport: null, paused: false, closed: false };
+    this.sockets.set(id, socket);
+    this.attach(id, socket, transport);
+    this.schedule();
+  }
+
+  attach(id, socket, transport) {
+    socket.transport = transport;
+    const generation = this.generation;
+    const live = () => generation === this.generation && !socket.closed;
+    transport.listen({
+      data: (bytes) => {
+        if (!live()) return;
+        let more = true;
+        this.input((g) => {
+          more = g.socket_data(id, bytes);
+        });
+        if (!more) transport.pause();
+      },
+      drain: () => {
+        if (!live() || !socket.paused) return;
+        socket.paused = false;
+        this.input((g) => g.socket_paused(id, false));
+      },
+      end: () => live() && this.input((g) => g.socket_eof(id)),
+      error: (error) => live() && this.input((g) => g.socket_failed(id, String(error?.message ?? error))),
+    });
+  }
+
+  /** Hands input to the module and runs it soon. */
+  input(fn) {
+    try {
+      this.call(fn);
+    } catch (error) {
+      if (error instanceof PanicError) return;
+      throw error;
+    }
+    this.schedule();
+  }
+
+  /** `[tasks, timers, sockets, operations, websockets]` alive in the module. */
+  stats() {
+    const [tasks, timers, sockets, operations, websockets] = this.call((g) => g.stats());
+    return { tasks, timers, sockets, operations, websockets, hostSockets: this.sockets.size, pending: this.ops.size };
+  }
+}

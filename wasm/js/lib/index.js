@@ -1,0 +1,28 @@
+// The package's API, the same in every host. Each host's entry file (node.js, deno.js,
+// bun.js, workerd.js) loads the module its own way and hands it, with its sockets, to
+// `configure`.
+
+import { Host } from './host.js';
+
+let host = null;
+
+/** Called once by the host's entry file. */
+export function configure(module, net) {
+  host = new Host(module, net);
+}
+
+/** The host loop of this package's module instance. */
+export function getHost() {
+  if (host === null) throw new Error('tether: the package entry did not configure the module');
+  return host;
+}
+
+/** What the module holds: tasks, timers, sockets, operations and WebSockets alive. */
+export function stats() {
+  return getHost().stats();
+}
+
+export { Client, Response } from './client.js';
+export { WebSocket } from './websocket.js';
+export { Server, IncomingRequest } from './server.js';
+export * from './errors.js';

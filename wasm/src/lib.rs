@@ -1,0 +1,350 @@
+//! tether in a WebAssembly host: the module runs `tether-rt`'s client and server loops (and
+//! so every protocol decision of the core: framing, limits, keep-alive, timeouts, the pool,
+//! WebSocket heartbeats and closes) on its own executor; JavaScript, the host, owns the
+//! sockets, one timer and the clock.
+//!
+//! The boundary is pull-only (smoldot's model): JavaScript calls in to hand over input
+//! (received bytes, a socket's state, a request to start an operation) and to `run` the
+//! woken tasks, then pulls what the module has for it: socket actions (connect, write,
+//! end, close) and outbox entries (operation results, server requests). No call into the
+//! module ever calls back into JavaScript, so nothing re-enters. Bytes cross once each way:
+//! received data is copied into the module; pending output leaves as one merged copy per
+//! socket and pull.
+//!
+//! These exports are the glue's, not an API: the npm package (`wasm/js`) wraps them in
+//! `Client`, `WebSocket` and `Server` classes with typed errors.
+
+#![deny(missing_docs)]
+
+mod client;
+mod errors;
+mod executor;
+mod host;
+mod js;
+mod outbox;
+mod server;
+mod settings;
+mod socket;
+mod ws;
+
+use js_sys::Array;
+use outbox::ErrorInfo;
+use wasm_bindgen::prelude::*;
+
+/// Most task polls one `run` makes before it returns to let the host do its IO.
+const RUN_BUDGET: usize = 4096;
+
+fn thrown(error: ErrorInfo) -> JsValue {
+    js::error(&error)
+}
+
+// ---- the host loop ----
+
+/// Seeds the module's random source with host entropy (32 bytes of
+/// `crypto.getRandomValues`); called once, before anything else.
+#[wasm_bindgen]
+pub fn init(entropy: &[u8]) {
+    host::seed(entropy);
+}
+
+/// Sets the clocks (`performance.now()`, `Date.now()`), wakes due timers and polls woken
+/// tasks. `true` if work is left over (call again after the host's own IO has run).
+#[wasm_bindgen]
+pub fn run(monotonic_ms: f64, unix_ms: f64) -> bool {
+    host::set_clock(monotonic_ms, unix_ms);
+    executor::run(RUN_BUDGET)
+}
+
+/// The earliest deadline of every timer in the module (`performance.now()` milliseconds),
+/// or `undefined`: the one host timer is armed for it.
+#[wasm_bindgen]
+pub fn next_deadline() -> Option<f64> {
+    host::next_deadline_ms()
+}
+
+/// What the host must do with its sockets, in order.
+#[wasm_bindgen]
+pub fn take_actions() -> Array {
+    socket::take_actions().iter().map(js::action).collect()
+}
+
+/// Operation results and server requests, in order.
+#[wasm_bindgen]
+pub fn take_events() -> Array {
+    outbox::take().iter().map(js::out).collect()
+}
+
+/// Drops operation `op` if it still runs (an aborted request, a cancelled read).
+#[wasm_bindgen]
+pub fn cancel(op: u32) {
+    outbox::cancel(op);
+}
+
+/// `[tasks, timers, sockets, operations, websockets]` alive: for leak checks.
+#[wasm_bindgen]
+pub fn stats() -> Vec<u32> {
+    [
+        executor::live_tasks(),
+        host::armed_timers(),
+        socket::open_sockets(),
+        outbox::running(),
+        ws::open(),
+    ]
+    .map(|n| n as u32)
+    .to_vec()
+}
+
+/// Panics inside the module (test builds only), to check that the host recovers.
+#[cfg(feature = "panic-trigger")]
+#[wasm_bindgen]
+pub fn debug_panic() {
+    panic!("deliberate panic (panic-trigger test build)");
+}
+
+// ---- sockets ----
+
+/// The host opened socket `id` (TLS included).
+#[wasm_bindgen]
+pub fn socket_connected(id: u32) {
+    socket::connected(id);
+}
+
+/// The host could not open socket `id`: `kind` 0 = DNS, 1 = connect, 2 = TLS.
+#[wasm_bindgen]
+pub fn socket_connect_failed(id: u32, kind: u8, message: String) {
+    let failure = match kind {
+        0 => socket::ConnectFailure::Dns,
+        2 => socket::ConnectFailure::Tls,
+        _ => socket::ConnectFailure::Connect,
+    };
+    socket::connect_failed(id, failure, message);
+}
+
+/// Bytes received on socket `id` (moved into the module: one copy). `false`: pause
+/// reading the socket until a `resume` action (the module holds enough unread bytes).
+#[wasm_bindgen]
+pub fn socket_data(id: u32, data: Vec<u8>) -> bool {
+    socket::data(id, data)
+}
+
+/// The peer ended its side of socket `id`.
+#[wasm_bindgen]
+pub fn socket_eof(id: u32) {
+    socket::eof(id);
+}
+
+/// Socket `id` failed.
+#[wasm_bindgen]
+pub fn socket_failed(id: u32, message: String) {
+    socket::failed(id, message);
+}
+
+/// The host's write buffers of socket `id` are full (`true`) or drained (`false`).
+#[wasm_bindgen]
+pub fn socket_paused(id: u32, paused: bool) {
+    socket::set_paused(id, paused);
+}
+
+// ---- client ----
+
+/// A client with `settings` (JSON): its handle.
+#[wasm_bindgen]
+pub fn client_new(settings: &str) -> Result<u32, JsValue> {
+    client::create(settings).map_err(thrown)
+}
+
+/// Starts a request as operation `op`. `body_kind`: 0 none, 1 `body`, 2 streamed (the
+/// returned upload handle takes the pieces). `timeouts`: JSON overrides, or empty.
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn client_request(
+    client: u32,
+    op: u32,
+    method: String,
+    url: String,
+    headers: Vec<String>,
+    timeouts: String,
+    follow_redirects: bool,
+    body_kind: u8,
+    body: Vec<u8>,
+) -> Result<u32, JsValue> {
+    let spec = client::RequestSpec {
+        method,
+        url,
+        headers,
+        timeouts,
+        follow_redirects,
+    };
+    let body = match body_kind {
+        0 => client::RequestBody::None,
+        2 => client::RequestBody::Stream,
+        _ => client::RequestBody::Bytes(body),
+    };
+    client::request(client, op, spec, body).map_err(thrown)
+}
+
+/// Writes a piece of a streamed request body; completes once it was taken.
+#[wasm_bindgen]
+pub fn upload_write(upload: u32, op: u32, data: Vec<u8>) {
+    client::upload_write(upload, op, data);
+}
+
+/// Ends a streamed request body, complete.
+#[wasm_bindgen]
+pub fn upload_end(upload: u32) {
+    client::upload_end(upload);
+}
+
+/// Reads the next piece of response `id`'s body.
+#[wasm_bindgen]
+pub fn response_read(id: u32, op: u32) {
+    client::response_read(id, op);
+}
+
+/// Reads the whole body of response `id`.
+#[wasm_bindgen]
+pub fn response_bytes(id: u32, op: u32) {
+    client::response_bytes(id, op);
+}
+
+/// Drops response `id` (an unread body closes its connection).
+#[wasm_bindgen]
+pub fn response_drop(id: u32) {
+    client::response_drop(id);
+}
+
+/// Opens a WebSocket as operation `op`.
+#[wasm_bindgen]
+pub fn client_ws_connect(
+    client: u32,
+    op: u32,
+    url: &str,
+    protocols: Vec<String>,
+    headers: Vec<String>,
+) -> Result<(), JsValue> {
+    client::ws_connect(client, op, url, protocols, headers).map_err(thrown)
+}
+
+/// Pool counts for the origin of `url`: `[idle, inUse, opening, waiting]`.
+#[wasm_bindgen]
+pub fn client_pool_stats(client: u32, url: &str) -> Option<Vec<u32>> {
+    client::pool_stats(client, url).map(|s| s.to_vec())
+}
+
+/// Closes a client as operation `op`.
+#[wasm_bindgen]
+pub fn client_close(client: u32, op: u32) {
+    client::close(client, op);
+}
+
+// ---- WebSockets (both roles) ----
+
+/// Receives the next message of WebSocket `id`.
+#[wasm_bindgen]
+pub fn ws_recv(id: u32, op: u32) {
+    ws::recv(id, op);
+}
+
+/// Sends a text message.
+#[wasm_bindgen]
+pub fn ws_send_text(id: u32, op: u32, text: String) {
+    ws::send(id, op, Some(text), None);
+}
+
+/// Sends a binary message.
+#[wasm_bindgen]
+pub fn ws_send_binary(id: u32, op: u32, data: Vec<u8>) {
+    ws::send(id, op, None, Some(data));
+}
+
+/// Sends a ping.
+#[wasm_bindgen]
+pub fn ws_ping(id: u32, op: u32, payload: Vec<u8>) {
+    ws::ping(id, op, payload);
+}
+
+/// Closes WebSocket `id` with `code` and `reason`; completes with the final reason.
+#[wasm_bindgen]
+pub fn ws_close(id: u32, op: u32, code: u16, reason: String) {
+    ws::close(id, op, code, reason);
+}
+
+/// Drops WebSocket `id` (it closes with 1001 if still open).
+#[wasm_bindgen]
+pub fn ws_drop(id: u32) {
+    ws::drop_handle(id);
+}
+
+// ---- server ----
+
+/// Starts a server with `settings` (JSON) as operation `op`.
+#[wasm_bindgen]
+pub fn server_new(op: u32, settings: &str) -> Result<(), JsValue> {
+    server::create(op, settings).map_err(thrown)
+}
+
+/// Serves a connection the host accepted from `peer`: the id of its socket.
+#[wasm_bindgen]
+pub fn server_accept(server: u32, peer: &str) -> Result<u32, JsValue> {
+    server::accept(server, peer).map_err(thrown)
+}
+
+/// Closes a server gracefully as operation `op`.
+#[wasm_bindgen]
+pub fn server_close(server: u32, op: u32) {
+    server::close(server, op);
+}
+
+/// Answers request `id`. With `stream`, the body is written through the returned
+/// download handle; else it is `body`.
+#[wasm_bindgen]
+pub fn server_respond(
+    id: u32,
+    status: u16,
+    headers: Vec<String>,
+    stream: bool,
+    body: Vec<u8>,
+) -> Result<u32, JsValue> {
+    let answer = if stream {
+        server::Answer::Stream
+    } else {
+        server::Answer::Bytes(body)
+    };
+    server::respond(id, status, headers, answer).map_err(thrown)
+}
+
+/// Accepts the WebSocket upgrade of request `id` as operation `op`.
+#[wasm_bindgen]
+pub fn server_accept_websocket(id: u32, op: u32, protocols: Vec<String>) -> Result<(), JsValue> {
+    server::accept_websocket(id, op, protocols).map_err(thrown)
+}
+
+/// Reads request `id`'s body: the next piece, or (`whole`) all of it.
+#[wasm_bindgen]
+pub fn request_read(id: u32, op: u32, whole: bool) {
+    server::request_read(id, op, whole);
+}
+
+/// The host is done with request `id`.
+#[wasm_bindgen]
+pub fn request_drop(id: u32) {
+    server::request_drop(id);
+}
+
+/// Writes a piece of a streamed response body.
+#[wasm_bindgen]
+pub fn download_write(handle: u32, op: u32, data: Vec<u8>) {
+    server::download_write(handle, op, data);
+}
+
+/// Ends a streamed response body, complete.
+#[wasm_bindgen]
+pub fn download_end(handle: u32) {
+    server::download_end(handle);
+}
+
+/// Abandons a streamed response body: the client sees it fail.
+#[wasm_bindgen]
+pub fn download_abort(handle: u32) {
+    server::download_abort(handle);
+}
