@@ -35,8 +35,9 @@ if ! command -v node >/dev/null; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
 fi
-if [ ! -d "$node_dir/node_modules/ws" ]; then
-  echo "peers: installing ws from npm"
+if [ ! -d "$node_dir/node_modules/ws" ] || [ ! -d "$node_dir/node_modules/undici" ]; then
+  echo "peers: installing ws and undici from npm"
   mkdir -p "$node_dir"
-  npm install --silent --no-audit --no-fund --prefix "$node_dir" 'ws@8.23.0' >/dev/null
+  # undici 7: the last major that runs on Node 20.
+  npm install --silent --no-audit --no-fund --prefix "$node_dir" 'ws@8.23.0' 'undici@7.30.2' >/dev/null
 fi

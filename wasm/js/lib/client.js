@@ -109,14 +109,11 @@ export class Client {
       { signal },
     );
     if (!streamed) return new Response(host, generation, await response, signal);
-    let uploadFailed;
-    const failure = new Promise((_, reject) => (uploadFailed = reject));
-    failure.catch(() => {});
-    this.upload(upload, body, response.op, uploadFailed);
-    return new Response(host, generation, await Promise.race([response, failure]), signal);
+    this.upload(upload, body, response.op);
+    return new Response(host, generation, await response, signal);
   }
 
-  async upload(upload, body, requestOp, failed) {
+  async upload(upload, body, requestOp) {
     const host = this.host;
     try {
       for await (const piece of pieces(body)) {
@@ -129,9 +126,8 @@ export class Client {
       // The request no longer takes its body: its own result says why.
       if (error?.code === 'REQUEST_CLOSED' || error?.code === 'PANIC') return;
       // The source failed: the request is dropped (its connection with it), never sent
-      // as if the body were complete.
-      host.input((g) => g.cancel(requestOp));
-      failed(error);
+      // as if the body were complete, and fails with the source's error.
+      host.cancel(requestOp, error);
     }
   }
 

@@ -131,6 +131,16 @@ export class Host {
     return result;
   }
 
+  /** Drops operation `id` in the module and rejects its promise with `error`. */
+  cancel(id, error) {
+    const op = this.ops.get(id);
+    if (!op) return;
+    this.ops.delete(id);
+    op.signal?.removeEventListener('abort', op.onAbort);
+    op.reject(error);
+    this.input((g) => g.cancel(id));
+  }
+
   /** Runs the module soon (once, however many inputs arrive before then). */
   schedule() {
     if (this.scheduled) return;
@@ -140,31 +150,34 @@ export class Host {
 
   pump() {
     this.scheduled = false;
-    let more;
     try {
-      more = this.call((g) => g.run(performance.now(), Date.now()));
-      this.drain();
+      // Run, then carry out what the run produced; carrying it out (taking a socket's
+      // output) can wake tasks again, so repeat until the module is idle.
+      for (let round = 0; ; round++) {
+        const more = this.call((g) => g.run(performance.now(), Date.now()));
+        const moved = this.drain();
+        if (!more && !moved) break;
+        if (round === 64) {
+          // Still busy: let the host's own IO and timers run first.
+          this.scheduled = true;
+          setTimeout(this.pumpBound, 0);
+          break;
+        }
+      }
     } catch (error) {
       if (error instanceof PanicError) return;
       throw error;
     }
-    if (more) {
-      // Tasks are left: let the host's own IO run first.
-      this.scheduled = true;
-      setTimeout(this.pumpBound, 0);
-    }
     this.arm();
   }
 
-  /** Pulls and carries out what the module has for us. */
+  /** Pulls and carries out what the module has for us; whether there was anything. */
   drain() {
-    for (;;) {
-      const actions = this.call((g) => g.take_actions());
-      const events = this.call((g) => g.take_events());
-      if (actions.length === 0 && events.length === 0) return;
-      for (const action of actions) this.act(action);
-      for (const event of events) this.deliver(event);
-    }
+    const actions = this.call((g) => g.take_actions());
+    const events = this.call((g) => g.take_events());
+    for (const action of actions) this.act(action);
+    for (const event of events) this.deliver(event);
+    return actions.length > 0 || events.length > 0;
   }
 
   arm() {
