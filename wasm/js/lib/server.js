@@ -207,12 +207,15 @@ export class Server {
   close() {
     if (this.closing) return this.closing;
     this.closing = (async () => {
-      await this.listener?.close?.();
+      // Stop accepting now; the host's listener reports closed once its last connection
+      // is, and the module is what ends those.
+      const stopped = this.listener?.close?.();
       if (this.ready && this.generation === this.host.generation) {
         const id = await this.ready;
         await this.host.op((g, op) => g.server_close(id, op));
         this.host.servers.delete(id);
       }
+      await stopped;
     })();
     return this.closing;
   }
