@@ -47,6 +47,9 @@ export class WebSocket {
     if (this.closeInfo) return this.closeInfo;
     this.closeInfo = closed;
     this.settleClosed(closed);
+    // Over: the module's handle goes now rather than when this object is collected.
+    dropped.unregister(this);
+    if (this.host.generation === this.generation) this.host.input((g) => g.ws_drop(this.id));
     return closed;
   }
 
