@@ -14,9 +14,9 @@ export function ws() {
   return requireFromPeers('ws');
 }
 
-/** undici (installed by scripts/peers.sh). */
+/** undici (installed by scripts/peers.sh), by path: Bun maps the bare name to its own. */
 export function undici() {
-  return requireFromPeers('undici');
+  return requireFromPeers(new URL('target/peers-node/node_modules/undici/index.js', root).pathname);
 }
 
 /** A node:http server on a free loopback port: `{ url, port, server, connections, close }`. */
