@@ -25,6 +25,7 @@ mod outbox;
 mod server;
 mod settings;
 mod socket;
+mod vectors;
 mod ws;
 
 use js_sys::Array;

@@ -26,3 +26,4 @@ export { Client, Response } from './client.js';
 export { WebSocket } from './websocket.js';
 export { Server, IncomingRequest } from './server.js';
 export * from './errors.js';
+export { Replay } from './replay.js';
