@@ -5,8 +5,8 @@
 # (installed at exactly the crate's version), and the package's own JS from wasm/js.
 #
 #   scripts/wasm-build.sh           the package, in wasm/pkg
-#   scripts/wasm-build.sh --test    the same with the test-only `debug_panic` export, in
-#                                   target/wasm-test-pkg (what the JS tests load)
+#   scripts/wasm-build.sh --test    the same with the test-only exports (`debug_panic`,
+#                                   `Replay`), in target/wasm-test-pkg (what the JS tests load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -14,7 +14,7 @@ ROOT=$PWD
 FEATURES=()
 OUT=wasm/pkg
 if [[ ${1:-} == --test ]]; then
-    FEATURES=(--features panic-trigger)
+    FEATURES=(--features testing)
     OUT=target/wasm-test-pkg
 fi
 

@@ -25,6 +25,9 @@ mod outbox;
 mod server;
 mod settings;
 mod socket;
+// The replay of the shared test vectors: in test builds only (it is the tests' tool, and
+// the package is smaller without it).
+#[cfg(feature = "testing")]
 mod vectors;
 mod ws;
 
@@ -96,10 +99,10 @@ pub fn stats() -> Vec<u32> {
 }
 
 /// Panics inside the module (test builds only), to check that the host recovers.
-#[cfg(feature = "panic-trigger")]
+#[cfg(feature = "testing")]
 #[wasm_bindgen]
 pub fn debug_panic() {
-    panic!("deliberate panic (panic-trigger test build)");
+    panic!("deliberate panic (test build)");
 }
 
 // ---- sockets ----
