@@ -50,6 +50,8 @@ export class Host {
     this.timerAt = Infinity;
     this.scheduled = false;
     this.pumpBound = () => this.pump();
+    /** Whether the host's timers belong to the request that set them (workerd). */
+    this.requestTimers = net.requestScopedTimers === true;
     this.start();
   }
 
@@ -142,26 +144,39 @@ export class Host {
     this.scheduled = false;
     let more;
     try {
-      more = this.call((g) => g.run(performance.now(), Date.now()));
-      this.drain();
+      // Taking the module's output wakes the tasks that waited for room to write (a
+      // request's body after its head): run again until a pass leaves nothing to take.
+      for (let pass = 1; ; pass++) {
+        more = this.call((g) => g.run(performance.now(), Date.now()));
+        if (!this.drain() || more) break;
+        if (pass === 16) {
+          // Still busy: let the host's own IO run first (below).
+          more = true;
+          break;
+        }
+      }
     } catch (error) {
       if (error instanceof PanicError) return;
       throw error;
     }
     if (more) {
-      // Tasks are left: let the host's own IO run first.
-      this.scheduled = true;
+      // Tasks are left: let the host's own IO run first. Where a timer may die with the
+      // request that set it (workerd), a lost one must not keep `scheduled` set for good:
+      // the next input schedules a pump anyway.
+      if (!this.requestTimers) this.scheduled = true;
       setTimeout(this.pumpBound, 0);
     }
     this.arm();
   }
 
-  /** Pulls and carries out what the module has for us. */
+  /** Pulls and carries out what the module has for us: whether there was anything. */
   drain() {
+    let took = false;
     for (;;) {
       const actions = this.call((g) => g.take_actions());
       const events = this.call((g) => g.take_events());
-      if (actions.length === 0 && events.length === 0) return;
+      if (actions.length === 0 && events.length === 0) return took;
+      took = true;
       for (const action of actions) this.act(action);
       for (const event of events) this.deliver(event);
     }
@@ -172,8 +187,9 @@ export class Host {
     if (at === undefined) return;
     // One timer: re-armed only when the earliest deadline moves earlier; a timer that fires
     // early (a later deadline than it was armed for) just runs the module, which finds
-    // nothing due and asks again.
-    if (this.timer !== null && at >= this.timerAt) return;
+    // nothing due and asks again. workerd cancels a request's timers when the request ends,
+    // so there the timer is armed anew each time, from the request running now.
+    if (this.timer !== null && at >= this.timerAt && !this.requestTimers) return;
     if (this.timer !== null) clearTimeout(this.timer);
     const delay = Math.min(Math.max(Math.ceil(at - performance.now()), 0), MAX_DELAY);
     this.timerAt = at;
