@@ -50,6 +50,8 @@ export class Host {
     this.timerAt = Infinity;
     this.scheduled = false;
     this.pumpBound = () => this.pump();
+    /** Whether the host's timers belong to the request that set them (workerd). */
+    this.requestTimers = net.requestScopedTimers === true;
     this.start();
   }
 
@@ -158,8 +160,10 @@ export class Host {
         const moved = this.drain();
         if (!more && !moved) break;
         if (round === 64) {
-          // Still busy: let the host's own IO and timers run first.
-          this.scheduled = true;
+          // Still busy: let the host's own IO and timers run first. Where a timer may die
+          // with the request that set it (workerd), a lost one must not keep `scheduled`
+          // set for good: the next input schedules a pump anyway.
+          if (!this.requestTimers) this.scheduled = true;
           setTimeout(this.pumpBound, 0);
           break;
         }
@@ -185,8 +189,9 @@ export class Host {
     if (at === undefined) return;
     // One timer: re-armed only when the earliest deadline moves earlier; a timer that fires
     // early (a later deadline than it was armed for) just runs the module, which finds
-    // nothing due and asks again.
-    if (this.timer !== null && at >= this.timerAt) return;
+    // nothing due and asks again. workerd cancels a request's timers when the request ends,
+    // so there the timer is armed anew each time, from the request running now.
+    if (this.timer !== null && at >= this.timerAt && !this.requestTimers) return;
     if (this.timer !== null) clearTimeout(this.timer);
     const delay = Math.min(Math.max(Math.ceil(at - performance.now()), 0), MAX_DELAY);
     this.timerAt = at;

@@ -5,15 +5,24 @@
 import { Host } from './host.js';
 
 let host = null;
+let config = null;
 
 /** Called once by the host's entry file. */
 export function configure(module, net) {
-  host = new Host(module, net);
+  config = { module, net };
+  host = null;
 }
 
-/** The host loop of this package's module instance. */
+/**
+ * The host loop of this package's module instance, made on first use: starting it draws
+ * random bytes, which workerd forbids at a Worker's global scope (import time), so it waits
+ * for the first client or server, inside a handler.
+ */
 export function getHost() {
-  if (host === null) throw new Error('tether: the package entry did not configure the module');
+  if (host === null) {
+    if (config === null) throw new Error('tether: the package entry did not configure the module');
+    host = new Host(config.module, config.net);
+  }
   return host;
 }
 

@@ -4,6 +4,9 @@
 import { connect as open } from 'cloudflare:sockets';
 import { StreamTransport } from './webstreams.js';
 
+/** workerd drops a request's pending timers when the request ends: the host re-arms. */
+export const requestScopedTimers = true;
+
 export async function connect({ host, port, tls }) {
   const socket = open({ hostname: host, port }, { secureTransport: tls ? 'on' : 'off', allowHalfOpen: true });
   await socket.opened;
