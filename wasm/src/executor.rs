@@ -141,6 +141,11 @@ pub(crate) fn run(budget: usize) -> bool {
     })
 }
 
+/// Whether woken tasks wait to be polled.
+pub(crate) fn has_ready() -> bool {
+    EXECUTOR.with(|ex| !ex.ready.is_empty())
+}
+
 /// How many tasks are alive (for the host's statistics and the tests).
 pub(crate) fn live_tasks() -> usize {
     EXECUTOR.with(|ex| *ex.live.borrow())

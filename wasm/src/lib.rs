@@ -20,7 +20,6 @@ mod client;
 mod errors;
 mod executor;
 mod host;
-mod js;
 mod outbox;
 mod server;
 mod settings;
@@ -29,17 +28,33 @@ mod socket;
 // the package is smaller without it).
 #[cfg(feature = "testing")]
 mod vectors;
+mod wire;
 mod ws;
 
 use js_sys::Array;
 use outbox::ErrorInfo;
 use wasm_bindgen::prelude::*;
 
-/// Most task polls one `run` makes before it returns to let the host do its IO.
+/// Most task polls one round of a turn makes before the host gets to do its IO.
 const RUN_BUDGET: usize = 4096;
 
+/// Most rounds (run, then take the output) one turn makes.
+const TURN_ROUNDS: usize = 16;
+
+/// A typed error thrown to JavaScript: `{ code, message, status }`; the JS side makes it
+/// an error class.
 fn thrown(error: ErrorInfo) -> JsValue {
-    js::error(&error)
+    let object = js_sys::Object::new();
+    let set = |name: &str, value: JsValue| {
+        // Setting a property of a fresh plain object cannot fail.
+        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(name), &value);
+    };
+    set("code", JsValue::from_str(error.code));
+    set("message", JsValue::from_str(&error.message));
+    if let Some(status) = error.status {
+        set("status", JsValue::from(status));
+    }
+    object.into()
 }
 
 // ---- the host loop ----
@@ -51,31 +66,36 @@ pub fn init(entropy: &[u8]) {
     host::seed(entropy);
 }
 
-/// Sets the clocks (`performance.now()`, `Date.now()`), wakes due timers and polls woken
-/// tasks. `true` if work is left over (call again after the host's own IO has run).
+/// One turn of the host loop: sets the clocks (`performance.now()`, `Date.now()`), wakes
+/// due timers, polls woken tasks, and hands over everything they produced, in one crossing
+/// of the boundary: `[json, ...payloads]` (see `wire.rs`). Taking a socket's output wakes
+/// the tasks that waited for room, so the turn runs until nothing is woken (or the budget
+/// is spent: then `more` says to turn again after the host's own IO).
 #[wasm_bindgen]
-pub fn run(monotonic_ms: f64, unix_ms: f64) -> bool {
+pub fn turn(monotonic_ms: f64, unix_ms: f64) -> Array {
     host::set_clock(monotonic_ms, unix_ms);
-    executor::run(RUN_BUDGET)
-}
-
-/// The earliest deadline of every timer in the module (`performance.now()` milliseconds),
-/// or `undefined`: the one host timer is armed for it.
-#[wasm_bindgen]
-pub fn next_deadline() -> Option<f64> {
-    host::next_deadline_ms()
-}
-
-/// What the host must do with its sockets, in order.
-#[wasm_bindgen]
-pub fn take_actions() -> Array {
-    socket::take_actions().iter().map(js::action).collect()
-}
-
-/// Operation results and server requests, in order.
-#[wasm_bindgen]
-pub fn take_events() -> Array {
-    outbox::take().iter().map(js::out).collect()
+    let mut actions = Vec::new();
+    let mut events = Vec::new();
+    let mut more = false;
+    for _ in 0..TURN_ROUNDS {
+        more = executor::run(RUN_BUDGET);
+        actions.extend(socket::take_actions());
+        events.extend(outbox::take());
+        if more || !executor::has_ready() {
+            break;
+        }
+    }
+    let more = more || executor::has_ready();
+    let turn = wire::encode(more, host::next_deadline_ms(), &mut actions, &mut events);
+    let out = Array::new_with_length(1 + turn.payloads.len() as u32);
+    out.set(0, JsValue::from_str(&turn.json));
+    for (i, payload) in turn.payloads.iter().enumerate() {
+        out.set(
+            1 + i as u32,
+            js_sys::Uint8Array::from(payload.as_slice()).into(),
+        );
+    }
+    out
 }
 
 /// Drops operation `op` if it still runs (an aborted request, a cancelled read).

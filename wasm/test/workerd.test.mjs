@@ -297,6 +297,8 @@ async function defineTests() {
 
       await t.test("workerd's default outbound refuses loopback", async (t) => {
         const { result } = await run('get', `${base}/hello`, { strict: true, status: 500 });
+        // workerd writes its log line on its own schedule: wait for it (bounded).
+        for (let i = 0; i < 40 && !/is not allowed/.test(instance.log()); i++) await new Promise((r) => setTimeout(r, 50));
         t.diagnostic(`default outbound: ${JSON.stringify(result.error)}; log: ${instance.log().match(/connecting to .* is not allowed/)?.[0]}`);
         assert.equal(result.error.name, 'ConnectError', JSON.stringify(result));
         assert.match(result.error.message, /cannot connect to the specified address/);

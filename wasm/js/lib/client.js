@@ -192,11 +192,17 @@ export class Response {
     this.signal = signal;
     /** @type {number} */
     this.status = event.status;
-    /** @type {Headers} */
-    this.headers = toHeaders(event.headers);
+    this.rawHeaders = event.headers;
+    this.parsedHeaders = null;
     /** Whether the body was read (or is being read). */
     this.bodyUsed = false;
     unread.register(this, { host, generation, id: this.id }, this);
+  }
+
+  /** @type {Headers} Built on first use. */
+  get headers() {
+    this.parsedHeaders ??= toHeaders(this.rawHeaders);
+    return this.parsedHeaders;
   }
 
   /** Whether the status is 2xx. */

@@ -152,40 +152,28 @@ export class Host {
 
   pump() {
     this.scheduled = false;
+    let turn;
     try {
-      // Run, then carry out what the run produced; carrying it out (taking a socket's
-      // output) can wake tasks again, so repeat until the module is idle.
-      for (let round = 0; ; round++) {
-        const more = this.call((g) => g.run(performance.now(), Date.now()));
-        const moved = this.drain();
-        if (!more && !moved) break;
-        if (round === 64) {
-          // Still busy: let the host's own IO and timers run first. Where a timer may die
-          // with the request that set it (workerd), a lost one must not keep `scheduled`
-          // set for good: the next input schedules a pump anyway.
-          if (!this.requestTimers) this.scheduled = true;
-          setTimeout(this.pumpBound, 0);
-          break;
-        }
-      }
+      turn = this.call((g) => g.turn(performance.now(), Date.now()));
     } catch (error) {
       if (error instanceof PanicError) return;
       throw error;
     }
-    this.arm();
+    // One crossing: the JSON text of the turn, then the byte payloads it refers to.
+    const { more, deadline, actions, events } = JSON.parse(turn[0]);
+    for (const action of actions) this.act(action, turn);
+    for (const event of events) this.deliver(event, turn);
+    if (more) {
+      // Tasks are left: let the host's own IO and timers run first. Where a timer may die
+      // with the request that set it (workerd), a lost one must not keep `scheduled` set
+      // for good: the next input schedules a pump anyway.
+      if (!this.requestTimers) this.scheduled = true;
+      setTimeout(this.pumpBound, 0);
+    }
+    this.arm(deadline);
   }
 
-  /** Pulls and carries out what the module has for us; whether there was anything. */
-  drain() {
-    const actions = this.call((g) => g.take_actions());
-    const events = this.call((g) => g.take_events());
-    for (const action of actions) this.act(action);
-    for (const event of events) this.deliver(event);
-    return actions.length > 0 || events.length > 0;
-  }
-
-  arm() {
-    const at = this.call((g) => g.next_deadline());
+  arm(at) {
     if (at === undefined) return;
     // One timer: re-armed only when the earliest deadline moves earlier; a timer that fires
     // early (a later deadline than it was armed for) just runs the module, which finds
@@ -204,7 +192,9 @@ export class Host {
     if (this.ops.size === 0) this.timer.unref?.();
   }
 
-  deliver(event) {
+  deliver(event, payloads) {
+    // Byte payloads travel beside the JSON, by index.
+    if (event.d !== undefined) event.data = event.d === null ? null : payloads[1 + event.d];
     if (event.type === 'request') {
       const server = this.servers.get(event.server);
       if (server) server.onRequest(event);
@@ -221,7 +211,7 @@ export class Host {
 
   // ---- sockets ----
 
-  act(action) {
+  act(action, payloads) {
     const id = action.socket;
     switch (action.type) {
       case 'connect':
@@ -229,7 +219,7 @@ export class Host {
       case 'write': {
         const socket = this.sockets.get(id);
         if (!socket?.transport) return;
-        if (!socket.transport.write(action.data)) {
+        if (!socket.transport.write(payloads[1 + action.d])) {
           socket.paused = true;
           this.call((g) => g.socket_paused(id, true));
         }

@@ -25,12 +25,18 @@ export class IncomingRequest {
     this.method = event.method;
     /** The request target as sent (`/path?query`). */
     this.url = event.target;
-    /** @type {Headers} */
-    this.headers = toHeaders(event.headers);
+    this.rawHeaders = event.headers;
+    this.parsedHeaders = null;
     /** The client's address (`ip:port`), when the host knows it. */
-    this.peer = event.peer;
+    this.peer = event.peer ?? undefined;
     this.bodyUsed = false;
     this.upgraded = false;
+  }
+
+  /** @type {Headers} Built on first use: many handlers never look. */
+  get headers() {
+    this.parsedHeaders ??= toHeaders(this.rawHeaders);
+    return this.parsedHeaders;
   }
 
   take() {

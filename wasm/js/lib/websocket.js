@@ -30,9 +30,9 @@ export class WebSocket {
     this.generation = generation;
     this.id = event.id;
     /** The subprotocol the server chose, or undefined. */
-    this.protocol = event.protocol;
+    this.protocol = event.protocol ?? undefined;
     /** The extensions in force (server side), or undefined. */
-    this.extensions = event.extensions;
+    this.extensions = event.extensions ?? undefined;
     /** How the connection ended (`{ code, reason, clean, how }`), once it has. */
     this.closeInfo = null;
     this.receiving = false;
@@ -91,7 +91,7 @@ export class WebSocket {
         this.finish(event.closed);
         return null;
       }
-      return event.text !== undefined ? { type: 'text', data: event.text } : { type: 'binary', data: event.binary };
+      return typeof event.text === 'string' ? { type: 'text', data: event.text } : { type: 'binary', data: event.data };
     } finally {
       this.receiving = false;
     }
