@@ -74,6 +74,8 @@ struct Executor {
     free: RefCell<Vec<usize>>,
     ready: Arc<ReadyQueue>,
     live: RefCell<usize>,
+    /// Polls made since the instance started (for the benchmarks' per-request counts).
+    polls: std::cell::Cell<u64>,
 }
 
 thread_local! {
@@ -123,6 +125,7 @@ pub(crate) fn run(budget: usize) -> bool {
                 continue;
             };
             waker.queued.store(false, Ordering::Release);
+            ex.polls.set(ex.polls.get() + 1);
             let as_waker = Waker::from(waker.clone());
             let poll = future.as_mut().poll(&mut Context::from_waker(&as_waker));
             match poll {
@@ -144,6 +147,11 @@ pub(crate) fn run(budget: usize) -> bool {
 /// Whether woken tasks wait to be polled.
 pub(crate) fn has_ready() -> bool {
     EXECUTOR.with(|ex| !ex.ready.is_empty())
+}
+
+/// Polls made since the instance started.
+pub(crate) fn polls() -> u64 {
+    EXECUTOR.with(|ex| ex.polls.get())
 }
 
 /// How many tasks are alive (for the host's statistics and the tests).

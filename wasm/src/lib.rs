@@ -104,9 +104,10 @@ pub fn cancel(op: u32) {
     outbox::cancel(op);
 }
 
-/// `[tasks, timers, sockets, operations, websockets]` alive: for leak checks.
+/// `[tasks, timers, sockets, operations, websockets, polls]`: what is alive (for leak
+/// checks), and the task polls made so far (for the benchmarks' per-request counts).
 #[wasm_bindgen]
-pub fn stats() -> Vec<u32> {
+pub fn stats() -> Vec<f64> {
     [
         executor::live_tasks(),
         host::armed_timers(),
@@ -114,8 +115,10 @@ pub fn stats() -> Vec<u32> {
         outbox::running(),
         ws::open(),
     ]
-    .map(|n| n as u32)
-    .to_vec()
+    .map(|n| n as f64)
+    .into_iter()
+    .chain([executor::polls() as f64])
+    .collect()
 }
 
 /// Panics inside the module (test builds only), to check that the host recovers.
@@ -123,6 +126,14 @@ pub fn stats() -> Vec<u32> {
 #[wasm_bindgen]
 pub fn debug_panic() {
     panic!("deliberate panic (test build)");
+}
+
+/// Serves `n` requests inside the module with no JavaScript between them (test builds: the
+/// module's own cost, apart from the boundary's).
+#[cfg(feature = "testing")]
+#[wasm_bindgen]
+pub fn debug_request_loop(n: u32) {
+    server::request_loop(n);
 }
 
 // ---- sockets ----

@@ -444,3 +444,53 @@ mod tests {
         }
     }
 }
+
+/// Serves `n` keep-alive requests on one in-module socket, with no JavaScript between
+/// them: what the module's server path costs by itself (test builds: the JS benchmark
+/// times it to tell the module's cost from the boundary's).
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn request_loop(n: u32) {
+    let turn = || {
+        crate::host::set_clock(1.0, 1.7e12);
+        while crate::executor::run(1000) {}
+        let mut actions = socket::take_actions();
+        let mut events = outbox::take();
+        let encoded = crate::wire::encode(false, None, &mut actions, &mut events);
+        (events, encoded)
+    };
+    let _ = create(u32::MAX, "{}");
+    let (events, _) = turn();
+    let Some(Out::ServerStarted { id: server, .. }) = events.into_iter().next() else {
+        return;
+    };
+    let Ok(socket) = accept(server, "127.0.0.1:1") else {
+        return;
+    };
+    for _ in 0..n {
+        socket::data(socket, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n".to_vec());
+        let (events, _) = turn();
+        let Some(Out::Request { id, .. }) = events.into_iter().next() else {
+            return;
+        };
+        let headers = vec!["content-type".into(), "text/plain".into()];
+        let _ = respond(id, 200, headers, Answer::Bytes(b"hi".to_vec()));
+        let _ = turn();
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release -p tether-wasm -- --ignored --nocapture per_request`: the cost
+    /// of one keep-alive request through the module's server path, natively (no JS).
+    #[test]
+    #[ignore]
+    fn per_request_cost_natively() {
+        crate::host::seed(&[1; 32]);
+        let n = 100_000;
+        let started = std::time::Instant::now();
+        request_loop(n);
+        eprintln!("{:?} per request", started.elapsed() / n);
+    }
+}

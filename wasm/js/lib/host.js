@@ -309,7 +309,7 @@ export class Host {
 
   /** `[tasks, timers, sockets, operations, websockets]` alive in the module. */
   stats() {
-    const [tasks, timers, sockets, operations, websockets] = this.call((g) => g.stats());
-    return { tasks, timers, sockets, operations, websockets, hostSockets: this.sockets.size, pending: this.ops.size };
+    const [tasks, timers, sockets, operations, websockets, polls] = this.call((g) => g.stats());
+    return { tasks, timers, sockets, operations, websockets, hostSockets: this.sockets.size, pending: this.ops.size, polls };
   }
 }

@@ -31,6 +31,8 @@ export class IncomingRequest {
     this.peer = event.peer ?? undefined;
     this.bodyUsed = false;
     this.upgraded = false;
+    /** The module no longer holds this request (answered whole). */
+    this.released = false;
   }
 
   /** @type {Headers} Built on first use: many handlers never look. */
@@ -107,6 +109,8 @@ async function answer(host, request, result) {
   if (typeof body === 'string' && !hasHeader(headers, 'content-type')) headers.push('content-type', 'text/plain; charset=utf-8');
   if (!isStream(body)) {
     const bytes = body == null ? EMPTY : toBytes(body);
+    // A whole answer also releases the request in the module (one call, one turn).
+    request.released = true;
     host.call((g) => g.server_respond(request.id, status, headers, false, bytes));
     host.schedule();
     return;
@@ -202,7 +206,7 @@ export class Server {
     } catch (error) {
       if (error?.code !== 'REQUEST_GONE') this.onError(error);
     } finally {
-      if (host.generation === request.generation) host.input((g) => g.request_drop(request.id));
+      if (!request.released && host.generation === request.generation) host.input((g) => g.request_drop(request.id));
     }
   }
 
