@@ -286,6 +286,19 @@ pub fn ws_send_text(id: u32, op: u32, text: String) {
     ws::send(id, op, Some(text), None);
 }
 
+/// Queues a text message at once if the connection has room (`true`); `false`: it is
+/// full, send with `ws_send_text` (which waits).
+#[wasm_bindgen]
+pub fn ws_queue_text(id: u32, text: String) -> Result<bool, JsValue> {
+    ws::send_now(id, Some(text), None).map_err(thrown)
+}
+
+/// Queues a binary message at once if the connection has room (see `ws_queue_text`).
+#[wasm_bindgen]
+pub fn ws_queue_binary(id: u32, data: Vec<u8>) -> Result<bool, JsValue> {
+    ws::send_now(id, None, Some(data)).map_err(thrown)
+}
+
 /// Sends a binary message.
 #[wasm_bindgen]
 pub fn ws_send_binary(id: u32, op: u32, data: Vec<u8>) {

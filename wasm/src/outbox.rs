@@ -43,6 +43,13 @@ pub(crate) struct Closed {
     pub(crate) how: &'static str,
 }
 
+/// A WebSocket message for JavaScript.
+#[derive(Debug)]
+pub(crate) enum WsMessage {
+    Text(String),
+    Binary(Bytes),
+}
+
 /// An entry for JavaScript.
 #[derive(Debug)]
 pub(crate) enum Out {
@@ -68,12 +75,9 @@ pub(crate) enum Out {
         protocol: Option<String>,
         extensions: Option<String>,
     },
-    /// A WebSocket message.
-    WsMessage {
-        op: u32,
-        text: Option<String>,
-        binary: Option<Bytes>,
-    },
+    /// WebSocket messages: the one a receive waited for, and those already behind it (one
+    /// completion for a burst).
+    WsMessages { op: u32, messages: Vec<WsMessage> },
     /// A WebSocket is over.
     WsClosed { op: u32, closed: Closed },
     /// A server started (`id`: its handle).

@@ -4,7 +4,7 @@
 //! memory, which a later allocation may move). Plain data, so it is tested natively; the
 //! JS side is `wasm/js/lib/host.js`.
 
-use crate::outbox::{Closed, ErrorInfo, Out};
+use crate::outbox::{Closed, ErrorInfo, Out, WsMessage};
 use crate::socket::Action;
 use serde::Serialize;
 
@@ -111,10 +111,9 @@ enum EventWire<'a> {
         protocol: Option<&'a str>,
         extensions: Option<&'a str>,
     },
-    WsMessage {
+    WsMessages {
         op: u32,
-        text: Option<&'a str>,
-        d: Option<usize>,
+        messages: Vec<MessageWire<'a>>,
     },
     WsClosed {
         op: u32,
@@ -132,6 +131,15 @@ enum EventWire<'a> {
         headers: Vec<&'a str>,
         peer: Option<&'a str>,
     },
+}
+
+/// A WebSocket message: `text`, or the payload index `d` of a binary one.
+#[derive(Serialize)]
+struct MessageWire<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    d: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -213,10 +221,21 @@ pub(crate) fn encode(
                 protocol: protocol.as_deref(),
                 extensions: extensions.as_deref(),
             },
-            Out::WsMessage { op, text, binary } => EventWire::WsMessage {
+            Out::WsMessages { op, messages } => EventWire::WsMessages {
                 op: *op,
-                text: text.as_deref(),
-                d: binary.take().map(|b| keep(Vec::from(b))),
+                messages: messages
+                    .iter_mut()
+                    .map(|message| match message {
+                        WsMessage::Text(text) => MessageWire {
+                            text: Some(text.as_str()),
+                            d: None,
+                        },
+                        WsMessage::Binary(data) => MessageWire {
+                            text: None,
+                            d: Some(keep(Vec::from(std::mem::take(&mut *data)))),
+                        },
+                    })
+                    .collect(),
             },
             Out::WsClosed { op, closed: c } => EventWire::WsClosed {
                 op: *op,

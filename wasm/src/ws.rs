@@ -2,11 +2,19 @@
 //! closes may run while a receive waits) and its receiver (taken out while a receive runs).
 
 use crate::errors;
-use crate::outbox::{self, ErrorInfo, Out};
+use crate::outbox::{self, ErrorInfo, Out, WsMessage};
+use futures_util::{FutureExt, Sink};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use tether_rt::websocket::{Message, WsReceiver, WsSender};
 use tether_rt::WebSocket;
+
+/// Most messages one receive hands over (those already waiting behind the first).
+const BURST_MESSAGES: usize = 64;
+/// Most bytes one receive hands over, beyond its first message.
+const BURST_BYTES: usize = 256 * 1024;
 
 struct Handle {
     sender: WsSender,
@@ -55,8 +63,9 @@ fn unknown(op: u32) -> Out {
     }
 }
 
-/// The next message (`WsMessage`), or the end (`WsClosed`). Pings and pongs are answered
-/// and counted by the connection itself; they are not messages here.
+/// The next message, with those already waiting behind it (`WsMessages`), or the end
+/// (`WsClosed`). Pings and pongs are answered and counted by the connection itself; they
+/// are not messages here.
 pub(crate) fn recv(id: u32, op: u32) {
     let receiver = SOCKETS.with(|s| s.borrow_mut().get_mut(&id).and_then(|h| h.receiver.take()));
     outbox::start(op, async move {
@@ -68,19 +77,9 @@ pub(crate) fn recv(id: u32, op: u32) {
         };
         let out = loop {
             match receiver.recv().await {
-                Some(Message::Text(text)) => {
-                    break Out::WsMessage {
-                        op,
-                        text: Some(text),
-                        binary: None,
-                    }
-                }
+                Some(Message::Text(text)) => break burst(op, &mut receiver, WsMessage::Text(text)),
                 Some(Message::Binary(data)) => {
-                    break Out::WsMessage {
-                        op,
-                        text: None,
-                        binary: Some(data),
-                    }
+                    break burst(op, &mut receiver, WsMessage::Binary(data))
                 }
                 Some(_) => continue,
                 None => {
@@ -99,6 +98,60 @@ pub(crate) fn recv(id: u32, op: u32) {
         });
         out
     });
+}
+
+/// `first`, and the messages already received behind it (bounded), without waiting.
+fn burst(op: u32, receiver: &mut WsReceiver, first: WsMessage) -> Out {
+    let mut messages = vec![first];
+    let mut bytes = 0;
+    while messages.len() < BURST_MESSAGES && bytes < BURST_BYTES {
+        // Polled once: a message that is not there yet stays in the channel.
+        match receiver.recv().now_or_never() {
+            Some(Some(Message::Text(text))) => {
+                bytes += text.len();
+                messages.push(WsMessage::Text(text));
+            }
+            Some(Some(Message::Binary(data))) => {
+                bytes += data.len();
+                messages.push(WsMessage::Binary(data));
+            }
+            Some(Some(_)) => continue,
+            // The end, or nothing yet: the next receive sees it.
+            Some(None) | None => break,
+        }
+    }
+    Out::WsMessages { op, messages }
+}
+
+/// Queues a message at once if the connection has room: `Ok(true)`; `Ok(false)` when it
+/// is full (send through [`send`], which waits); an error if it is closing or closed. A
+/// message queued this way goes out in order; a failure to send it (the connection ended
+/// first) is reported by the next send, as with any buffered sender.
+pub(crate) fn send_now(
+    id: u32,
+    text: Option<String>,
+    binary: Option<Vec<u8>>,
+) -> Result<bool, ErrorInfo> {
+    SOCKETS.with(|s| {
+        let mut sockets = s.borrow_mut();
+        let Some(handle) = sockets.get_mut(&id) else {
+            return Err(ErrorInfo::new("WS_CLOSED", "the WebSocket is closed"));
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut handle.sender).poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(error)) => return Err(errors::ws(&error)),
+            Poll::Pending => return Ok(false),
+        }
+        let message = match (text, binary) {
+            (Some(text), _) => Message::Text(text),
+            (None, data) => Message::Binary(data.unwrap_or_default().into()),
+        };
+        Pin::new(&mut handle.sender)
+            .start_send(message)
+            .map(|()| true)
+            .map_err(|error| errors::ws(&error))
+    })
 }
 
 /// Sends a text (`text`) or binary message; `Done` once queued for the connection.

@@ -14,6 +14,9 @@
 import * as glue from '../tether_wasm.js';
 import { AbortError, PanicError, fromModule } from './errors.js';
 
+/** Runs a function after the host's current IO phase, where the host can (Node, Bun). */
+const afterIo = typeof globalThis.setImmediate === 'function' ? globalThis.setImmediate : null;
+
 /** Longest delay `setTimeout` takes (larger ones fire at once). */
 const MAX_DELAY = 2 ** 31 - 1;
 
@@ -48,8 +51,22 @@ export class Host {
     this.servers = new Map();
     this.timer = null;
     this.timerAt = Infinity;
-    this.scheduled = false;
-    this.pumpBound = () => this.pump();
+    /** A turn is queued as a microtask / after the current IO phase / after a timeout. */
+    this.soon = false;
+    this.afterIo = false;
+    this.later = false;
+    this.soonPump = () => {
+      this.soon = false;
+      this.pump();
+    };
+    this.afterIoPump = () => {
+      this.afterIo = false;
+      this.pump();
+    };
+    this.laterPump = () => {
+      this.later = false;
+      this.pump();
+    };
     /** Whether the host's timers belong to the request that set them (workerd). */
     this.requestTimers = net.requestScopedTimers === true;
     this.start();
@@ -143,15 +160,26 @@ export class Host {
     this.input((g) => g.cancel(id));
   }
 
-  /** Runs the module soon (once, however many inputs arrive before then). */
+  /** Runs the module right after the current JS (an operation the application started). */
   schedule() {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    queueMicrotask(this.pumpBound);
+    if (this.soon) return;
+    this.soon = true;
+    queueMicrotask(this.soonPump);
+  }
+
+  /**
+   * Runs the module once the host's current IO phase is over (Node and Bun: `setImmediate`),
+   * so the data of every socket that became readable together goes in before one turn
+   * runs; elsewhere, as `schedule`.
+   */
+  scheduleAfterIo() {
+    if (this.soon || this.afterIo) return;
+    if (afterIo === null) return this.schedule();
+    this.afterIo = true;
+    afterIo(this.afterIoPump);
   }
 
   pump() {
-    this.scheduled = false;
     let turn;
     try {
       turn = this.call((g) => g.turn(performance.now(), Date.now()));
@@ -163,12 +191,12 @@ export class Host {
     const { more, deadline, actions, events } = JSON.parse(turn[0]);
     for (const action of actions) this.act(action, turn);
     for (const event of events) this.deliver(event, turn);
-    if (more) {
+    if (more && !this.later) {
       // Tasks are left: let the host's own IO and timers run first. Where a timer may die
-      // with the request that set it (workerd), a lost one must not keep `scheduled` set
-      // for good: the next input schedules a pump anyway.
-      if (!this.requestTimers) this.scheduled = true;
-      setTimeout(this.pumpBound, 0);
+      // with the request that set it (workerd), a lost one must not block the next: the
+      // next input schedules a turn anyway.
+      if (!this.requestTimers) this.later = true;
+      setTimeout(this.laterPump, 0);
     }
     this.arm(deadline);
   }
@@ -195,6 +223,7 @@ export class Host {
   deliver(event, payloads) {
     // Byte payloads travel beside the JSON, by index.
     if (event.d !== undefined) event.data = event.d === null ? null : payloads[1 + event.d];
+    if (event.messages) for (const m of event.messages) if (m.d !== undefined) m.data = payloads[1 + m.d];
     if (event.type === 'request') {
       const server = this.servers.get(event.server);
       if (server) server.onRequest(event);
@@ -281,7 +310,7 @@ export class Host {
       data: (bytes) => {
         if (!live()) return;
         let more = true;
-        this.input((g) => {
+        this.socketInput((g) => {
           more = g.socket_data(id, bytes);
         });
         if (!more) transport.pause();
@@ -291,7 +320,7 @@ export class Host {
         socket.paused = false;
         this.input((g) => g.socket_paused(id, false));
       },
-      end: () => live() && this.input((g) => g.socket_eof(id)),
+      end: () => live() && this.socketInput((g) => g.socket_eof(id)),
       error: (error) => live() && this.input((g) => g.socket_failed(id, String(error?.message ?? error))),
     });
   }
@@ -305,6 +334,17 @@ export class Host {
       throw error;
     }
     this.schedule();
+  }
+
+  /** Hands a socket's input to the module; the turn waits for the rest of this IO phase. */
+  socketInput(fn) {
+    try {
+      this.call(fn);
+    } catch (error) {
+      if (error instanceof PanicError) return;
+      throw error;
+    }
+    this.scheduleAfterIo();
   }
 
   /** `[tasks, timers, sockets, operations, websockets]` alive in the module. */

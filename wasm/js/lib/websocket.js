@@ -36,6 +36,8 @@ export class WebSocket {
     /** How the connection ended (`{ code, reason, clean, how }`), once it has. */
     this.closeInfo = null;
     this.receiving = false;
+    /** Messages received in a burst, not yet handed out. */
+    this.queue = [];
     let settle;
     /** Resolves with `closeInfo` when the connection is over. */
     this.closed = new Promise((resolve) => (settle = resolve));
@@ -59,14 +61,22 @@ export class WebSocket {
     }
   }
 
-  /** Sends a message: text for a string, binary for bytes. Resolves once queued. */
+  /**
+   * Sends a message: text for a string, binary for bytes. Resolves once queued (at once
+   * when the connection has room; else when it has). A send that fails because the
+   * connection ended first is reported by the next one.
+   */
   async send(data) {
     this.check();
     const id = this.id;
-    if (typeof data === 'string') await this.host.op((g, op) => g.ws_send_text(id, op, data));
-    else {
+    const host = this.host;
+    if (typeof data === 'string') {
+      if (host.call((g) => g.ws_queue_text(id, data))) return host.schedule();
+      await host.op((g, op) => g.ws_send_text(id, op, data));
+    } else {
       const bytes = toBytes(data);
-      await this.host.op((g, op) => g.ws_send_binary(id, op, bytes));
+      if (host.call((g) => g.ws_queue_binary(id, bytes))) return host.schedule();
+      await host.op((g, op) => g.ws_send_binary(id, op, bytes));
     }
   }
 
@@ -82,6 +92,7 @@ export class WebSocket {
    * Uint8Array }`; `null` once the connection is over.
    */
   async receive() {
+    if (this.queue.length > 0) return this.queue.shift();
     if (this.closeInfo) return null;
     if (this.receiving) throw new InvalidInputError('a receive is already waiting on this WebSocket', 'WS_BUSY');
     this.receiving = true;
@@ -91,7 +102,10 @@ export class WebSocket {
         this.finish(event.closed);
         return null;
       }
-      return typeof event.text === 'string' ? { type: 'text', data: event.text } : { type: 'binary', data: event.data };
+      for (const message of event.messages) {
+        this.queue.push(typeof message.text === 'string' ? { type: 'text', data: message.text } : { type: 'binary', data: message.data });
+      }
+      return this.queue.shift();
     } finally {
       this.receiving = false;
     }
