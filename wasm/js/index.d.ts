@@ -45,6 +45,11 @@ export interface ClientOptions {
   maxBodySize?: number;
   userAgent?: string;
   websocket?: WebSocketOptions;
+  /**
+   * The host's TLS settings for https/wss: `ca` (PEM roots trusted besides the system's).
+   * Node and Bun also take any `tls.connect` option; workerd uses its own roots.
+   */
+  tls?: { ca?: string | string[] } & Record<string, unknown>;
 }
 
 export type HeadersInit = Headers | Record<string, string | string[]> | Array<[string, string]>;

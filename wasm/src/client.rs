@@ -27,13 +27,16 @@ thread_local! {
     static UPLOADS: RefCell<HashMap<u32, mpsc::Sender<Bytes>>> = RefCell::new(HashMap::new());
 }
 
-/// Opens connections through the host: `connect` actions, TLS included for `https`/`wss`.
-struct HostConnector;
+/// Opens connections through the host: `connect` actions, TLS included for `https`/`wss`
+/// (with the TLS settings the host keeps for client `client`).
+struct HostConnector {
+    client: u32,
+}
 
 impl Connector for HostConnector {
     fn connect(&self, origin: &Origin) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
         let tls = matches!(origin.scheme(), "https" | "wss");
-        let socket = socket::connect(origin.host(), origin.port(), tls);
+        let socket = socket::connect(origin.host(), origin.port(), tls, self.client);
         Box::pin(async move {
             match socket.opened().await {
                 Ok(()) => Ok(Box::new(socket) as Box<dyn Io>),
@@ -55,8 +58,12 @@ impl Connector for HostConnector {
 /// `new Client(settings)`: its handle.
 pub(crate) fn create(settings: &str) -> Result<u32, ErrorInfo> {
     let config = ClientSettings::parse(settings)?.config();
-    let client = Client::new(config, crate::host::runtime(), Arc::new(HostConnector));
     let id = outbox::new_handle();
+    let client = Client::new(
+        config,
+        crate::host::runtime(),
+        Arc::new(HostConnector { client: id }),
+    );
     CLIENTS.with(|c| c.borrow_mut().insert(id, client));
     Ok(id)
 }

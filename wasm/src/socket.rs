@@ -99,6 +99,8 @@ pub(crate) struct ConnectRequest {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) tls: bool,
+    /// The client asking (the host keeps per-client TLS settings: roots, verification).
+    pub(crate) client: u32,
 }
 
 /// What the host must do with its sockets, in order.
@@ -156,7 +158,7 @@ pub(crate) fn accepted() -> HostSocket {
 
 /// Asks the host to open a connection; the socket is usable once [`HostSocket::opened`]
 /// says so. Dropping it before then makes the host abandon the attempt.
-pub(crate) fn connect(host: &str, port: u16, tls: bool) -> HostSocket {
+pub(crate) fn connect(host: &str, port: u16, tls: bool, client: u32) -> HostSocket {
     let id = new_id();
     SOCKETS.with(|s| s.borrow_mut().insert(id, Socket::new(Opening::Pending)));
     CONNECTS.with(|c| {
@@ -165,6 +167,7 @@ pub(crate) fn connect(host: &str, port: u16, tls: bool) -> HostSocket {
             host: host.to_owned(),
             port,
             tls,
+            client,
         })
     });
     HostSocket { id }

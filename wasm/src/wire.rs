@@ -63,6 +63,7 @@ enum ActionWire<'a> {
         host: &'a str,
         port: u16,
         tls: bool,
+        client: u32,
     },
     /// `d`: index of the bytes among the payloads.
     Write {
@@ -173,6 +174,7 @@ pub(crate) fn encode(
                 host: &c.host,
                 port: c.port,
                 tls: c.tls,
+                client: c.client,
             },
             Action::Write(socket, data) => ActionWire::Write {
                 socket: *socket,
@@ -284,6 +286,7 @@ mod tests {
                 host: "example.com".into(),
                 port: 443,
                 tls: true,
+                client: 1,
             }),
             Action::Write(1, b"GET /".to_vec()),
         ];

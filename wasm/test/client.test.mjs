@@ -2,7 +2,8 @@
 // playing broken servers, and the tokio demo.
 import assert from 'node:assert/strict';
 import { test, loadPackage } from './harness.mjs';
-import { httpServer, tcpServer, tokioDemo, sleep } from './peers.mjs';
+import { httpServer, tcpServer, tokioDemo, sleep, testCertificates, ws as wsPackage } from './peers.mjs';
+import https from 'node:https';
 
 const tether = await loadPackage();
 const { Client } = tether;
@@ -284,6 +285,34 @@ test('client: connection and DNS failures, bad input and a closed client are typ
   assert.throws(() => new Client({ timeout: { total: -1 } }), tether.InvalidInputError);
   await client.close();
   await assert.rejects(client.get('http://127.0.0.1:1/'), tether.ClosedError);
+});
+
+test('client: TLS from the host (https and wss), trusting a CA given to the client', async () => {
+  const { ca, key, cert } = await testCertificates();
+  const server = https.createServer({ key, cert }, (req, res) => res.end(`secure ${req.url}`));
+  const { WebSocketServer } = wsPackage();
+  const sockets = new WebSocketServer({ server });
+  sockets.on('connection', (socket) => socket.on('message', (data, binary) => socket.send(data, { binary })));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  const client = new Client({ tls: { ca } });
+  const stranger = new Client();
+  try {
+    const response = await client.get(`https://localhost:${port}/over-tls`);
+    assert.equal(await response.text(), 'secure /over-tls');
+    const socket = await client.ws(`wss://localhost:${port}/`);
+    await socket.send('through TLS');
+    assert.equal((await socket.receive()).data, 'through TLS');
+    await socket.close();
+    // Without the CA, the host's TLS refuses the certificate: a typed connect error.
+    await assert.rejects(stranger.get(`https://localhost:${port}/`), tether.ConnectError);
+  } finally {
+    await client.close();
+    await stranger.close();
+    sockets.close();
+    server.closeAllConnections?.();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 test('client: against the tokio demo (hello, echo, stream)', async () => {

@@ -154,3 +154,28 @@ export async function tokioDemo() {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A test CA and a certificate for `localhost` and 127.0.0.1 signed by it (openssl, in a
+ * temp dir): `{ ca, key, cert }` as PEM text.
+ */
+export async function testCertificates() {
+  const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'tether-tls-'));
+  const at = (name) => join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const steps = [
+    ['req', '-x509', ...ec, '-keyout', at('ca.key'), '-out', at('ca.pem'), '-days', '2', '-subj', '/CN=tether test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'],
+    ['req', ...ec, '-keyout', at('key.pem'), '-out', at('req.csr'), '-subj', '/CN=localhost'],
+  ];
+  for (const args of steps) {
+    const result = await run('openssl', args);
+    if (result.code !== 0) throw new Error(`openssl ${args[0]}: ${result.stderr}`);
+  }
+  writeFileSync(at('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
+  const sign = await run('openssl', ['x509', '-req', '-in', at('req.csr'), '-CA', at('ca.pem'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at('cert.pem'), '-days', '2', '-extfile', at('ext.cnf')]);
+  if (sign.code !== 0) throw new Error(`openssl x509: ${sign.stderr}`);
+  return { ca: readFileSync(at('ca.pem'), 'utf8'), key: readFileSync(at('key.pem'), 'utf8'), cert: readFileSync(at('cert.pem'), 'utf8') };
+}

@@ -53,10 +53,13 @@ export class Client {
    * @param {number} [options.maxBodySize] largest body `arrayBuffer()`/`text()` collect
    * @param {string} [options.userAgent]
    * @param {object} [options.websocket] `{ heartbeat, pongTimeout, maxMessageSize, compress }`
+   * @param {object} [options.tls] the host's TLS settings for https/wss: `{ ca }` (PEM roots
+   *   to trust besides the system's; Node and Bun also take any `tls.connect` option)
    */
   constructor(options = {}) {
     this.host = getHost();
     this.settings = clientSettings(options);
+    this.tlsOptions = options.tls;
     this.generation = -1;
     this.id = 0;
     this.closed = false;
@@ -69,6 +72,7 @@ export class Client {
     if (this.generation !== this.host.generation) {
       this.id = this.host.call((g) => g.client_new(this.settings));
       this.generation = this.host.generation;
+      if (this.tlsOptions) this.host.tls.set(this.id, this.tlsOptions);
     }
     return this.id;
   }
@@ -178,6 +182,7 @@ export class Client {
     if (this.closed) return;
     const id = this.handle();
     this.closed = true;
+    this.host.tls.delete(id);
     if (this.generation !== this.host.generation) return;
     await this.host.op((g, op) => g.client_close(id, op));
   }

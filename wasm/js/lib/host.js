@@ -49,6 +49,8 @@ export class Host {
     this.nextOp = 1;
     this.sockets = new Map();
     this.servers = new Map();
+    /** TLS settings of each client (its module handle): the host's TLS does the checking. */
+    this.tls = new Map();
     this.timer = null;
     this.timerAt = Infinity;
     /** A turn is queued as a microtask / after the current IO phase / after a timeout. */
@@ -271,11 +273,11 @@ export class Host {
     }
   }
 
-  connect(id, { host, port, tls }) {
+  connect(id, { host, port, tls, client }) {
     const socket = { transport: null, paused: false, closed: false };
     this.sockets.set(id, socket);
     const generation = this.generation;
-    this.net.connect({ host, port, tls }).then(
+    this.net.connect({ host, port, tls, tlsOptions: this.tls.get(client) }).then(
       (transport) => {
         if (socket.closed || generation !== this.generation) {
           transport.destroy();

@@ -8,11 +8,16 @@ function transport(conn) {
   return new StreamTransport(conn.readable, conn.writable, () => conn.close());
 }
 
-export async function connect({ host, port, tls }) {
+export async function connect({ host, port, tls, tlsOptions }) {
   try {
+    // A client's `tls.ca` (PEM) adds roots, as Deno's `caCerts`.
+    const caCerts = tlsOptions?.ca === undefined ? undefined : [].concat(tlsOptions.ca).map(String);
     const conn = tls
-      ? await Deno.connectTls({ hostname: host, port, alpnProtocols: ['http/1.1'] })
+      ? await Deno.connectTls({ hostname: host, port, alpnProtocols: ['http/1.1'], caCerts })
       : await Deno.connect({ hostname: host, port });
+    // Deno's TLS handshake is lazy: finish it here, so a refused certificate is a connect
+    // failure (as elsewhere), not an error on the first read.
+    if (tls) await conn.handshake();
     return transport(conn);
   } catch (error) {
     if (tls && !(error instanceof Deno.errors.ConnectionRefused) && !(error instanceof Deno.errors.NotFound)) error.tls = true;

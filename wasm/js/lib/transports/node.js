@@ -59,8 +59,11 @@ export class NodeTransport {
   }
 }
 
-/** Opens a connection; TLS (`node:tls`, system roots, SNI) for https/wss. */
-export function connect({ host, port, tls: secure }, options = {}) {
+/**
+ * Opens a connection; TLS (`node:tls`: the system's roots plus a client's `tls.ca`, SNI,
+ * hostname checks) for https/wss. `tlsOptions`: the client's `tls` settings.
+ */
+export function connect({ host, port, tls: secure, tlsOptions }) {
   return new Promise((resolve, reject) => {
     const socket = secure
       ? tls.connect({
@@ -68,7 +71,7 @@ export function connect({ host, port, tls: secure }, options = {}) {
           port,
           servername: net.isIP(host) ? undefined : host,
           ALPNProtocols: ['http/1.1'],
-          ...options.tls,
+          ...tlsOptions,
         })
       : net.connect({ host, port });
     const failed = (error) => {
