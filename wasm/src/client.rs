@@ -161,14 +161,12 @@ pub(crate) fn upload_write(upload: u32, op: u32, piece: Vec<u8>) {
             Some(mut sender) => sender.send(Bytes::from(piece)).await.is_ok(),
             None => false,
         };
-        if sent {
-            Out::Done { op }
-        } else {
-            Out::Failed {
-                op,
-                error: ErrorInfo::new("REQUEST_CLOSED", "the request no longer takes its body"),
-            }
-        }
+        outbox::written(
+            op,
+            sent,
+            "REQUEST_CLOSED",
+            "the request no longer takes its body",
+        )
     });
 }
 
@@ -182,10 +180,7 @@ pub(crate) fn response_read(id: u32, op: u32) {
     let response = RESPONSES.with(|r| r.borrow_mut().remove(&id));
     outbox::start(op, async move {
         let Some(mut response) = response else {
-            return Out::Failed {
-                op,
-                error: ErrorInfo::new("BODY_USED", "the body was already read or dropped"),
-            };
+            return outbox::body_used(op);
         };
         match response.chunk().await {
             Ok(Some(piece)) => {
@@ -209,10 +204,7 @@ pub(crate) fn response_bytes(id: u32, op: u32) {
     let response = RESPONSES.with(|r| r.borrow_mut().remove(&id));
     outbox::start(op, async move {
         let Some(mut response) = response else {
-            return Out::Failed {
-                op,
-                error: ErrorInfo::new("BODY_USED", "the body was already read or dropped"),
-            };
+            return outbox::body_used(op);
         };
         match response.bytes().await {
             Ok(data) => Out::Body { op, data },

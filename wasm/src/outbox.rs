@@ -128,6 +128,27 @@ pub(crate) fn cancel(op: u32) {
     }
 }
 
+/// The completion of a body write: `Done` once the piece was taken, or `Failed` with
+/// `code` when nothing takes that body any more.
+pub(crate) fn written(op: u32, sent: bool, code: &'static str, message: &str) -> Out {
+    if sent {
+        Out::Done { op }
+    } else {
+        Out::Failed {
+            op,
+            error: ErrorInfo::new(code, message),
+        }
+    }
+}
+
+/// The failure of a read of a body that was already read whole, or given up.
+pub(crate) fn body_used(op: u32) -> Out {
+    Out::Failed {
+        op,
+        error: ErrorInfo::new("BODY_USED", "the body was already read or dropped"),
+    }
+}
+
 /// Operations running (for the tests' leak checks).
 pub(crate) fn running() -> usize {
     RUNNING.with(|r| r.borrow().len())

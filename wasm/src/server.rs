@@ -263,10 +263,7 @@ pub(crate) fn request_read(id: u32, op: u32, whole: bool) {
     let request = REQUESTS.with(|r| r.borrow_mut().remove(&id));
     outbox::start(op, async move {
         let Some(mut request) = request else {
-            return Out::Failed {
-                op,
-                error: ErrorInfo::new("BODY_USED", "the body was already read or dropped"),
-            };
+            return outbox::body_used(op);
         };
         if whole {
             return match request.body().bytes().await {
@@ -309,17 +306,12 @@ pub(crate) fn download_write(handle: u32, op: u32, piece: Vec<u8>) {
             Some(mut sender) => sender.send(Bytes::from(piece)).await.is_ok(),
             None => false,
         };
-        if sent {
-            Out::Done { op }
-        } else {
-            Out::Failed {
-                op,
-                error: ErrorInfo::new(
-                    "RESPONSE_CLOSED",
-                    "the connection of this response is closed",
-                ),
-            }
-        }
+        outbox::written(
+            op,
+            sent,
+            "RESPONSE_CLOSED",
+            "the connection of this response is closed",
+        )
     });
 }
 

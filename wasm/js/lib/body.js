@@ -2,6 +2,26 @@
 // Web streams; and header lists in both directions.
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * What reads a body whole, on top of a `bytes()` of its own: a client's `Response` and a
+ * server's `IncomingRequest`.
+ */
+export class BodyReader {
+  async arrayBuffer() {
+    const bytes = await this.bytes();
+    return bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
+  }
+
+  async text() {
+    return decoder.decode(await this.bytes());
+  }
+
+  async json() {
+    return JSON.parse(await this.text());
+  }
+}
 
 /** Bytes of a piece of a body (a string is UTF-8). */
 export function toBytes(piece) {

@@ -3,10 +3,9 @@
 
 import { getHost } from './index.js';
 import { ClosedError, InvalidInputError } from './errors.js';
-import { flatHeaders, hasHeader, isStream, pieces, toBytes, toHeaders } from './body.js';
+import { BodyReader, flatHeaders, hasHeader, isStream, pieces, toBytes, toHeaders } from './body.js';
 import { WebSocket, wsSettings } from './websocket.js';
 
-const decoder = new TextDecoder();
 const EMPTY = new Uint8Array();
 
 /** Milliseconds, or null (off), from a user's value. */
@@ -189,8 +188,9 @@ export class Client {
 }
 
 /** A response: status and headers at once, the body read on demand (once). */
-export class Response {
+export class Response extends BodyReader {
   constructor(host, generation, event, signal) {
+    super();
     this.host = host;
     this.generation = generation;
     this.id = event.id;
@@ -227,19 +227,6 @@ export class Response {
     const id = this.id;
     const event = await this.host.op((g, op) => g.response_bytes(id, op), { signal: this.signal });
     return event.data;
-  }
-
-  async arrayBuffer() {
-    const bytes = await this.bytes();
-    return bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
-  }
-
-  async text() {
-    return decoder.decode(await this.bytes());
-  }
-
-  async json() {
-    return JSON.parse(await this.text());
   }
 
   /** The body piece by piece, as it arrives (`Uint8Array`s). */

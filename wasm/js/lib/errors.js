@@ -27,14 +27,17 @@ export class DnsError extends TetherError {}
 export class ConnectError extends TetherError {}
 /** The connection failed or closed while in use. */
 export class ConnectionError extends TetherError {}
-/** The peer broke HTTP/1.1; `status` is the answer the core gives such input. */
-export class ProtocolError extends TetherError {
+/** An error that carries an HTTP status. */
+class StatusError extends TetherError {
   constructor(message, code, status) {
     super(message, code);
-    /** The HTTP status that answers this error (400, 413, 431...), if one does. */
+    /** The status that goes with the error, if any. */
     this.status = status;
   }
 }
+
+/** The peer broke HTTP/1.1; `status` is the answer the core gives such input (400, 413...). */
+export class ProtocolError extends StatusError {}
 /** A response body is larger than the client's `maxBodySize`. */
 export class BodyTooLargeError extends TetherError {}
 /** More redirects than `maxRedirects`. */
@@ -43,14 +46,8 @@ export class TooManyRedirectsError extends TetherError {}
 export class InvalidInputError extends TetherError {}
 /** The client or server was closed. */
 export class ClosedError extends TetherError {}
-/** The WebSocket handshake failed, or an upgrade was refused (`status`). */
-export class HandshakeError extends TetherError {
-  constructor(message, code, status) {
-    super(message, code);
-    /** The status that refused an upgrade (400, 426), if any. */
-    this.status = status;
-  }
-}
+/** The WebSocket handshake failed, or an upgrade was refused (`status`: 400, 426). */
+export class HandshakeError extends StatusError {}
 /** A WebSocket is closing or closed; `closeCode` is its final code once known. */
 export class WebSocketClosedError extends TetherError {
   constructor(message, code, closeCode) {

@@ -329,24 +329,23 @@ export class Host {
 
   /** Hands input to the module and runs it soon. */
   input(fn) {
-    try {
-      this.call(fn);
-    } catch (error) {
-      if (error instanceof PanicError) return;
-      throw error;
-    }
-    this.schedule();
+    if (this.feed(fn)) this.schedule();
   }
 
   /** Hands a socket's input to the module; the turn waits for the rest of this IO phase. */
   socketInput(fn) {
+    if (this.feed(fn)) this.scheduleAfterIo();
+  }
+
+  /** Calls into the module with input: `false` if the instance failed doing it. */
+  feed(fn) {
     try {
       this.call(fn);
+      return true;
     } catch (error) {
-      if (error instanceof PanicError) return;
+      if (error instanceof PanicError) return false;
       throw error;
     }
-    this.scheduleAfterIo();
   }
 
   /** `[tasks, timers, sockets, operations, websockets]` alive in the module. */

@@ -4,10 +4,9 @@
 
 import { getHost } from './index.js';
 import { HandshakeError, InvalidInputError } from './errors.js';
-import { flatHeaders, hasHeader, isStream, pieces, toBytes, toHeaders } from './body.js';
+import { BodyReader, flatHeaders, hasHeader, isStream, pieces, toBytes, toHeaders } from './body.js';
 import { WebSocket, wsSettings } from './websocket.js';
 
-const decoder = new TextDecoder();
 const EMPTY = new Uint8Array();
 
 function serverSettings(options) {
@@ -16,8 +15,9 @@ function serverSettings(options) {
 }
 
 /** A request as the handler sees it. Its body is read once, whole or piece by piece. */
-export class IncomingRequest {
+export class IncomingRequest extends BodyReader {
   constructor(host, event) {
+    super();
     this.host = host;
     this.generation = host.generation;
     this.id = event.id;
@@ -51,19 +51,6 @@ export class IncomingRequest {
     this.take();
     const event = await this.host.op((g, op) => g.request_read(this.id, op, true));
     return event.data;
-  }
-
-  async arrayBuffer() {
-    const bytes = await this.bytes();
-    return bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
-  }
-
-  async text() {
-    return decoder.decode(await this.bytes());
-  }
-
-  async json() {
-    return JSON.parse(await this.text());
   }
 
   /** The body piece by piece (`Uint8Array`s); a body that ends early throws. */
