@@ -17,12 +17,13 @@ fn millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>,
     Ok(Some(Option::<f64>::deserialize(d)?))
 }
 
+/// Milliseconds as a `Duration`: negative or NaN is zero, too large to hold is the longest
+/// `Duration` (never a panic, whatever the JS side passes).
 fn duration(ms: f64) -> Duration {
-    if ms.is_finite() && ms > 0.0 {
-        Duration::from_secs_f64(ms / 1e3)
-    } else {
-        Duration::ZERO
+    if ms.is_nan() || ms <= 0.0 {
+        return Duration::ZERO;
     }
+    Duration::try_from_secs_f64(ms / 1e3).unwrap_or(Duration::MAX)
 }
 
 fn apply(target: &mut Option<Duration>, value: Millis) {
@@ -221,6 +222,11 @@ mod tests {
         assert_eq!(config.timeouts.sock_read, Some(Duration::from_millis(250)));
         assert_eq!(config.pool.limit_per_host, Some(2));
         assert_eq!(config.pool.limit, ClientConfig::default().pool.limit);
+        let huge = ClientSettings::parse(r#"{"timeout":{"total":1e300,"connect":-5}}"#)
+            .unwrap()
+            .config();
+        assert_eq!(huge.timeouts.total, Some(Duration::MAX));
+        assert_eq!(huge.timeouts.connect, Some(Duration::ZERO));
         let error = ClientSettings::parse(r#"{"timeuot":{}}"#).unwrap_err();
         assert_eq!(error.code, "INVALID_SETTINGS");
         let server = ServerSettings::parse(r#"{"headTimeout":500,"maxBodySize":10}"#)
