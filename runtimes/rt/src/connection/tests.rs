@@ -465,3 +465,41 @@ async fn head_is_served_by_the_get_route_without_the_body() {
     assert!(answer.contains("content-length: 6\r\n"), "{answer}");
     assert!(answer.ends_with("\r\n\r\n"), "{answer}");
 }
+
+/// A streamed response whose handler gives up (`BodySender::abort`) ends the connection after
+/// the pieces already sent and without the body's last chunk: the client cannot take the
+/// shorter body for the whole. A sender dropped instead ends the body, complete.
+#[tokio::test]
+async fn an_aborted_streamed_response_never_ends_as_complete() {
+    let app = App::new().route(http::Method::GET, "/{how}", |req: Request| async move {
+        let abort = req.param("how") == Some("abort");
+        let (response, mut body) = Response::stream(http::HeaderValue::from_static("text/plain"));
+        tokio::spawn(async move {
+            body.send("first piece").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if abort {
+                body.abort();
+            }
+        });
+        response
+    });
+    let aborted = exchange(app, "GET /abort HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(aborted.contains("transfer-encoding: chunked"), "{aborted}");
+    assert!(aborted.ends_with("b\r\nfirst piece\r\n"), "{aborted:?}");
+
+    let app = App::new().route(http::Method::GET, "/{how}", |_req: Request| async move {
+        let (response, mut body) = Response::stream(http::HeaderValue::from_static("text/plain"));
+        tokio::spawn(async move { body.send("first piece").await.unwrap() });
+        response
+    });
+    let (mut client, _service, _task) = connect(app, ServerConfig::default()).await;
+    client
+        .write_all(b"GET /end HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let complete = read_all(&mut client, Duration::from_secs(5)).await;
+    assert!(
+        complete.ends_with("b\r\nfirst piece\r\n0\r\n\r\n"),
+        "{complete:?}"
+    );
+}
