@@ -153,6 +153,18 @@ test('websocket server: the ws package as client; bad frames get 1007 and 1009; 
     socket.send('ping?');
     assert.deepEqual(await reply, ['ping?', false]);
 
+    // Every ping gets its own pong, with its payload, in order (a burst of three).
+    const pongs = [];
+    const threePongs = new Promise((resolve) =>
+      socket.on('pong', (data) => {
+        pongs.push(data.toString());
+        if (pongs.length === 3) resolve();
+      }),
+    );
+    for (const payload of ['a', 'b', 'c']) socket.ping(payload);
+    await threePongs;
+    assert.deepEqual(pongs, ['a', 'b', 'c']);
+
     const badUtf8 = await open();
     const badClosed = closeOf(badUtf8);
     badUtf8.send(Buffer.from([0xff, 0xfe]), { binary: false });

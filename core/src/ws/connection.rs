@@ -5,8 +5,10 @@
 //! Received bytes are buffered; `poll_event` decodes frames from the front, assembling
 //! messages from fragments (control frames may come between them), validating text as it
 //! arrives and inflating compressed messages under the size limit. Duties the protocol
-//! imposes are queued as output on their own: a pong for each ping (coalesced to the latest),
-//! the echo of a peer's close, the close frame of a failed connection, heartbeat pings.
+//! imposes are queued as output on their own: a pong for each ping, in arrival order (see
+//! [`PONG_BACKLOG`] for the one case where pongs coalesce), the echo of a peer's close, the
+//! close frame of a failed connection, heartbeat pings. Frames go out in the order they were
+//! made: a pong owed for a ping precedes every frame queued after that ping was decoded.
 //!
 //! Every connection ends with exactly one [`WsEvent::Closed`] saying why; nothing follows it.
 //!
@@ -23,7 +25,14 @@ use super::utf8::Utf8Validator;
 use crate::output::Output;
 use crate::time::Instant;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::collections::VecDeque;
 use std::fmt;
+
+/// Most bytes of pong payloads owed and not yet queued as frames (pings decoded since the
+/// last `poll_transmit`): 64 KiB, over 500 pings of the largest size. Within it every ping
+/// gets its own pong, in order; beyond it the older ones are dropped and the latest is
+/// answered (RFC 6455 §5.5.3 allows that).
+pub const PONG_BACKLOG: usize = 64 * 1024;
 
 /// Which end of the connection we are: clients mask what they send, servers must not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,8 +180,10 @@ pub struct WebSocket {
     final_event: Option<CloseReason>,
     assembly: Option<Assembly>,
     incoming: Option<Incoming>,
-    /// Payload of the latest ping not yet answered (pongs are coalesced).
-    pending_pong: Option<Bytes>,
+    /// Payloads of the pings decoded and not yet answered, oldest first.
+    pending_pongs: VecDeque<Bytes>,
+    /// Their total size (bounded by [`PONG_BACKLOG`]).
+    pending_pong_bytes: usize,
     /// A streamed message we are sending.
     sending: Option<MessageKind>,
     last_activity: Instant,
@@ -257,7 +268,8 @@ impl WebSocket {
             final_event: None,
             assembly: None,
             incoming: None,
-            pending_pong: None,
+            pending_pongs: VecDeque::new(),
+            pending_pong_bytes: 0,
             sending: None,
             last_activity: now,
             pong_deadline: None,
@@ -280,7 +292,7 @@ impl WebSocket {
     /// Whether the connection is over and every byte to send has been handed out: close the
     /// transport. (The final [`WsEvent::Closed`] may still be waiting in `poll_event`.)
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed && self.out.is_empty() && self.pending_pong.is_none()
+        self.state == State::Closed && self.out.is_empty() && self.pending_pongs.is_empty()
     }
 
     /// Whether reading more input is useful: not after EOF or the end, nor while a backlog
@@ -454,11 +466,7 @@ impl WebSocket {
     /// reads.
     #[must_use]
     pub fn poll_transmit(&mut self, _now: Instant) -> Option<Bytes> {
-        if let Some(payload) = self.pending_pong.take() {
-            if self.state != State::Closed {
-                self.write_frame(OpCode::Pong, true, false, payload);
-            }
-        }
+        self.write_pongs();
         self.out.pop()
     }
 
@@ -652,7 +660,7 @@ impl WebSocket {
         match opcode {
             OpCode::Ping => {
                 if self.state == State::Open {
-                    self.pending_pong = Some(payload.clone());
+                    self.owe_pong(payload.clone());
                 }
                 Ok(Some(WsEvent::Ping(payload)))
             }
@@ -722,7 +730,34 @@ impl WebSocket {
     }
 
     /// Queues one frame, masking it when we are the client.
+    /// Owes a pong for a ping just decoded. Past [`PONG_BACKLOG`] bytes of pongs not yet
+    /// queued, the older ones are dropped and only the latest is answered (RFC 6455 §5.5.3
+    /// allows answering the most recent ping only): a peer that floods pings faster than we
+    /// write cannot grow our output without bound.
+    fn owe_pong(&mut self, payload: Bytes) {
+        if self.pending_pong_bytes + payload.len() > PONG_BACKLOG {
+            self.pending_pongs.clear();
+            self.pending_pong_bytes = 0;
+        }
+        self.pending_pong_bytes += payload.len();
+        self.pending_pongs.push_back(payload);
+    }
+
+    /// Queues the pongs owed, in the order of their pings.
+    fn write_pongs(&mut self) {
+        self.pending_pong_bytes = 0;
+        while let Some(payload) = self.pending_pongs.pop_front() {
+            self.encode_frame(OpCode::Pong, true, false, payload);
+        }
+    }
+
+    /// Queues a frame, after the pongs owed for pings decoded before it.
     fn write_frame(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
+        self.write_pongs();
+        self.encode_frame(opcode, fin, rsv1, payload);
+    }
+
+    fn encode_frame(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
         let mask = self.mask_keys.as_mut().map(|keys| keys());
         let header = FrameHeader {
             fin,
@@ -758,7 +793,8 @@ impl WebSocket {
     fn shut(&mut self) {
         self.state = State::Closed;
         self.pong_deadline = None;
-        self.pending_pong = None;
+        self.pending_pongs.clear();
+        self.pending_pong_bytes = 0;
         self.assembly = None;
         self.incoming = None;
         self.inbox.clear();

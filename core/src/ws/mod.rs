@@ -21,7 +21,7 @@ mod utf8;
 
 pub use close::{code, is_valid_on_wire};
 pub use config::WsConfig;
-pub use connection::{CloseReason, MaskKeys, MessageKind, Role, WebSocket, WsEvent};
+pub use connection::{CloseReason, MaskKeys, MessageKind, Role, WebSocket, WsEvent, PONG_BACKLOG};
 pub use deflate::{DeflateConfig, DeflateNegotiationError, DeflateParams};
 pub use error::{LocalError, ProtocolError, ProtocolErrorKind};
 pub use handshake::{accept, ClientHandshake, HandshakeError, Negotiated};

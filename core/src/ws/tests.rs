@@ -110,18 +110,73 @@ fn fragments_with_a_ping_between() {
 }
 
 #[test]
-fn pongs_are_owed_even_if_nobody_reads_and_coalesce() {
+fn every_ping_gets_its_own_pong_in_order_even_if_nobody_reads() {
     let mut ws = server();
     ws.handle_input(ms(0), &client_frame(0x89, b"first"));
     ws.handle_input(ms(0), &client_frame(0x89, b"second"));
+    ws.handle_input(ms(0), &client_frame(0x89, b""));
     // The application has not polled any event yet; decoding happens when it does, so the
     // adapter's drain of poll_event is what turns pings into pongs.
     let evs = events(&mut ws);
-    assert_eq!(evs.len(), 2);
+    assert_eq!(evs.len(), 3);
     assert_eq!(
         wire(&mut ws),
-        b"\x8a\x06second",
-        "one pong, for the latest ping"
+        b"\x8a\x05first\x8a\x06second\x8a\x00",
+        "one pong per ping, with its payload, in order"
+    );
+}
+
+#[test]
+fn pongs_coalesce_only_past_the_backlog() {
+    let mut ws = server();
+    let payload = |i: usize| format!("{i:0>125}").into_bytes();
+    let pings = PONG_BACKLOG / 125 + 10;
+    let mut input = Vec::new();
+    for i in 0..pings {
+        input.extend(client_frame(0x89, &payload(i)));
+    }
+    assert_eq!(feed(&mut ws, &input).len(), pings);
+    let out = wire(&mut ws);
+    let pongs: Vec<&[u8]> = out.chunks(127).map(|frame| &frame[2..]).collect();
+    assert!(out.chunks(127).all(|frame| frame[..2] == [0x8a, 125]));
+    // Older pongs were dropped once the backlog filled; the latest ping is always answered
+    // and what is answered stays in order.
+    assert!(pongs.len() < pings && pongs.len() * 125 <= PONG_BACKLOG);
+    assert_eq!(pongs.last().copied(), Some(&payload(pings - 1)[..]));
+    let first: usize = std::str::from_utf8(pongs[0]).unwrap().parse().unwrap();
+    let answered: Vec<Vec<u8>> = (first..pings).map(payload).collect();
+    assert_eq!(
+        pongs,
+        answered.iter().map(Vec::as_slice).collect::<Vec<_>>()
+    );
+
+    // Read in smaller batches (a transmit between them), nothing coalesces.
+    let mut ws = server();
+    let mut out = Vec::new();
+    for i in 0..pings {
+        feed(&mut ws, &client_frame(0x89, &payload(i)));
+        out.extend(wire(&mut ws));
+    }
+    assert_eq!(out.len(), pings * 127);
+}
+
+#[test]
+fn pongs_keep_their_place_before_later_frames() {
+    // A ping, then the application sends a message, then the peer closes: the pong owed
+    // goes first, then the message, then the close echo.
+    let mut ws = server();
+    assert_eq!(
+        feed(&mut ws, &client_frame(0x89, b"p")),
+        [WsEvent::Ping(Bytes::from_static(b"p"))]
+    );
+    ws.send_text("after").unwrap();
+    let mut close = client_frame(0x89, b"q");
+    close.extend(client_frame(0x88, &[0x03, 0xe8]));
+    let evs = feed(&mut ws, &close);
+    assert!(matches!(evs.last(), Some(WsEvent::Closed(_))), "{evs:?}");
+    assert_eq!(
+        wire(&mut ws),
+        b"\x8a\x01p\x81\x05after\x8a\x01q\x88\x02\x03\xe8"
     );
 }
 
