@@ -675,23 +675,21 @@ impl WsDriver {
         }
     }
 
-    /// The close frame of a protocol error must be the next thing written.
+    /// The close frame of a protocol error is the next frame written after the pongs owed
+    /// for pings decoded before the error (they keep their place in the output). Masking per
+    /// role is checked by `parse_out_frame`.
     fn check_error_close(&mut self, code: u16) {
-        let start = self.wire.len();
         let first_new = self.drain_transmit();
-        let wire = &self.wire[start..];
-        assert!(
-            wire.first() == Some(&0x88),
-            "protocol error ({code}) but the output does not start with a close frame: {wire:02x?}"
+        let new = &self.frames[first_new..];
+        let Some(close) = new.iter().find(|f| f.opcode != 0xA) else {
+            panic!("protocol error ({code}) but only pongs (if anything) were written: {new:?}");
+        };
+        assert_eq!(
+            close.opcode, 0x8,
+            "protocol error ({code}): the first frame after the owed pongs is not a close: {close:?}"
         );
         assert_eq!(
-            wire[1] & 0x80 != 0,
-            self.setup.client,
-            "close frame masking wrong for the role"
-        );
-        let frame = &self.frames[first_new];
-        assert_eq!(
-            frame.payload,
+            close.payload,
             code.to_be_bytes(),
             "close frame of a protocol error has the wrong payload"
         );
