@@ -136,8 +136,10 @@ fn new_id() -> u32 {
     })
 }
 
+/// Notes that socket `id` has something for the host. `try_with`: a socket may be dropped
+/// while the instance's thread-locals are being torn down.
 fn mark_dirty(id: u32) {
-    DIRTY.with(|dirty| {
+    let _ = DIRTY.try_with(|dirty| {
         let mut dirty = dirty.borrow_mut();
         if !dirty.contains(&id) {
             dirty.push(id);
@@ -417,12 +419,7 @@ impl Drop for HostSocket {
                 s.dropped = true;
             }
         });
-        let _ = DIRTY.try_with(|dirty| {
-            let mut dirty = dirty.borrow_mut();
-            if !dirty.contains(&id) {
-                dirty.push(id);
-            }
-        });
+        mark_dirty(id);
     }
 }
 

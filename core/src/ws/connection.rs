@@ -729,7 +729,6 @@ impl WebSocket {
         self.write_frame(OpCode::Close, true, false, payload);
     }
 
-    /// Queues one frame, masking it when we are the client.
     /// Owes a pong for a ping just decoded. Past [`PONG_BACKLOG`] bytes of pongs not yet
     /// queued, the older ones are dropped and only the latest is answered (RFC 6455 §5.5.3
     /// allows answering the most recent ping only): a peer that floods pings faster than we
@@ -757,6 +756,7 @@ impl WebSocket {
         self.encode_frame(opcode, fin, rsv1, payload);
     }
 
+    /// Queues one frame, masking it when we are the client.
     fn encode_frame(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
         let mask = self.mask_keys.as_mut().map(|keys| keys());
         let header = FrameHeader {

@@ -285,9 +285,7 @@ where
             // What was sent goes out; then the connection ends without the body's end, so
             // the client cannot take the body for complete.
             Wake::Piece(Piece::Aborted) => {
-                let now = rt.now();
-                transport.queue_from(|| conn.poll_transmit(now));
-                let _ = transport.flush().await;
+                let _ = flush(&rt, &mut conn, &mut transport).await;
                 return;
             }
             Wake::Deadline => conn.handle_timeout(rt.now()),
