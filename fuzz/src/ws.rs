@@ -429,8 +429,8 @@ pub struct WsDriver {
     sent: Vec<WsEvent>,
     /// The streamed message being sent.
     fragments: Vec<u8>,
-    /// Payload of the latest ping received while open in the current drain.
-    owed_pong: Option<Bytes>,
+    /// Payloads of the pings received while open in the current drain, in arrival order.
+    owed_pongs: Vec<Bytes>,
     /// Commands issued during the current drain (the close frame of an error then need not
     /// come first).
     commands_in_drain: usize,
@@ -467,7 +467,7 @@ impl WsDriver {
             sending: None,
             sent: Vec::new(),
             fragments: Vec::new(),
-            owed_pong: None,
+            owed_pongs: Vec::new(),
             commands_in_drain: 0,
         }
     }
@@ -619,17 +619,17 @@ impl WsDriver {
             // What the timer queued (a ping, an idle close) goes out first.
             self.drain_transmit();
         }
-        self.owed_pong = None;
+        self.owed_pongs.clear();
         self.commands_in_drain = 0;
         while let Some(event) = self.ws.poll_event() {
             if let WsEvent::Ping(payload) = &event {
                 if !self.is_over() {
-                    self.owed_pong = Some(payload.clone());
+                    self.owed_pongs.push(payload.clone());
                 }
             }
             let error = match &event {
                 WsEvent::Closed(reason) => {
-                    self.owed_pong = None;
+                    self.owed_pongs.clear();
                     match reason {
                         CloseReason::ProtocolError(e) => Some(e.close_code()),
                         _ => None,
@@ -662,15 +662,14 @@ impl WsDriver {
         if self.ws.is_closed() {
             assert!(!self.ws.wants_input(), "closed connection wants input");
         }
-        if let Some(payload) = self.owed_pong.take() {
-            let pong = self.frames[first_new..]
-                .iter()
-                .rev()
-                .find(|f| f.opcode == 0xA);
-            assert_eq!(
-                pong.map(|f| &f.payload[..]),
-                Some(&payload[..]),
-                "no pong for the latest ping {payload:?}"
+        // Every ping gets its own pong, in arrival order. Pongs the application sent itself
+        // may sit between them, so the pings' payloads must be a subsequence of the pongs.
+        let owed = std::mem::take(&mut self.owed_pongs);
+        let mut pongs = self.frames[first_new..].iter().filter(|f| f.opcode == 0xA);
+        for payload in &owed {
+            assert!(
+                pongs.any(|f| f.payload == payload[..]),
+                "no pong, in order, for the ping {payload:?} (pings {owed:?})"
             );
         }
     }
@@ -816,7 +815,7 @@ impl WsDriver {
                         String::new()
                     };
                     self.our_close = Some((code, reason));
-                    self.owed_pong = None;
+                    self.owed_pongs.clear();
                 }
             }
             Op::Advance(_) | Op::NextDeadline => {}
