@@ -11,9 +11,11 @@
 //!
 //! The WebSocket targets (`ws_frames`, `ws_conn`) have their own driver and checks in [`ws`]:
 //! events are whole messages, so whole and split runs must give exactly the same events.
+//! `ws_extensions` fuzzes the permessage-deflate negotiation of the handshake ([`extensions`]).
 
 mod chunked;
 mod client;
+mod extensions;
 mod record;
 mod server;
 mod split;
@@ -21,6 +23,7 @@ pub mod ws;
 
 pub use chunked::{chunked_lenient, chunked_strict, Chunked};
 pub use client::{check_client, ClientDriver, ClientRequest};
+pub use extensions::{check_extensions, extensions_config};
 pub use record::{assert_same, fields, without_continue, Fields, Norm, Recorder};
 pub use server::{check_server, ServerDriver};
 pub use split::{event_limit, split, whole, Clock, Piece};

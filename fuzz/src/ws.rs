@@ -46,11 +46,34 @@ impl WsSetup {
     /// no-context-takeover flags and `min_size`; without, `config.deflate` is cleared.
     pub fn new(
         client: bool,
+        config: WsConfig,
+        deflate: bool,
+        server_no_context_takeover: bool,
+        client_no_context_takeover: bool,
+        min_size: usize,
+    ) -> WsSetup {
+        Self::with_windows(
+            client,
+            config,
+            deflate,
+            server_no_context_takeover,
+            client_no_context_takeover,
+            min_size,
+            0,
+        )
+    }
+
+    /// [`WsSetup::new`] with the window sizes both sides use picked by the low four bits of
+    /// `windows`: bits 0-1 `server_max_window_bits` 15, 13, 11 or 9; bits 2-3
+    /// `client_max_window_bits` offered without a value, not offered, 9 or 12.
+    pub fn with_windows(
+        client: bool,
         mut config: WsConfig,
         deflate: bool,
         server_no_context_takeover: bool,
         client_no_context_takeover: bool,
         min_size: usize,
+        windows: u8,
     ) -> WsSetup {
         if !deflate {
             config.deflate = None;
@@ -64,6 +87,9 @@ impl WsSetup {
         dc.server_no_context_takeover = server_no_context_takeover;
         dc.client_no_context_takeover = client_no_context_takeover;
         dc.min_size = min_size;
+        dc.server_max_window_bits = 15 - 2 * (windows & 3);
+        dc.client_max_window_bits =
+            [Some(15), None, Some(9), Some(12)][usize::from(windows >> 2 & 3)];
         config.deflate = Some(dc);
         let params = negotiate(&config);
         WsSetup {
@@ -117,7 +143,7 @@ fn negotiate(config: &WsConfig) -> DeflateParams {
 }
 
 /// Deterministic mask keys, different per frame.
-fn mask_keys(seed: u32) -> impl FnMut() -> [u8; 4] + Send + 'static {
+pub(crate) fn mask_keys(seed: u32) -> impl FnMut() -> [u8; 4] + Send + 'static {
     let mut n = seed;
     move || {
         n = n.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -941,7 +967,8 @@ fn same(got: &Result<(), LocalError>, expected: &Result<(), LocalError>, op: &Op
 /// Configuration and flags from the header of a `ws_frames` input (6 bytes).
 ///
 /// Byte 0: bit 0 client role, bit 1 deflate, bit 2 server_no_context_takeover, bit 3
-/// client_no_context_takeover, bit 4 small limits; byte 1 seeds the split; bytes 2-3 and 4-5
+/// client_no_context_takeover, bit 4 small limits, bits 5-7 the window sizes (bits 0-2 of
+/// `windows` in [`WsSetup::with_windows`]); byte 1 seeds the split; bytes 2-3 and 4-5
 /// (little-endian) are `max_frame_size` and `max_message_size` when bit 4 is set.
 pub fn frames_setup(header: &[u8; 6]) -> WsSetup {
     let flags = header[0];
@@ -950,13 +977,14 @@ pub fn frames_setup(header: &[u8; 6]) -> WsSetup {
         config.max_frame_size = usize::from(u16::from_le_bytes([header[2], header[3]]));
         config.max_message_size = usize::from(u16::from_le_bytes([header[4], header[5]]));
     }
-    WsSetup::new(
+    WsSetup::with_windows(
         flags & 1 != 0,
         config,
         flags & 2 != 0,
         flags & 4 != 0,
         flags & 8 != 0,
         64,
+        flags >> 5,
     )
 }
 
@@ -1007,9 +1035,11 @@ pub fn assert_same_events(whole: &[WsEvent], split: &[WsEvent], _deflate: bool) 
 ///
 /// `flags`: bit 0 client role, bit 1 deflate, bit 2 server_no_context_takeover, bit 3
 /// client_no_context_takeover, bit 4 small limits (frames 256 bytes, messages 1 KiB), bit 5
-/// compress every message (deflate `min_size` 0). `timing`: heartbeat always 1 s; bits 0-1
-/// idle timeout (none, 700 ms, 1.2 s, 5 s), bits 2-3 pong timeout (half the heartbeat,
-/// 100 ms, 1 s, 3 s), bits 4-5 close timeout (1 ms, 50 ms, 300 ms, 2 s).
+/// compress every message (deflate `min_size` 0), bits 6-7 the server's window (bits 0-1 of
+/// `windows` in [`WsSetup::with_windows`]). `timing`: heartbeat always 1 s; bits 0-1 idle
+/// timeout (none, 700 ms, 1.2 s, 5 s), bits 2-3 pong timeout (half the heartbeat, 100 ms,
+/// 1 s, 3 s), bits 4-5 close timeout (1 ms, 50 ms, 300 ms, 2 s), bits 6-7 the client's
+/// window (bits 2-3 of `windows`).
 pub fn conn_setup(flags: u8, timing: u8) -> WsSetup {
     let ms = Duration::from_millis;
     let mut config = WsConfig::default();
@@ -1023,13 +1053,14 @@ pub fn conn_setup(flags: u8, timing: u8) -> WsSetup {
         config.max_frame_size = 256;
         config.max_message_size = 1024;
     }
-    WsSetup::new(
+    WsSetup::with_windows(
         flags & 1 != 0,
         config,
         flags & 2 != 0,
         flags & 4 != 0,
         flags & 8 != 0,
         if flags & 0x20 != 0 { 0 } else { 64 },
+        flags >> 6 | (timing >> 6) << 2,
     )
 }
 

@@ -233,19 +233,11 @@ impl WebSocket {
     ) -> WebSocket {
         let compression = deflate.map(|params| {
             let settings = config.deflate.clone().unwrap_or_default();
-            let (ours, theirs) = match role {
-                Role::Server => (
-                    params.server_no_context_takeover,
-                    params.client_no_context_takeover,
-                ),
-                Role::Client => (
-                    params.client_no_context_takeover,
-                    params.server_no_context_takeover,
-                ),
-            };
+            let ours = params.ours(role == Role::Server);
+            let theirs = params.theirs(role == Role::Server);
             Compression {
-                deflater: Deflater::new(settings.level, ours),
-                inflater: Inflater::new(theirs),
+                deflater: Deflater::new(settings.level, ours.no_context_takeover, ours.window_bits),
+                inflater: Inflater::new(theirs.no_context_takeover, theirs.window_bits),
                 min_size: settings.min_size,
             }
         });
