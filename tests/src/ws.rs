@@ -145,6 +145,8 @@ pub fn connect(
                         WebSocket::client(config.clone(), negotiated.deflate, now(), test_random());
                     return Ok((ws, negotiated, stream, trailing));
                 }
+                // The body of a refusal: its status is what matters.
+                ClientEvent::Data(_) => {}
                 ClientEvent::End { .. } => {
                     return Err(format!("refused: {:?}", response.map(|r| r.status())))
                 }

@@ -169,7 +169,9 @@ pub struct WebSocket {
     role: Role,
     config: WsConfig,
     rules: DecodeRules,
-    compression: Option<Compression>,
+    /// Boxed: the compressor's and decompressor's state is large, and most connections
+    /// have none.
+    compression: Option<Box<Compression>>,
     mask_keys: Option<MaskKeys>,
     inbox: BytesMut,
     received: u64,
@@ -235,11 +237,11 @@ impl WebSocket {
             let settings = config.deflate.clone().unwrap_or_default();
             let ours = params.ours(role == Role::Server);
             let theirs = params.theirs(role == Role::Server);
-            Compression {
+            Box::new(Compression {
                 deflater: Deflater::new(settings.level, ours.no_context_takeover, ours.window_bits),
                 inflater: Inflater::new(theirs.no_context_takeover, theirs.window_bits),
                 min_size: settings.min_size,
-            }
+            })
         });
         let rules = DecodeRules {
             expect_masked: role == Role::Server,

@@ -747,20 +747,175 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// What our client and our server agree on, the client offering `client` and the server
+/// configured with `server`; `None` if the server declines.
+fn agree(client: &DeflateConfig, server: &DeflateConfig) -> Option<DeflateParams> {
+    let offer = deflate::client_offer(client);
+    let (params, answer) = deflate::server_negotiate(server, &[offer.as_str()])?;
+    assert_eq!(
+        deflate::client_accept(client, &[answer.as_str()]),
+        Ok(Some(params))
+    );
+    Some(params)
+}
+
+fn deflate_config(
+    server_bits: u8,
+    client_bits: Option<u8>,
+    server_nct: bool,
+    client_nct: bool,
+) -> DeflateConfig {
+    DeflateConfig {
+        server_no_context_takeover: server_nct,
+        client_no_context_takeover: client_nct,
+        server_max_window_bits: server_bits,
+        client_max_window_bits: client_bits,
+        ..DeflateConfig::default()
+    }
+}
+
+/// Negotiated parameters over random flags and window sizes (2^8 asked of the server is
+/// declined, hence the 9 at the bottom).
 fn deflate_params() -> impl Strategy<Value = Option<DeflateParams>> {
-    prop::option::of((any::<bool>(), any::<bool>())).prop_map(|flags| {
-        flags.map(|(server_nct, client_nct)| {
-            let config = DeflateConfig {
-                server_no_context_takeover: server_nct,
-                client_no_context_takeover: client_nct,
-                ..DeflateConfig::default()
-            };
-            let offer = deflate::client_offer(&config);
-            deflate::server_negotiate(&config, &[offer.as_str()])
-                .expect("own offer accepted")
-                .0
+    let client_bits = prop_oneof![Just(None), (9u8..=15).prop_map(Some)];
+    prop::option::of((
+        any::<bool>(),
+        any::<bool>(),
+        9u8..=15,
+        client_bits,
+        9u8..=15,
+    ))
+    .prop_map(|settings| {
+        settings.map(|(server_nct, client_nct, server_bits, client_bits, cap)| {
+            let client = deflate_config(server_bits, client_bits, server_nct, client_nct);
+            let server = deflate_config(cap, Some(cap), false, false);
+            agree(&client, &server).expect("own offer accepted")
         })
     })
+}
+
+/// Text repeating every 3000 bytes and bytes repeating every 5000: compressible, with
+/// matches further back than the small windows reach.
+fn window_message(len: usize, text: bool) -> WsEvent {
+    if text {
+        let unit: String = (0..).map(|i| format!("{i} ünïcödé ✓ ")).take(200).collect();
+        let unit = &unit.as_bytes()[..3000];
+        let mut bytes: Vec<u8> = unit.iter().copied().cycle().take(len).collect();
+        while std::str::from_utf8(&bytes).is_err() {
+            bytes.pop();
+        }
+        WsEvent::Text(String::from_utf8(bytes).unwrap())
+    } else {
+        let unit: Vec<u8> = (0..5000u32).map(|i| (i * i / 7) as u8).collect();
+        WsEvent::Binary(
+            unit.iter()
+                .copied()
+                .cycle()
+                .take(len)
+                .collect::<Vec<u8>>()
+                .into(),
+        )
+    }
+}
+
+/// Our client against our server over every window size each side can be asked for and
+/// every way to offer the client's, the flags varied along: messages of 0 B, 16 B and
+/// 64 KiB, text and binary, fragmented and not, both ways (and 1 MiB for every eighth
+/// combination, to keep the debug build quick).
+#[test]
+fn every_window_pair_carries_every_message_size() {
+    let config = WsConfig {
+        deflate: Some(DeflateConfig {
+            min_size: 0,
+            ..DeflateConfig::default()
+        }),
+        max_message_size: 2 << 20,
+        ..WsConfig::default()
+    };
+    let client_offers = [
+        None,
+        Some(15),
+        Some(9),
+        Some(10),
+        Some(11),
+        Some(12),
+        Some(13),
+        Some(14),
+    ];
+    let mut combination = 0;
+    for server_bits in 8..=15u8 {
+        for client_bits in client_offers {
+            let flags = (
+                combination % 4 == 1 || combination % 4 == 3,
+                combination % 4 >= 2,
+            );
+            let client = deflate_config(server_bits, client_bits, flags.0, flags.1);
+            let server = deflate_config(15 - combination % 3, Some(12), false, false);
+            let params = agree(&client, &server);
+            if server_bits == 8 {
+                assert_eq!(params, None, "2^8 cannot be honoured: declined");
+                combination += 1;
+                continue;
+            }
+            let params = params.expect("accepted");
+            let mut sizes = vec![0, 16, 64 << 10];
+            if combination % 8 == 0 {
+                sizes.push(1 << 20);
+            }
+            let mut pair = Pair::new(config.clone(), Some(params));
+            let mut expected = Vec::new();
+            for (i, &len) in sizes.iter().enumerate() {
+                for text in [false, true] {
+                    let message = window_message(len, text);
+                    let data = match &message {
+                        WsEvent::Text(t) => Bytes::from(t.clone()),
+                        WsEvent::Binary(b) => b.clone(),
+                        _ => unreachable!(),
+                    };
+                    let kind = if text {
+                        MessageKind::Text
+                    } else {
+                        MessageKind::Binary
+                    };
+                    // Every other message in three fragments.
+                    if (i + usize::from(text)) % 2 == 1 && data.len() >= 3 {
+                        let third = data.len() / 3;
+                        for (k, (from, to)) in
+                            [(0, third), (third, 2 * third), (2 * third, data.len())]
+                                .into_iter()
+                                .enumerate()
+                        {
+                            let piece = data.slice(from..to);
+                            pair.client
+                                .send_fragment(kind, piece.clone(), k == 2)
+                                .unwrap();
+                            pair.server.send_fragment(kind, piece, k == 2).unwrap();
+                        }
+                    } else {
+                        match kind {
+                            MessageKind::Text => {
+                                pair.client
+                                    .send_text(std::str::from_utf8(&data).unwrap())
+                                    .unwrap();
+                                pair.server
+                                    .send_text(std::str::from_utf8(&data).unwrap())
+                                    .unwrap();
+                            }
+                            MessageKind::Binary => {
+                                pair.client.send_binary(data.clone()).unwrap();
+                                pair.server.send_binary(data).unwrap();
+                            }
+                        }
+                    }
+                    expected.push(message);
+                    pair.pump(usize::MAX);
+                }
+            }
+            assert_eq!(pair.server_events, expected, "{params:?}");
+            assert_eq!(pair.client_events, expected, "{params:?}");
+            combination += 1;
+        }
+    }
 }
 
 proptest! {
