@@ -27,8 +27,34 @@ export interface WebSocketOptions {
   maxMessageSize?: number;
   /** Largest frame accepted (1009 beyond). */
   maxFrameSize?: number;
-  /** permessage-deflate: offered by the client, accepted by the server. */
-  compress?: boolean;
+  /**
+   * permessage-deflate: offered by the client, accepted by the server (`true`), off
+   * (`false`), or on with these parameters.
+   */
+  compress?: boolean | CompressOptions;
+}
+
+/**
+ * permessage-deflate's parameters (RFC 7692); a missing field keeps the default. Client: what
+ * to offer. Server: flags imposed on every connection, the largest window it compresses with,
+ * and the window it asks a client to compress with.
+ */
+export interface CompressOptions {
+  /** The server resets its compression context after each message (default false). */
+  serverNoContextTakeover?: boolean;
+  /** The client resets its compression context after each message (default false). */
+  clientNoContextTakeover?: boolean;
+  /** Base-2 logarithm of the server's largest window, 9..15 (8 may be asked of a server; default 15). */
+  serverMaxWindowBits?: number;
+  /**
+   * Base-2 logarithm of the client's largest window, 9..15. Client: 15 (the default) offers the
+   * parameter without a value, `null` does not offer it.
+   */
+  clientMaxWindowBits?: number | null;
+  /** Compression level 0..9 (default 6). */
+  level?: number;
+  /** Messages shorter than this many bytes are sent uncompressed (default 64). */
+  minSize?: number;
 }
 
 export interface ClientOptions {

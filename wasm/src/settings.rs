@@ -75,8 +75,67 @@ pub(crate) struct WebSocketSettings {
     idle_timeout: Millis,
     max_message_size: Option<usize>,
     max_frame_size: Option<usize>,
-    /// permessage-deflate on (offered by the client, accepted by the server).
-    compress: Option<bool>,
+    /// permessage-deflate: `true`/`false`, or its parameters (which also turn it on).
+    compress: Option<Compress>,
+}
+
+/// `compress`: on or off, or on with these parameters.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Compress {
+    On(bool),
+    With(CompressSettings),
+}
+
+/// permessage-deflate's parameters; a missing field keeps the default. See `DeflateConfig`
+/// for what each means in each role.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CompressSettings {
+    server_no_context_takeover: Option<bool>,
+    client_no_context_takeover: Option<bool>,
+    server_max_window_bits: Option<u8>,
+    /// `null`: the client does not offer the parameter.
+    #[serde(default, deserialize_with = "present")]
+    client_max_window_bits: Option<Option<u8>>,
+    level: Option<u32>,
+    min_size: Option<usize>,
+}
+
+/// A field that may be `null`: `Some(None)` then, `None` when absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u8>>, D::Error> {
+    Ok(Some(Option::<u8>::deserialize(d)?))
+}
+
+impl CompressSettings {
+    fn apply(self, deflate: &mut DeflateConfig) {
+        let CompressSettings {
+            server_no_context_takeover,
+            client_no_context_takeover,
+            server_max_window_bits,
+            client_max_window_bits,
+            level,
+            min_size,
+        } = self;
+        if let Some(v) = server_no_context_takeover {
+            deflate.server_no_context_takeover = v;
+        }
+        if let Some(v) = client_no_context_takeover {
+            deflate.client_no_context_takeover = v;
+        }
+        if let Some(v) = server_max_window_bits {
+            deflate.server_max_window_bits = v;
+        }
+        if let Some(v) = client_max_window_bits {
+            deflate.client_max_window_bits = v;
+        }
+        if let Some(v) = level {
+            deflate.level = v;
+        }
+        if let Some(v) = min_size {
+            deflate.min_size = v;
+        }
+    }
 }
 
 impl WebSocketSettings {
@@ -91,10 +150,15 @@ impl WebSocketSettings {
             config.max_frame_size = n;
         }
         match self.compress {
-            Some(true) if config.deflate.is_none() => {
+            Some(Compress::On(true)) if config.deflate.is_none() => {
                 config.deflate = Some(DeflateConfig::default())
             }
-            Some(false) => config.deflate = None,
+            Some(Compress::On(false)) => config.deflate = None,
+            Some(Compress::With(settings)) => {
+                let mut deflate = config.deflate.take().unwrap_or_default();
+                settings.apply(&mut deflate);
+                config.deflate = Some(deflate);
+            }
             _ => {}
         }
         config
@@ -234,5 +298,40 @@ mod tests {
             .config();
         assert_eq!(server.http.timeouts.head, Some(Duration::from_millis(500)));
         assert_eq!(server.http.limits.max_body_size, 10);
+    }
+
+    #[test]
+    fn compression_is_on_off_or_its_parameters() {
+        let websocket = |json: &str| {
+            serde_json::from_str::<WebSocketSettings>(json)
+                .unwrap()
+                .apply(WsConfig::default())
+                .deflate
+        };
+        assert_eq!(websocket(r#"{"compress":false}"#), None);
+        assert_eq!(
+            websocket(r#"{"compress":true}"#),
+            Some(DeflateConfig::default())
+        );
+        let deflate = websocket(
+            r#"{"compress":{"serverMaxWindowBits":10,"clientMaxWindowBits":null,"clientNoContextTakeover":true,"level":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(deflate.server_max_window_bits, 10);
+        assert_eq!(deflate.client_max_window_bits, None);
+        assert!(deflate.client_no_context_takeover && !deflate.server_no_context_takeover);
+        assert_eq!((deflate.level, deflate.min_size), (1, 64));
+        let deflate = websocket(r#"{"compress":{"clientMaxWindowBits":12}}"#).unwrap();
+        assert_eq!(deflate.client_max_window_bits, Some(12));
+        for bad in [
+            r#"{"compress":{"serverMaxWindowBit":10}}"#,
+            r#"{"compress":{"serverMaxWindowBits":300}}"#,
+            r#"{"compress":"yes"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<WebSocketSettings>(bad).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -62,6 +62,61 @@ test('websocket client: permessage-deflate with the ws package', async () => {
   }
 });
 
+test('websocket compression with window sizes: our client offers them to ws; ws offers them to our server', async () => {
+  // Text repeating every 3000 bytes: zlib refuses to inflate a reference further back than
+  // the negotiated window, so a side compressing with more than agreed would fail here.
+  const text = Array.from({ length: 400 }, (_, i) => `line ${i} ✓ `).join('').slice(0, 3000).repeat(30);
+  const peer = await echoServer({ perMessageDeflate: { threshold: 0 } });
+  let offer;
+  peer.server.on('connection', (_socket, request) => (offer = request.headers['sec-websocket-extensions']));
+  const client = new Client({
+    websocket: { compress: { serverMaxWindowBits: 10, clientMaxWindowBits: 11, clientNoContextTakeover: true, minSize: 0 } },
+  });
+  try {
+    const socket = await client.ws(peer.url);
+    assert.equal(offer, 'permessage-deflate; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=11');
+    for (let i = 0; i < 3; i++) {
+      await socket.send(text);
+      assert.equal((await socket.receive()).data, text);
+    }
+    await socket.close();
+  } finally {
+    await client.close();
+    await peer.close();
+  }
+
+  const server = new Server(
+    async (request) => {
+      const socket = await request.upgrade().catch(() => null);
+      if (!socket) return;
+      for await (const message of socket) await socket.send(message);
+    },
+    { websocket: { compress: { serverMaxWindowBits: 12, clientMaxWindowBits: 9, minSize: 0 } } },
+  );
+  const { port } = await server.listen();
+  try {
+    const socket = new PeerSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: { threshold: 0 } });
+    let answer;
+    socket.once('upgrade', (response) => (answer = response.headers['sec-websocket-extensions']));
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    // ws offers client_max_window_bits without a value; our server caps its own window at
+    // 2^12 and asks ws for 2^9.
+    assert.equal(answer, 'permessage-deflate; server_max_window_bits=12; client_max_window_bits=9');
+    for (let i = 0; i < 3; i++) {
+      const echoed = new Promise((resolve) => socket.once('message', (data) => resolve(data.toString())));
+      socket.send(text);
+      assert.equal(await echoed, text);
+    }
+    socket.close(1000);
+    await new Promise((resolve) => socket.once('close', resolve));
+  } finally {
+    await server.close();
+  }
+});
+
 test('websocket client: iteration ends with the peer close; the reason is kept', async () => {
   const peer = await echoServer();
   peer.server.on('connection', (socket) => {
