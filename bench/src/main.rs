@@ -31,8 +31,10 @@
 //!   connection tasks included) runs on that thread; these two figures are much steadier
 //!   than requests/s when other work shares the machine.
 //!
-//! The other binary, `hyper_hello` (`src/bin/`), is the hyper server of the server load
-//! benchmark (`scripts/bench-server.sh`).
+//! The other binaries (`src/bin/`): `hyper_hello`, the hyper server of the server load
+//! benchmark (`scripts/bench-server.sh`); and for the WebSocket benchmark
+//! (`scripts/bench-ws.sh`), the echo servers `ws_echo_tether`, `ws_echo_fastwebsockets` and
+//! `ws_echo_tungstenite`, and their load client `ws_load`.
 //!
 //! Run it with `cargo run --release -p tether-bench -- [options]` (or
 //! `scripts/bench-client.sh [options]`); `--help` lists the options.
