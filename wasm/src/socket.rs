@@ -8,7 +8,7 @@
 use bytes::{Buf, Bytes};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use tether_rt::io::{Read, Write};
@@ -359,6 +359,16 @@ impl Write for HostSocket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+
+    /// Every buffer is appended to the socket's outbound bytes at once, so a frame's header
+    /// and payload reach the host as one write.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let id = self.id;
         let polled = with_socket(id, |s| {
             if let Some(ReadEnd::Failed(kind, message)) = &s.read_end {
@@ -374,8 +384,12 @@ impl Write for HostSocket {
                 s.write_waker = Some(cx.waker().clone());
                 return Poll::Pending;
             }
-            s.outbound.extend_from_slice(buf);
-            Poll::Ready(Ok(buf.len()))
+            let mut written = 0;
+            for buf in bufs {
+                s.outbound.extend_from_slice(buf);
+                written += buf.len();
+            }
+            Poll::Ready(Ok(written))
         })
         .unwrap_or_else(|| Poll::Ready(Err(gone())));
         if matches!(polled, Poll::Ready(Ok(_))) {
@@ -408,6 +422,10 @@ impl Write for HostSocket {
         with_socket(id, |s| s.end_requested = true);
         mark_dirty(id);
         Poll::Ready(Ok(()))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 }
 

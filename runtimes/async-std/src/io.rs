@@ -1,7 +1,7 @@
 //! `futures-io` streams as `tether-rt`'s transport: [`FuturesIo`], the adapter's IO glue.
 
 use futures_io::{AsyncRead, AsyncWrite};
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -36,5 +36,19 @@ impl<T: AsyncWrite + Unpin> tether_rt::io::Write for FuturesIo<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_close(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    /// `futures-io` has no way to ask; async-io's sockets (under async-net and async-std)
+    /// write vectored, and a stream that does not still writes correctly (one buffer).
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 }

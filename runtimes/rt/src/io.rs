@@ -5,7 +5,7 @@
 //! Both are poll-based, like every async IO trait: `Poll::Pending` registers the task's
 //! waker, and the runtime wakes it when the stream is ready.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -34,6 +34,28 @@ pub trait Write {
 
     /// Closes the write side (the peer reads the end of the stream), after flushing.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Writes some of `bufs`, in order, in one go (`writev`): a frame's header and its payload
+    /// leave in one system call and one TCP segment instead of two. The default writes the
+    /// first non-empty buffer; streams that can do better say so with
+    /// [`is_write_vectored`](Write::is_write_vectored).
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        self.poll_write(cx, first)
+    }
+
+    /// Whether [`poll_write_vectored`](Write::poll_write_vectored) writes more than the
+    /// first buffer. Default `false`.
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Read + Unpin + ?Sized> Read for Box<T> {
@@ -62,6 +84,18 @@ impl<T: Write + Unpin + ?Sized> Write for Box<T> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut **self).poll_shutdown(cx)
     }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut **self).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        (**self).is_write_vectored()
+    }
 }
 
 impl<T: Read + Unpin + ?Sized> Read for &mut T {
@@ -89,5 +123,17 @@ impl<T: Write + Unpin + ?Sized> Write for &mut T {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut **self).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut **self).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        (**self).is_write_vectored()
     }
 }

@@ -9,9 +9,12 @@ use crate::io::{Read, Write};
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+
+/// The most queued pieces one vectored write takes (Linux takes up to 1024).
+const MAX_WRITE_SLICES: usize = 64;
 
 /// What a read gave.
 #[derive(Debug)]
@@ -174,16 +177,12 @@ impl<IO: Read + Write + Unpin> Transport<IO> {
         if self.write_failed {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        while let Some(front) = self.out.front_mut() {
-            match Pin::new(&mut self.io).poll_write(cx, front) {
+        while !self.out.is_empty() {
+            match self.poll_write_some(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(n)) if n > 0 => {
                     self.needs_flush = true;
-                    self.queued -= n;
-                    front.advance(n);
-                    if front.is_empty() {
-                        self.out.pop_front();
-                    }
+                    self.consume(n);
                 }
                 // A zero-length write of a non-empty buffer, or an error: the transport is
                 // dead.
@@ -199,6 +198,41 @@ impl<IO: Read + Write + Unpin> Transport<IO> {
             }
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// One write of the front of the queue: as many queued pieces as one `writev` takes when
+    /// the stream writes vectored (a frame's header and payload, a response head and its
+    /// body), else the first piece.
+    fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let io = Pin::new(&mut self.io);
+        if self.out.len() > 1 && io.is_write_vectored() {
+            let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
+            let mut count = 0;
+            for (slice, piece) in slices.iter_mut().zip(&self.out) {
+                *slice = IoSlice::new(piece);
+                count += 1;
+            }
+            io.poll_write_vectored(cx, &slices[..count])
+        } else {
+            let front = self.out.front().map_or(&[][..], |b| &b[..]);
+            io.poll_write(cx, front)
+        }
+    }
+
+    /// Drops the first `n` bytes of the queue, which were written.
+    fn consume(&mut self, mut n: usize) {
+        self.queued = self.queued.saturating_sub(n);
+        while n > 0 {
+            let Some(front) = self.out.front_mut() else {
+                return;
+            };
+            if front.len() > n {
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.out.pop_front();
+        }
     }
 
     fn fail(&mut self, error: Option<io::Error>) -> io::Error {
@@ -268,5 +302,82 @@ mod tests {
         assert!(transport.write_failed() && !transport.has_output());
         transport.queue(Bytes::from_static(b"discarded"));
         assert_eq!(transport.queued(), 0);
+    }
+
+    /// A stream that writes vectored, takes at most `limit` bytes per call, and records
+    /// what each call took.
+    struct VectoredSink {
+        limit: usize,
+        calls: Vec<Vec<u8>>,
+    }
+
+    impl crate::io::Write for VectoredSink {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let mut call = Vec::new();
+            for buf in bufs {
+                let room = self.limit - call.len();
+                call.extend_from_slice(&buf[..buf.len().min(room)]);
+            }
+            let n = call.len();
+            self.calls.push(call);
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl crate::io::Read for VectoredSink {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_vectored_stream_gets_the_queue_in_one_write_and_partial_writes_resume() {
+        let pieces = [&b"head"[..], b"", b"payload", b"tail"];
+        for (limit, expected) in [
+            (100, vec![&b"headpayloadtail"[..]]),
+            (6, vec![b"headpa", b"yloadt", b"ail"]),
+        ] {
+            let sink = VectoredSink {
+                limit,
+                calls: Vec::new(),
+            };
+            let mut transport = Transport::new(sink, 16, 16);
+            for piece in pieces {
+                transport.queue(Bytes::from_static(piece));
+            }
+            transport.flush().await.unwrap();
+            assert_eq!(transport.queued(), 0);
+            assert!(!transport.has_output());
+            let calls = transport.into_inner().calls;
+            assert_eq!(calls, expected, "limit {limit}");
+        }
     }
 }
