@@ -29,6 +29,7 @@ pub mod client;
 mod connection;
 pub mod io;
 pub mod jobs;
+mod queue;
 mod request;
 mod response;
 mod router;

@@ -13,8 +13,9 @@
 //!   (or refused) the message, so errors like "the connection is closing" reach the caller;
 //! * the final [`CloseReason`] is published in a shared slot, readable from every handle.
 //!
-//! The channels are `futures-channel`'s and the slot is this crate's `sync::watch`: no
-//! runtime, no threads assumed.
+//! Received messages go through this crate's `queue` (no allocation per message), commands
+//! through a `futures-channel` queue, and the slot is this crate's `sync::watch`: no runtime,
+//! no threads assumed.
 //!
 //! # Backpressure
 //!
@@ -61,6 +62,7 @@
 //! [`CoreWebSocket::config`]: tether_core::ws::WebSocket::config
 
 use crate::io::{Read, Write};
+use crate::queue::{self, QueueReceiver, QueueSender, TrySendError};
 use crate::runtime::{sleep_until, MaybeSend, Rt, Timer};
 use crate::sync::{watch, WatchReceiver, WatchSender};
 use crate::transport::{Input, Step, Transport};
@@ -191,9 +193,7 @@ where
     IO: Read + Write + Unpin + MaybeSend + 'static,
 {
     let config = ws.config();
-    // A `futures-channel` channel holds its buffer plus one message per sender (the pump is
-    // the only one): `message_buffer` in all.
-    let (message_tx, message_rx) = mpsc::channel(config.message_buffer.max(1) - 1);
+    let (message_tx, message_rx) = queue::bounded(config.message_buffer.max(1));
     let write_buffer = config.write_buffer.max(1);
     let close_linger = config.close_linger;
     let (command_tx, command_rx) = commands();
@@ -584,7 +584,7 @@ impl WeakWsSender {
 /// Dropping it while senders live makes the connection discard incoming messages (the
 /// connection keeps answering pings and completing the close handshake).
 pub struct WsReceiver {
-    messages: mpsc::Receiver<Message>,
+    messages: QueueReceiver<Message>,
     status: WatchReceiver<Status>,
     /// Keeps the command channel open, so that the pump closes the connection only when
     /// every handle, senders and receiver, is gone. Never used to send.
@@ -604,7 +604,7 @@ impl WsReceiver {
     /// before the end has been returned; [`close_reason`](WsReceiver::close_reason) then says
     /// why it ended. Cancel-safe.
     pub async fn recv(&mut self) -> Option<Message> {
-        poll_fn(|cx| Pin::new(&mut self.messages).poll_next(cx)).await
+        poll_fn(|cx| self.messages.poll_recv(cx)).await
     }
 
     /// Why the connection ended, once it has (`None` while it is open or closing).
@@ -622,7 +622,7 @@ impl Stream for WsReceiver {
     type Item = Message;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        Pin::new(&mut self.get_mut().messages).poll_next(cx)
+        self.get_mut().messages.poll_recv(cx)
     }
 }
 
@@ -871,7 +871,7 @@ struct Pump<IO> {
     /// False once every handle is gone.
     commands_open: bool,
     /// `None` once the application dropped the receiver: messages are discarded.
-    messages: Option<mpsc::Sender<Message>>,
+    messages: Option<QueueSender<Message>>,
     /// A message waiting for room in the message channel; no more events are decoded (and
     /// nothing is read) until it is delivered.
     pending: Option<Message>,
@@ -917,7 +917,7 @@ impl Woken {
 /// Hands the pending message over once there is room; `Ready(false)` when the receiver is
 /// gone. The message is taken only together with the room for it.
 fn poll_deliver(
-    messages: &mut Option<mpsc::Sender<Message>>,
+    messages: &mut Option<QueueSender<Message>>,
     pending: &mut Option<Message>,
     cx: &mut Context<'_>,
 ) -> Poll<bool> {
@@ -928,7 +928,7 @@ fn poll_deliver(
         return Poll::Ready(false);
     }
     match pending.take() {
-        Some(message) => Poll::Ready(messages.start_send(message).is_ok()),
+        Some(message) => Poll::Ready(messages.send(message).is_ok()),
         None => Poll::Ready(true),
     }
 }
@@ -1068,14 +1068,13 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
             };
             match messages.try_send(message) {
                 Ok(()) => {}
-                Err(error) if error.is_full() => {
-                    let message = error.into_inner();
+                Err(TrySendError::Full(message)) => {
                     // Pings and pongs are notifications: they never hold up the connection.
                     if !message.is_control() {
                         self.pending = Some(message);
                     }
                 }
-                Err(_) => self.messages = None,
+                Err(TrySendError::Closed(_)) => self.messages = None,
             }
         }
         None
@@ -1157,7 +1156,7 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
         if let (Some(message), Some(mut messages)) = (self.pending.take(), self.messages.take()) {
             // Waits for the application to make room, or to drop the receiver.
             if poll_fn(|cx| messages.poll_ready(cx)).await.is_ok() {
-                let _ = messages.start_send(message);
+                let _ = messages.send(message);
             }
         }
     }
