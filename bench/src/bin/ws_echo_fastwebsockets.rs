@@ -14,6 +14,9 @@
 //! message size limit (64 MiB). Same runtime as the others: `#[tokio::main]` (multi-thread;
 //! the benchmark script sets `TOKIO_WORKER_THREADS=1`).
 
+#[path = "../peer_server.rs"]
+mod peer_server;
+
 use bytes::Bytes;
 use fastwebsockets::upgrade::{upgrade, UpgradeFut};
 use fastwebsockets::{FragmentCollector, OpCode, WebSocketError};
@@ -23,25 +26,6 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use tokio::net::TcpListener;
-
-fn parse_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    let mut addr = "127.0.0.1:8091".to_owned();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?} (usage: ws_echo_fastwebsockets [--addr HOST:PORT])"
-                ))
-            }
-        }
-    }
-    addr.parse()
-        .map_err(|e| format!("bad address {addr:?}: {e}"))
-}
 
 /// Echoes every text and binary message until the peer closes (the close reply is
 /// automatic) or the connection fails.
@@ -78,38 +62,17 @@ async fn handle(
 
 #[tokio::main]
 async fn main() {
-    let addr = match parse_addr() {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
-    let listener = match TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
-    };
-    let local = listener.local_addr().unwrap_or(addr);
-    println!("fastwebsockets echo listening on ws://{local}/");
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            // Resource exhaustion (EMFILE...): back off instead of spinning, like tether.
-            Err(_) => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // tether sets TCP_NODELAY on accepted connections; so does this peer.
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
+    let addr = peer_server::addr_argument("ws_echo_fastwebsockets", "127.0.0.1:8091");
+    peer_server::accept_loop(
+        addr,
+        "fastwebsockets echo",
+        ("ws", "/"),
+        |stream| async move {
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service_fn(handle))
                 .with_upgrades()
                 .await;
-        });
-    }
+        },
+    )
+    .await;
 }

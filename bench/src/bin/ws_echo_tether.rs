@@ -21,29 +21,14 @@
 //! the benchmark script sets `TOKIO_WORKER_THREADS=1`). Stop it with Ctrl-C or SIGTERM: it
 //! shuts down gracefully.
 
+#[path = "../peer_server.rs"]
+mod peer_server;
+
 use futures_util::{SinkExt, StreamExt};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tether_tokio::jobs::SchedulerConfig;
 use tether_tokio::websocket::{Message, WsError};
 use tether_tokio::{shutdown_signal, App, Request, Response, Server, ServerConfig};
-
-fn parse_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    let mut addr = "127.0.0.1:8090".to_owned();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?} (usage: ws_echo_tether [--addr HOST:PORT])"
-                ))
-            }
-        }
-    }
-    addr.parse()
-        .map_err(|e| format!("bad address {addr:?}: {e}"))
-}
 
 async fn echo(mut req: Request) -> Response {
     let (response, pending) = match req.websocket(&[]) {
@@ -85,13 +70,7 @@ fn config() -> ServerConfig {
 
 #[tokio::main]
 async fn main() {
-    let addr = match parse_addr() {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let addr = peer_server::addr_argument("ws_echo_tether", "127.0.0.1:8090");
     let app = App::new().route(http::Method::GET, "/", echo);
     let server = match Server::bind(addr, config()).await {
         Ok(server) => server,

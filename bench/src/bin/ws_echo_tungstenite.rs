@@ -12,27 +12,12 @@
 //! the others: `#[tokio::main]` (multi-thread; the benchmark script sets
 //! `TOKIO_WORKER_THREADS=1`).
 
-use futures_util::{SinkExt, StreamExt};
-use std::net::SocketAddr;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::Error;
+#[path = "../peer_server.rs"]
+mod peer_server;
 
-fn parse_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    let mut addr = "127.0.0.1:8092".to_owned();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?} (usage: ws_echo_tungstenite [--addr HOST:PORT])"
-                ))
-            }
-        }
-    }
-    addr.parse()
-        .map_err(|e| format!("bad address {addr:?}: {e}"))
-}
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Error;
 
 /// Handshake, then echo every text and binary message until the peer closes or the
 /// connection fails.
@@ -51,35 +36,14 @@ async fn session(stream: TcpStream) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() {
-    let addr = match parse_addr() {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
-    let listener = match TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
-    };
-    let local = listener.local_addr().unwrap_or(addr);
-    println!("tokio-tungstenite echo listening on ws://{local}/");
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            // Resource exhaustion (EMFILE...): back off instead of spinning, like tether.
-            Err(_) => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // tether sets TCP_NODELAY on accepted connections; so does this peer.
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
+    let addr = peer_server::addr_argument("ws_echo_tungstenite", "127.0.0.1:8092");
+    peer_server::accept_loop(
+        addr,
+        "tokio-tungstenite echo",
+        ("ws", "/"),
+        |stream| async move {
             let _ = session(stream).await;
-        });
-    }
+        },
+    )
+    .await;
 }
