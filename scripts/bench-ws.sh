@@ -132,27 +132,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Clock ticks (utime + stime, all threads) of a process. Fields after the `(comm)`.
-cpu_ticks() {
-    local stat
-    stat="$(cat "/proc/$1/stat")"
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $stat
-    # $1 is field 3 (state); utime and stime are fields 14 and 15.
-    echo $(( ${12} + ${13} ))
-}
-
-# Busy clock ticks (everything but idle and iowait) of the server's and the client's cores.
-cores_busy() {
-    awk -v a="cpu$server_core" -v b="cpu$client_core" \
-        '$1 == a || $1 == b {for (i = 2; i <= NF; i++) if (i != 5 && i != 6) busy += $i}
-         END {print busy}' /proc/stat
-}
-
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+# cpu_ticks, cores_busy, port_free.
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 # start_server NAME LOG SIZE: starts NAME pinned to the server core and waits until it
 # echoes a text message and a binary one of SIZE bytes (ws_load --check); sets server_pid.
