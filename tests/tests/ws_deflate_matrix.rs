@@ -220,6 +220,28 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+/// How many compressed connections ran with each window size, per direction.
+#[derive(Debug, Default)]
+struct WindowCounts {
+    server: [u32; 16],
+    client: [u32; 16],
+}
+
+impl WindowCounts {
+    fn record(&mut self, params: &DeflateParams) {
+        self.server[usize::from(params.server_max_window_bits)] += 1;
+        self.client[usize::from(params.client_max_window_bits)] += 1;
+    }
+
+    /// Both directions ran compressed with every window 9..15 at least once.
+    fn assert_every_window(&self) {
+        for bits in 9..=15 {
+            assert!(self.server[bits] > 0, "server window {bits}: {self:?}");
+            assert!(self.client[bits] > 0, "client window {bits}: {self:?}");
+        }
+    }
+}
+
 // ---- Node clients against our server ----------------------------------------------------
 
 /// The Node client offers: the default (client_max_window_bits without a value), no client
@@ -254,7 +276,7 @@ fn node_ws_clients_against_our_server_every_window() {
         deflate(11, Some(9), (true, true)),
         deflate(15, Some(13), (false, true)),
     ];
-    let mut compressed_windows = (vec![0; 16], vec![0; 16]);
+    let mut compressed_windows = WindowCounts::default();
     for server in servers {
         let seen: Seen = Arc::default();
         let port = our_server(ws_config(server.clone()), seen.clone());
@@ -293,22 +315,11 @@ fn node_ws_clients_against_our_server_every_window() {
                         .map_or(15, |b| b as u8),
                 );
                 assert_eq!(p.server_max_window_bits, expected_server, "{context}");
-                compressed_windows.0[usize::from(p.server_max_window_bits)] += 1;
-                compressed_windows.1[usize::from(p.client_max_window_bits)] += 1;
+                compressed_windows.record(&p);
             }
         }
     }
-    // Both directions ran compressed with every window 9..15 at least once.
-    for bits in 9..=15 {
-        assert!(
-            compressed_windows.0[bits] > 0,
-            "server window {bits}: {compressed_windows:?}"
-        );
-        assert!(
-            compressed_windows.1[bits] > 0,
-            "client window {bits}: {compressed_windows:?}"
-        );
-    }
+    compressed_windows.assert_every_window();
 }
 
 // ---- our client against Node servers ----------------------------------------------------
@@ -420,7 +431,7 @@ fn our_client_against_node_ws_servers_every_window() {
         .arg(peers_dir().join("ws_deflate_peer.cjs"))
         .arg("server");
     let peer = PeerServer::start(command);
-    let mut compressed_windows = (vec![0; 16], vec![0; 16]);
+    let mut compressed_windows = WindowCounts::default();
     for settings in node_server_settings() {
         let path = format!("/?opts={}", encode(&settings.to_string()));
         for offer in our_client_offers() {
@@ -445,19 +456,8 @@ fn our_client_against_node_ws_servers_every_window() {
                 Some(ours),
                 "{context}: ws says {theirs}"
             );
-            compressed_windows.0[usize::from(ours.server_max_window_bits)] += 1;
-            compressed_windows.1[usize::from(ours.client_max_window_bits)] += 1;
+            compressed_windows.record(&ours);
         }
     }
-    // Both directions ran compressed with every window 9..15 at least once.
-    for bits in 9..=15 {
-        assert!(
-            compressed_windows.0[bits] > 0,
-            "server window {bits}: {compressed_windows:?}"
-        );
-        assert!(
-            compressed_windows.1[bits] > 0,
-            "client window {bits}: {compressed_windows:?}"
-        );
-    }
+    compressed_windows.assert_every_window();
 }
