@@ -106,24 +106,29 @@ impl<T> QueueSender<T> {
         if state.items.len() >= state.capacity {
             return Err(TrySendError::Full(item));
         }
-        drop(state);
-        self.send(item).map_err(TrySendError::Closed)
+        push(state, item);
+        Ok(())
     }
 
     /// Queues `item` (call after `poll_ready` said it fits); gives it back when the receiver
     /// is gone.
     pub(crate) fn send(&mut self, item: T) -> Result<(), T> {
-        let mut state = self.shared.lock();
+        let state = self.shared.lock();
         if !state.receiver_alive {
             return Err(item);
         }
-        state.items.push_back(item);
-        let waker = state.receiver_waker.take();
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        push(state, item);
         Ok(())
+    }
+}
+
+/// Queues `item` under the lock, then wakes the receiver outside it.
+fn push<T>(mut state: MutexGuard<'_, State<T>>, item: T) {
+    state.items.push_back(item);
+    let waker = state.receiver_waker.take();
+    drop(state);
+    if let Some(waker) = waker {
+        waker.wake();
     }
 }
 
