@@ -23,3 +23,20 @@ cores_busy() {
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
+
+# wait_until TRIES PAUSE PID WHAT LOG CMD...: runs CMD (output discarded) until it succeeds,
+# pausing PAUSE seconds between tries. If it never does within TRIES tries, or process PID
+# exits meanwhile, prints WHAT and the file LOG to stderr and exits 1.
+wait_until() {
+    local tries="$1" pause="$2" pid="$3" what="$4" log="$5" n=0
+    shift 5
+    until "$@" >/dev/null 2>&1; do
+        n=$((n + 1))
+        if [ "$n" -ge "$tries" ] || ! kill -0 "$pid" 2>/dev/null; then
+            echo "$what" >&2
+            cat "$log" >&2
+            exit 1
+        fi
+        sleep "$pause"
+    done
+}

@@ -103,7 +103,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cpu_ticks, cores_busy, port_free.
+# cpu_ticks, cores_busy, port_free, wait_until.
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 
@@ -116,16 +116,8 @@ run() {
     TOKIO_WORKER_THREADS=1 taskset -c "$server_core" "$bin" --addr "127.0.0.1:$port" \
         >"$work/$name.$round.log" 2>&1 &
     server_pid=$!
-    local tries=0
-    until curl -sf -o /dev/null -m 1 "$url"; do
-        tries=$((tries + 1))
-        if [ "$tries" -ge 100 ] || ! kill -0 "$server_pid" 2>/dev/null; then
-            echo "$name did not answer on $url:" >&2
-            cat "$work/$name.$round.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
+    wait_until 100 0.1 "$server_pid" "$name did not answer on $url:" "$work/$name.$round.log" \
+        curl -sf -o /dev/null -m 1 "$url"
     if [ "$warmup" -gt 0 ]; then
         taskset -c "$client_core" wrk -t1 -c"$connections" -d"${warmup}s" "$url" >/dev/null
     fi

@@ -12,6 +12,7 @@
 #   scripts/bench-ws.sh                 # 5 rounds of 10 s per size, 16 connections
 #   scripts/bench-ws.sh --quick         # 1 round of 3 s per size (smoke run)
 #   scripts/bench-ws.sh --idle [N]      # server memory per idle connection (N = 10000)
+#   scripts/bench-ws.sh --callgrind     # user-space instructions per echo, under valgrind
 #   scripts/bench-ws.sh --help
 #
 # Needs Linux (/proc, taskset) and at least 2 cores. Set CARGO_TARGET_DIR to build elsewhere.
@@ -30,6 +31,7 @@ server_core=0
 client_core=1
 skip_build=0
 idle=0
+callgrind=0
 
 usage() {
     cat <<'EOF'
@@ -45,6 +47,10 @@ usage: scripts/bench-ws.sh [options]
   --quick            1 round of 3 s per size
   --idle [N]         instead: the server's memory per idle connection (RSS growth / N) with N
                      connections open and idle (10000), for each server started fresh
+  --callgrind        instead: user-space instructions per echo of each server, counted by
+                     valgrind's callgrind over a --duration run (default 5 s; valgrind is
+                     installed from Debian if missing). Stable on a noisy machine, unlike
+                     messages/s.
   --no-build         use the release binaries already built
   -h, --help         this text
 EOF
@@ -64,6 +70,7 @@ while [ $# -gt 0 ]; do
             idle=10000
             if [ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]]; then idle="$2"; shift; fi
             shift ;;
+        --callgrind) callgrind=1; shift ;;
         --no-build) skip_build=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -132,7 +139,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cpu_ticks, cores_busy, port_free.
+# cpu_ticks, cores_busy, port_free, wait_until.
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 
@@ -145,16 +152,8 @@ start_server() {
     TOKIO_WORKER_THREADS=1 taskset -c "$server_core" "${bin_of[$name]}" --addr "127.0.0.1:$port" \
         >"$log" 2>&1 &
     server_pid=$!
-    local tries=0
-    until "$bin_load" --check --addr "127.0.0.1:$port" --size "$size" >/dev/null 2>"$log.check"; do
-        tries=$((tries + 1))
-        if [ "$tries" -ge 100 ] || ! kill -0 "$server_pid" 2>/dev/null; then
-            echo "$name did not echo on ws://127.0.0.1:$port/:" >&2
-            cat "$log" "$log.check" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
+    wait_until 100 0.1 "$server_pid" "$name did not echo on ws://127.0.0.1:$port/:" "$log" \
+        "$bin_load" --check --addr "127.0.0.1:$port" --size "$size"
 }
 
 stop_server() {
@@ -197,16 +196,8 @@ if [ "$idle" -gt 0 ]; then
         taskset -c "$client_core" "$bin_load" --idle "$idle" --hold 600 \
             --addr "127.0.0.1:${port_of[$name]}" >"$work/$name.idle.out" 2>&1 &
         client_pid=$!
-        tries=0
-        until grep -q '^ws_load idle ready' "$work/$name.idle.out"; do
-            tries=$((tries + 1))
-            if [ "$tries" -ge 3000 ] || ! kill -0 "$client_pid" 2>/dev/null; then
-                echo "ws_load --idle $idle against $name did not get ready:" >&2
-                cat "$work/$name.idle.out" >&2
-                exit 1
-            fi
-            sleep 0.1
-        done
+        wait_until 3000 0.1 "$client_pid" "ws_load --idle $idle against $name did not get ready:" \
+            "$work/$name.idle.out" grep -q '^ws_load idle ready' "$work/$name.idle.out"
         # Let the server finish what the last handshakes started (sessions, drivers).
         sleep 1
         after="$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")"
@@ -217,6 +208,57 @@ if [ "$idle" -gt 0 ]; then
         awk -v n="$name" -v b="$before" -v a="$after" -v c="$idle" -v o="$open_s" \
             'BEGIN {printf "| %-14s | %14d | %14d | %22.0f | %9s |\n", n, b, a, (a - b) * 1024 / c, o}'
     done
+    exit 0
+fi
+
+# --- instructions per echo --------------------------------------------------------------
+if [ "$callgrind" -eq 1 ]; then
+    if ! command -v callgrind_control >/dev/null 2>&1; then
+        echo "== installing valgrind (Debian)"
+        if [ "$(id -u)" -eq 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+        "${apt_get[@]}" update -qq && "${apt_get[@]}" install -y -qq valgrind >/dev/null
+    fi
+    echo "== user-space instructions per echo (callgrind, all server threads): $connections" \
+        "connections, ${duration}s per server and size, counters zeroed after the server is up"
+    echo
+    printf '| %-8s | %-14s | %10s | %18s | %14s |\n' size server echoes "instructions/echo" \
+        "vs tether"
+    printf '|%s|%s|%s|%s|%s|\n' "----------" "----------------" "-----------:" \
+        "-------------------:" "---------------:"
+    for size in "${size_list[@]}"; do
+        declare -A per_echo=()
+        for name in tether fastwebsockets tungstenite; do
+            port="${port_of[$name]}"
+            port_free "$port" || { echo "port $port is already in use" >&2; exit 1; }
+            out="$work/cg.$name.$size"
+            TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
+                "${bin_of[$name]}" --addr "127.0.0.1:$port" >"$out.log" 2>&1 &
+            server_pid=$!
+            wait_until 300 0.2 "$server_pid" "$name did not start under valgrind:" "$out.log" \
+                "$bin_load" --check --addr "127.0.0.1:$port" --size "$size"
+            callgrind_control --zero "$server_pid" >/dev/null 2>&1
+            line="$("$bin_load" --addr "127.0.0.1:$port" --connections "$connections" \
+                --size "$size" --duration "$duration" --warmup 0 | grep '^ws_load ')"
+            callgrind_control --dump "$server_pid" >/dev/null 2>&1
+            stop_server
+            echoes="$(field "$line" messages)"
+            # The dump after the zeroing: its totals cover the load run only.
+            total="$(for f in "$out".*; do
+                awk '/^(summary|totals):/ {print $2; exit}' "$f"
+            done | sort -n | tail -1)"
+            if [ -z "$echoes" ] || [ "$echoes" -eq 0 ] || [ -z "$total" ]; then
+                echo "no count for $name (echoes: '$echoes', instructions: '$total')" >&2
+                exit 1
+            fi
+            per_echo[$name]=$((total / echoes))
+            awk -v s="$size" -v n="$name" -v e="$echoes" -v i="${per_echo[$name]}" \
+                -v t="${per_echo[tether]}" \
+                'BEGIN {printf "| %-8s | %-14s | %10d | %18d | %13.2fx |\n", s, n, e, i, i / t}'
+        done
+        unset per_echo
+    done
+    echo
+    echo "   vs tether: the server's instructions per echo over tether's (above 1: tether runs fewer)."
     exit 0
 fi
 

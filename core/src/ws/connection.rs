@@ -289,6 +289,12 @@ impl WebSocket {
         self.state == State::Closed && self.out.is_empty() && self.pending_pongs.is_empty()
     }
 
+    /// Whether messages can still be sent: the close handshake has not started (by either
+    /// side) and the connection has not ended.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
     /// Whether reading more input is useful: not after EOF or the end, nor while a backlog
     /// the application has not consumed exceeds one frame (backpressure).
     pub fn wants_input(&self) -> bool {
