@@ -5,6 +5,7 @@
 
 use super::config::Limits;
 use super::error::{RemoteError, RemoteErrorKind as Kind};
+use super::start_line::{self, is_tchar, StartLine};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -65,6 +66,9 @@ pub(crate) struct Parsed<T> {
 pub(crate) struct HeadScanner {
     /// Bytes of the current head already searched for the terminator.
     searched: usize,
+    /// The current head's start line is complete and well formed (no need to check it
+    /// again while the rest arrives).
+    start_line_ok: bool,
 }
 
 impl HeadScanner {
@@ -95,9 +99,26 @@ impl HeadScanner {
         false
     }
 
+    /// Whether the start line received so far can no longer become valid (see
+    /// [`start_line`]); checked on incomplete heads until the line is complete, so that
+    /// bytes that can never be HTTP are refused at once rather than at the head timeout.
+    pub(crate) fn start_line_failed(&mut self, request: bool, buf: &[u8]) -> bool {
+        if self.start_line_ok {
+            return false;
+        }
+        let verdict = if request {
+            start_line::request_line(buf)
+        } else {
+            start_line::status_line(buf)
+        };
+        self.start_line_ok = verdict == StartLine::Complete;
+        verdict == StartLine::Invalid
+    }
+
     /// Forget the head just parsed.
     pub(crate) fn reset(&mut self) {
         self.searched = 0;
+        self.start_line_ok = false;
     }
 }
 
@@ -165,10 +186,6 @@ fn first_bad_field_line(buf: &[u8], base: u64) -> RemoteError {
         at += line.len() + 1;
     }
     RemoteError::new(Kind::InvalidHeaderName, base)
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Whether the request line ends in a well-formed `HTTP/x.y` (then a version error means an
@@ -343,9 +360,12 @@ fn run_parser<'a, L>(
         &mut [MaybeUninit<httparse::Header<'a>>],
     ) -> Result<httparse::Status<L>, httparse::Error>,
 ) -> Result<Run<'a, L>, RemoteError> {
-    if !eof && !scanner.ready(buf, limits.max_head_size) {
+    if !eof && !scanner.ready(buf, limits.max_head_size) && !scanner.start_line_failed(request, buf)
+    {
         return Ok(Run::Partial);
     }
+    // Complete, over the limit, at EOF, or a start line gone wrong: the parser judges (on
+    // an incomplete head it stops at the same byte, with the same error, as on the whole).
     let view = &buf[..buf.len().min(limits.max_head_size)];
     let status = if limits.max_headers <= STACK_HEADERS {
         let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];

@@ -18,6 +18,7 @@ mod events;
 mod head;
 mod recv;
 mod server;
+mod start_line;
 
 pub use client::ClientConnection;
 pub use config::{ClientConnectionConfig, Limits, ServerConnectionConfig, ServerTimeouts};

@@ -420,3 +420,26 @@ fn response_body_limit() {
     let evs = events(&mut conn);
     assert_eq!(first_error(&evs), Some(K::BodyTooLarge));
 }
+
+#[test]
+fn a_response_that_can_never_be_http_fails_at_once() {
+    for input in [
+        &b"\x16\x03\x03\x00\x02\x02\x28"[..],
+        b"<html>",
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+        b"HTTP/1.1 2x",
+    ] {
+        // No end of head and no EOF.
+        let mut conn = ClientConnection::new(Default::default());
+        conn.send_request(&get()).unwrap();
+        conn.send_end(None).unwrap();
+        while conn.poll_transmit(Instant::ZERO).is_some() {}
+        conn.handle_input(Instant::ZERO, input);
+        let events = events(&mut conn);
+        assert!(
+            matches!(events.first(), Some(Ev::Error(..))),
+            "{:?}: {events:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}

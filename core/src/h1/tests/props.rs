@@ -351,3 +351,77 @@ fn trailers_round_trip_through_client_events() {
     }
     assert_eq!(got, expected);
 }
+
+/// Random bytes whose start line goes wrong somewhere: the bytes, and the length of the
+/// shortest prefix that is already invalid.
+fn never_http(request: bool) -> impl Strategy<Value = (Vec<u8>, usize)> {
+    let judge = move |bytes: &[u8]| {
+        if request {
+            crate::h1::start_line::request_line(bytes)
+        } else {
+            crate::h1::start_line::status_line(bytes)
+        }
+    };
+    let starts: &[&[u8]] = if request {
+        &[b"", b"GET /", b"POST /x HT", b"\r\nOPTIONS * HTTP/1.1\r"]
+    } else {
+        &[b"", b"HTTP/1.1 2", b"\r\nHTTP/1.0 "]
+    };
+    let start = prop::sample::select(starts).prop_map(<[u8]>::to_vec);
+    (start, prop::collection::vec(any::<u8>(), 1..4096)).prop_filter_map(
+        "a start line that never goes wrong",
+        move |(mut bytes, noise)| {
+            bytes.extend_from_slice(&noise);
+            let bad = (1..=bytes.len())
+                .find(|&n| judge(&bytes[..n]) == crate::h1::start_line::StartLine::Invalid)?;
+            Some((bytes, bad))
+        },
+    )
+}
+
+proptest! {
+    /// Bytes that can never start a request line are answered with an error status and
+    /// the connection closes as soon as the first impossible byte is in, for any split,
+    /// without waiting for the end of the head, EOF or a timeout.
+    #[test]
+    fn server_refuses_never_http_at_once((input, bad) in never_http(true), cuts in cuts()) {
+        let mut s = Server::new();
+        let mut last = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+            let cut = cut.clamp(last, input.len());
+            s.feed(&input[last..cut]);
+            last = cut;
+            if last >= bad {
+                break;
+            }
+        }
+        prop_assert!(matches!(s.events.first(), Some(Ev::Error(..))), "{:?}", s.events);
+        let wire = s.wire_str();
+        prop_assert!(wire.starts_with("HTTP/1.1 400 ") || wire.starts_with("HTTP/1.1 505 "), "{}", wire);
+        prop_assert!(!s.conn.wants_input());
+    }
+
+    /// The same on the client for a status line.
+    #[test]
+    fn client_fails_never_http_at_once((input, bad) in never_http(false), cuts in cuts()) {
+        let request = Request::builder().uri("http://x/").body(()).unwrap();
+        let mut conn = ClientConnection::new(ClientConnectionConfig::default());
+        conn.send_request(&request).unwrap();
+        conn.send_end(None).unwrap();
+        while conn.poll_transmit(Instant::ZERO).is_some() {}
+        let mut failed = false;
+        let mut last = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+            let cut = cut.clamp(last, input.len());
+            conn.handle_input(Instant::ZERO, &input[last..cut]);
+            last = cut;
+            while let Some(event) = conn.poll_event() {
+                failed |= matches!(event, ClientEvent::Error(_));
+            }
+            if last >= bad {
+                break;
+            }
+        }
+        prop_assert!(failed);
+    }
+}

@@ -918,3 +918,51 @@ fn a_refused_request_is_not_reported_as_a_request() {
     assert_eq!(first_error(&events), Some(K::BodyTooLarge));
     assert!(wire.starts_with("HTTP/1.1 413 "));
 }
+
+/// The first bytes of a TLS 1.2/1.3 ClientHello record: content type 22, version 3.1, a
+/// length, then the handshake header.
+const CLIENT_HELLO: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\x8a\x17";
+
+#[test]
+fn bytes_that_can_never_be_http_are_refused_at_once() {
+    for input in [
+        CLIENT_HELLO,
+        b"\x00\x01\x02\x03",
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+        b"GET /a\x01b",
+        b"GET / XTTP/1.1",
+    ] {
+        // No end of head and no EOF: without the start-line check this would wait for the
+        // head timeout.
+        let mut s = Server::new();
+        s.feed(input);
+        assert!(
+            matches!(s.events.first(), Some(Ev::Error(..))),
+            "{:?}: {:?}",
+            String::from_utf8_lossy(input),
+            s.events
+        );
+        assert!(
+            s.wire_str().starts_with("HTTP/1.1 400 "),
+            "{}",
+            s.wire_str()
+        );
+        assert!(!s.conn.wants_input(), "the connection closes");
+    }
+    // A start line that may still become valid waits for more.
+    for input in [
+        &b"GET / HTTP/1.1\r\nHost: a\r\n"[..],
+        b"\r\n",
+        b"PATCH /x HT",
+    ] {
+        let mut s = Server::new();
+        s.feed(input);
+        assert_eq!(
+            s.events,
+            Vec::<Ev>::new(),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+        assert!(s.wire.is_empty());
+    }
+}
