@@ -79,6 +79,32 @@ impl Default for ServerTimeouts {
     }
 }
 
+/// Request syntax a server refuses by default although the RFCs allow accepting it, because
+/// a front proxy and a back server that disagree on it disagree on where a message ends
+/// (request smuggling). Each field turns one refusal off, for servers that must accept old or
+/// sloppy clients; all are `false` by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Leniency {
+    /// Accept a bare LF as a line end in the request head. RFC 9112 §2.2 lets a recipient
+    /// accept it; a proxy that does not (and treats the LF as part of a line) sees a
+    /// different head, and a header hidden that way can carry its own framing. Refused with
+    /// `400` ([`BareLineFeed`](super::RemoteErrorKind::BareLineFeed)) by default.
+    pub bare_lf: bool,
+    /// Accept a `Content-Length` repeated (as several fields or a list) when every value is
+    /// the same, as one. RFC 9110 §8.6 allows merging; a proxy that takes the first field
+    /// while we take the last is one edit away from smuggling. Refused with `400`
+    /// ([`DuplicateContentLength`](super::RemoteErrorKind::DuplicateContentLength)) by
+    /// default; differing values are refused either way.
+    pub duplicate_content_length: bool,
+    /// Ignore an `Expect` naming anything but `100-continue`. RFC 9110 §10.1.1 lets a
+    /// server answer `417`; ignoring it means a client that waits for the expectation's
+    /// answer and a proxy that does not disagree about when the body comes. Refused with
+    /// `417` ([`UnsupportedExpectation`](super::RemoteErrorKind::UnsupportedExpectation)) by
+    /// default.
+    pub unknown_expectation: bool,
+}
+
 /// Configuration of a [`ServerConnection`](super::ServerConnection).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -87,9 +113,16 @@ pub struct ServerConnectionConfig {
     pub limits: Limits,
     /// Deadlines.
     pub timeouts: ServerTimeouts,
+    /// What is refused by default and may be accepted (all strict by default).
+    pub leniency: Leniency,
 }
 
 /// Configuration of a [`ClientConnection`](super::ClientConnection).
+///
+/// A client is lenient where browsers and curl are, since refusing a server's response
+/// helps nobody: bare LF line ends and a `Content-Length` repeated with the same value are
+/// accepted (differing values, `Content-Length` with `Transfer-Encoding` in HTTP/1.0, and
+/// everything that makes the end of a message ambiguous are still errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientConnectionConfig {

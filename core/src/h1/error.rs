@@ -119,6 +119,18 @@ pub enum RemoteErrorKind {
     /// `Content-Length` is not plain digits, or overflows.
     #[error("invalid Content-Length")]
     InvalidContentLength,
+    /// A line of a request head ended in a bare LF (RFC 9112 §2.2); refused unless
+    /// [`Leniency::bare_lf`](super::Leniency::bare_lf).
+    #[error("bare LF line end")]
+    BareLineFeed,
+    /// `Content-Length` given more than once in a request, even with the same value;
+    /// refused unless [`Leniency::duplicate_content_length`](super::Leniency::duplicate_content_length).
+    #[error("duplicate Content-Length")]
+    DuplicateContentLength,
+    /// An `Expect` other than `100-continue` (417); refused unless
+    /// [`Leniency::unknown_expectation`](super::Leniency::unknown_expectation).
+    #[error("unsupported expectation")]
+    UnsupportedExpectation,
     /// Several `Content-Length` values that differ.
     #[error("conflicting Content-Length values")]
     ConflictingContentLength,
@@ -184,6 +196,7 @@ impl RemoteErrorKind {
             InvalidVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedExpectation => StatusCode::EXPECTATION_FAILED,
             HeadTimeout | BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }

@@ -3,7 +3,7 @@
 //!
 //! Header values and the request-target are `Bytes` slices of the received head, not copies.
 
-use super::config::Limits;
+use super::config::{Leniency, Limits};
 use super::error::{RemoteError, RemoteErrorKind as Kind};
 use super::start_line::{self, is_tchar, StartLine};
 use bytes::{Bytes, BytesMut};
@@ -39,6 +39,8 @@ pub(crate) struct HeadFacts {
     pub(crate) conn_upgrade: bool,
     pub(crate) has_upgrade: bool,
     pub(crate) expect_continue: bool,
+    /// An `Expect` member other than `100-continue`.
+    pub(crate) expect_other: bool,
     pub(crate) host_count: u32,
     /// The (last) `Host` value, shared with the head.
     pub(crate) host: Option<Bytes>,
@@ -235,6 +237,7 @@ fn record_fields(base: &[u8], headers: &[httparse::Header<'_>], fields: &mut Vec
 fn build_headers(
     head: &Bytes,
     fields: &[FieldRange],
+    merge_content_length: bool,
     base: u64,
 ) -> Result<(HeaderMap, HeadFacts), RemoteError> {
     let mut map = HeaderMap::with_capacity(fields.len());
@@ -245,7 +248,8 @@ fn build_headers(
             .map_err(|_| RemoteError::new(Kind::InvalidHeaderName, at))?;
         let value = HeaderValue::from_maybe_shared(head.slice(f.value.0..f.value.1))
             .map_err(|_| RemoteError::new(Kind::InvalidHeaderValue, base + f.value.0 as u64))?;
-        note_fact(&mut facts, &name, value.as_bytes()).map_err(|k| RemoteError::new(k, at))?;
+        note_fact(&mut facts, &name, value.as_bytes(), merge_content_length)
+            .map_err(|k| RemoteError::new(k, at))?;
         if name == header::HOST {
             facts.host = Some(head.slice(f.value.0..f.value.1));
         }
@@ -254,12 +258,18 @@ fn build_headers(
     Ok((map, facts))
 }
 
-fn note_fact(facts: &mut HeadFacts, name: &HeaderName, value: &[u8]) -> Result<(), Kind> {
+fn note_fact(
+    facts: &mut HeadFacts,
+    name: &HeaderName,
+    value: &[u8],
+    merge_content_length: bool,
+) -> Result<(), Kind> {
     if *name == header::CONTENT_LENGTH {
         for item in value.split(|&b| b == b',') {
             let n = parse_content_length(trim_ows(item))?;
             match facts.content_length {
                 Some(prev) if prev != n => return Err(Kind::ConflictingContentLength),
+                Some(_) if !merge_content_length => return Err(Kind::DuplicateContentLength),
                 _ => facts.content_length = Some(n),
             }
         }
@@ -296,7 +306,13 @@ fn note_fact(facts: &mut HeadFacts, name: &HeaderName, value: &[u8]) -> Result<(
     } else if *name == header::UPGRADE {
         facts.has_upgrade = true;
     } else if *name == header::EXPECT {
-        facts.expect_continue |= trim_ows(value).eq_ignore_ascii_case(b"100-continue");
+        for expectation in value.split(|&b| b == b',').map(trim_ows) {
+            if expectation.eq_ignore_ascii_case(b"100-continue") {
+                facts.expect_continue = true;
+            } else if !expectation.is_empty() {
+                facts.expect_other = true;
+            }
+        }
     }
     Ok(())
 }
@@ -399,7 +415,7 @@ pub(crate) fn parse_request(
     buf: &mut BytesMut,
     scanner: &mut HeadScanner,
     fields: &mut Vec<FieldRange>,
-    limits: &Limits,
+    (limits, leniency): (&Limits, &Leniency),
     base: u64,
     eof: bool,
 ) -> Result<HeadStatus<Request<()>>, RemoteError> {
@@ -430,7 +446,12 @@ pub(crate) fn parse_request(
         }
     };
     let head = buf.split_to(len).freeze();
-    build_request(&head, method, target, minor, fields, limits, base).map(HeadStatus::Complete)
+    let line = RequestLine {
+        method,
+        target,
+        minor,
+    };
+    build_request(&head, line, fields, (limits, leniency), base).map(HeadStatus::Complete)
 }
 
 /// A head over the size limit: 414 when it is the request line that is too long, else 431.
@@ -443,16 +464,30 @@ fn oversize_kind(view: &[u8], limits: &Limits) -> Kind {
     }
 }
 
-#[inline]
-fn build_request(
-    head: &Bytes,
+/// Where the parts of a request line are in the head.
+struct RequestLine {
     method: (usize, usize),
     target: (usize, usize),
     minor: Option<u8>,
+}
+
+#[inline]
+fn build_request(
+    head: &Bytes,
+    RequestLine {
+        method,
+        target,
+        minor,
+    }: RequestLine,
     fields: &[FieldRange],
-    limits: &Limits,
+    (limits, leniency): (&Limits, &Leniency),
     base: u64,
 ) -> Result<Parsed<Request<()>>, RemoteError> {
+    if !leniency.bare_lf {
+        if let Some(at) = bare_lf(head, method.0, fields) {
+            return Err(RemoteError::new(Kind::BareLineFeed, base + at as u64));
+        }
+    }
     let target_at = base + target.0 as u64;
     let method = Method::from_bytes(&head[method.0..method.1])
         .map_err(|_| RemoteError::new(Kind::InvalidMethod, base + method.0 as u64))?;
@@ -463,8 +498,11 @@ fn build_request(
         .map_err(|_| RemoteError::new(Kind::InvalidTarget, target_at))?;
     check_target_form(&method, &uri).map_err(|k| RemoteError::new(k, target_at))?;
     let version = http_version(minor);
-    let (headers, facts) = build_headers(head, fields, base)?;
+    let (headers, facts) = build_headers(head, fields, leniency.duplicate_content_length, base)?;
     check_request_framing(version, &facts).map_err(|k| RemoteError::new(k, base))?;
+    if facts.expect_other && !leniency.unknown_expectation {
+        return Err(RemoteError::new(Kind::UnsupportedExpectation, base));
+    }
 
     let mut request = Request::new(());
     *request.method_mut() = method;
@@ -475,6 +513,25 @@ fn build_request(
         message: request,
         facts,
     })
+}
+
+/// The offset of the first line of the head that ends in a bare LF (RFC 9112 §2.2), if
+/// any. Only line ends need checking (the parser refuses a CR or LF anywhere else): the
+/// empty lines before the request line, the end of each line before a field line, and the
+/// last two (the last line and the empty line that ends the head).
+fn bare_lf(head: &[u8], method_start: usize, fields: &[FieldRange]) -> Option<usize> {
+    let crlf_before = |at: usize| at >= 2 && &head[at - 2..at] == b"\r\n";
+    let leading = &head[..method_start];
+    if leading.len() % 2 != 0 || leading.chunks(2).any(|pair| pair != b"\r\n") {
+        return Some(0);
+    }
+    if let Some(field) = fields.iter().find(|f| !crlf_before(f.name.0)) {
+        return Some(field.name.0 - 1);
+    }
+    if !head.ends_with(b"\r\n\r\n") {
+        return Some(head.len().saturating_sub(1));
+    }
+    None
 }
 
 /// RFC 9112 §3.2: origin-form or absolute-form for most methods, authority-form only for
@@ -587,7 +644,8 @@ pub(crate) fn parse_response(
     let status =
         StatusCode::from_u16(code).map_err(|_| RemoteError::new(Kind::InvalidStatus, base))?;
     let version = http_version(minor);
-    let (headers, facts) = build_headers(&head, fields, base)?;
+    // A client merges a repeated equal Content-Length, as browsers and curl do.
+    let (headers, facts) = build_headers(&head, fields, true, base)?;
     if facts.has_te && version == Version::HTTP_10 {
         return Err(RemoteError::new(Kind::TransferEncodingInHttp10, base));
     }
@@ -633,7 +691,7 @@ pub(crate) fn response_body_length(
 pub(crate) fn facts_of(headers: &HeaderMap) -> Result<HeadFacts, Kind> {
     let mut facts = HeadFacts::default();
     for (name, value) in headers {
-        note_fact(&mut facts, name, value.as_bytes())?;
+        note_fact(&mut facts, name, value.as_bytes(), true)?;
     }
     Ok(facts)
 }

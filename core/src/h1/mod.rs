@@ -21,7 +21,9 @@ mod server;
 mod start_line;
 
 pub use client::ClientConnection;
-pub use config::{ClientConnectionConfig, Limits, ServerConnectionConfig, ServerTimeouts};
+pub use config::{
+    ClientConnectionConfig, Leniency, Limits, ServerConnectionConfig, ServerTimeouts,
+};
 pub use error::{Error, LocalError, RemoteError, RemoteErrorKind};
 pub use events::{ClientEvent, RequestBody, ServerEvent};
 pub use server::ServerConnection;

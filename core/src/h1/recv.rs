@@ -1,6 +1,6 @@
 //! The receive side shared by both roles: buffered input, EOF, and head parsing state.
 
-use super::config::Limits;
+use super::config::{Leniency, Limits};
 use super::error::RemoteError;
 use super::head::{self, FieldRange, HeadScanner, HeadStatus};
 use bytes::BytesMut;
@@ -46,6 +46,7 @@ impl Inbox {
     pub(crate) fn parse_request(
         &mut self,
         limits: &Limits,
+        leniency: &Leniency,
     ) -> Result<HeadStatus<Request<()>>, RemoteError> {
         let base = self.base();
         let eof = self.eof;
@@ -53,7 +54,7 @@ impl Inbox {
             &mut self.buf,
             &mut self.scanner,
             &mut self.fields,
-            limits,
+            (limits, leniency),
             base,
             eof,
         )

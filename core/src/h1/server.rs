@@ -471,7 +471,10 @@ impl ServerConnection {
             self.stop();
             return Some(ServerEvent::Closed);
         }
-        match self.inbox.parse_request(&self.config.limits) {
+        match self
+            .inbox
+            .parse_request(&self.config.limits, &self.config.leniency)
+        {
             Ok(HeadStatus::Complete(parsed)) => self.start_request(parsed.message, parsed.facts),
             Ok(HeadStatus::Partial) => None,
             Err(e) => Some(self.fail(e.into())),
