@@ -40,3 +40,35 @@ wait_until() {
         sleep "$pause"
     done
 }
+
+# need_valgrind: installs valgrind (callgrind) from Debian if it is missing.
+need_valgrind() {
+    command -v callgrind_control >/dev/null 2>&1 && return 0
+    echo "== installing valgrind (Debian)"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get install -y -qq valgrind >/dev/null \
+        || { $sudo apt-get update -qq && $sudo apt-get install -y -qq valgrind >/dev/null; }
+}
+
+# callgrind_counts OUT: "instructions allocations" of the counting window: the largest dump
+# among OUT.* (the one taken with `callgrind_control --dump` after `--zero`). Allocations are
+# the calls to malloc, calloc and realloc (the callers' call counts, summed).
+callgrind_counts() {
+    local out="$1" dump
+    dump="$(for f in "$out".[0-9]*; do
+        echo "$(awk '/^(summary|totals):/ {print $2; exit}' "$f") $f"
+    done | sort -n | tail -1 | cut -d' ' -f2)"
+    [ -n "$dump" ] || return 1
+    local instructions allocations
+    instructions="$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")"
+    # In the caller tree, each function's block lists its callers ("< ... (Nx)") above the
+    # function's own line ("* ...:malloc [...]").
+    allocations="$(callgrind_annotate --tree=caller --threshold=100 "$dump" 2>/dev/null | awk '
+        /^ *$/ { calls = 0; next }
+        /  < / { if (match($0, /\(([0-9,]+)x\)/)) { n = substr($0, RSTART + 1, RLENGTH - 3); gsub(",", "", n); calls += n } next }
+        /  \* .*:(malloc|calloc|realloc) \[/ { total += calls }
+        { calls = 0 }
+        END { print total + 0 }')"
+    echo "$instructions $allocations"
+}

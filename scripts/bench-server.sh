@@ -8,6 +8,7 @@
 #
 #   scripts/bench-server.sh             # 3 rounds of 10 s, 50 connections
 #   scripts/bench-server.sh --quick     # 1 round of 3 s (smoke run)
+#   scripts/bench-server.sh --callgrind # instructions and allocations per request (valgrind)
 #   scripts/bench-server.sh --help
 #
 # Needs Linux (/proc, taskset) and at least 2 cores; installs wrk with apt-get if missing.
@@ -24,6 +25,7 @@ port_hyper=18081
 server_core=0
 client_core=1
 skip_build=0
+callgrind=0
 
 usage() {
     cat <<'EOF'
@@ -36,6 +38,10 @@ usage: scripts/bench-server.sh [options]
   --ports T,H        ports of the tether demo and the hyper server (18080,18081)
   --cores S,C        the cores of the server and of wrk (0,1)
   --quick            1 round of 3 s, no warm-up
+  --callgrind        instead: user-space instructions and allocations per request of each
+                     server, counted by valgrind's callgrind over one wrk run of --duration
+                     (use --duration 5; valgrind is installed from Debian if missing). Stable
+                     on a noisy machine, unlike requests/s.
   --no-build         use the release binaries already built
   -h, --help         this text
 EOF
@@ -50,6 +56,7 @@ while [ $# -gt 0 ]; do
         --ports) IFS=, read -r port_tether port_hyper <<<"${2:?--ports needs a value}"; shift 2 ;;
         --cores) IFS=, read -r server_core client_core <<<"${2:?--cores needs a value}"; shift 2 ;;
         --quick) rounds=1; duration=3; warmup=0; shift ;;
+        --callgrind) callgrind=1; shift ;;
         --no-build) skip_build=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -103,9 +110,55 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cpu_ticks, cores_busy, port_free, wait_until.
+# cpu_ticks, cores_busy, port_free, wait_until, need_valgrind, callgrind_counts.
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
+
+# --- instructions per request ----------------------------------------------------------
+if [ "$callgrind" -eq 1 ]; then
+    need_valgrind
+    echo "== user-space instructions and allocations per request (callgrind, all server" \
+        "threads): wrk -t1 -c$connections -d${duration}s on GET /, counters zeroed once the" \
+        "server answers"
+    echo
+    printf '| %-6s | %10s | %21s | %10s | %20s |\n' server requests "instructions/request" \
+        "vs hyper" "allocations/request"
+    printf '|%s|%s|%s|%s|%s|\n' "--------" "-----------:" "----------------------:" \
+        "-----------:" "---------------------:"
+    hyper_per_request=""
+    for spec in "hyper $bin_hyper $port_hyper" "tether $bin_tether $port_tether"; do
+        read -r name bin port <<<"$spec"
+        url="http://127.0.0.1:$port/"
+        port_free "$port" || { echo "port $port is already in use" >&2; exit 1; }
+        out="$work/cg.$name"
+        TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
+            "$bin" --addr "127.0.0.1:$port" >"$out.log" 2>&1 &
+        server_pid=$!
+        wait_until 300 0.2 "$server_pid" "$name did not answer under valgrind:" "$out.log" \
+            curl -sf -o /dev/null -m 2 "$url"
+        callgrind_control --zero "$server_pid" >/dev/null 2>&1
+        wrk -t1 -c"$connections" -d"${duration}s" "$url" >"$out.wrk"
+        callgrind_control --dump "$server_pid" >/dev/null 2>&1
+        kill "$server_pid"
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+        requests="$(awk '/ requests in / {print $1}' "$out.wrk")"
+        read -r total allocs <<<"$(callgrind_counts "$out")"
+        if [ -z "$requests" ] || [ "$requests" -eq 0 ] || [ -z "$total" ]; then
+            echo "no count for $name (requests: '$requests', instructions: '$total')" >&2
+            cat "$out.wrk" >&2
+            exit 1
+        fi
+        per_request=$((total / requests))
+        hyper_per_request="${hyper_per_request:-$per_request}"
+        awk -v n="$name" -v q="$requests" -v i="$per_request" -v h="$hyper_per_request" \
+            -v a="$allocs" \
+            'BEGIN {printf "| %-6s | %10d | %21d | %9.2fx | %20.2f |\n", n, q, i, i / h, a / q}'
+    done
+    echo
+    echo "   vs hyper: instructions per request over hyper's (below 1: tether runs fewer)."
+    exit 0
+fi
 
 # run NAME BIN PORT ROUND: one measured run; appends "round rps cpu_s requests wall_s" to
 # $work/NAME.tsv and keeps wrk's output in $work/NAME.ROUND.wrk.

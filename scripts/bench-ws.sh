@@ -12,7 +12,7 @@
 #   scripts/bench-ws.sh                 # 5 rounds of 10 s per size, 16 connections
 #   scripts/bench-ws.sh --quick         # 1 round of 3 s per size (smoke run)
 #   scripts/bench-ws.sh --idle [N]      # server memory per idle connection (N = 10000)
-#   scripts/bench-ws.sh --callgrind     # user-space instructions per echo, under valgrind
+#   scripts/bench-ws.sh --callgrind     # instructions and allocations per echo (valgrind)
 #   scripts/bench-ws.sh --help
 #
 # Needs Linux (/proc, taskset) and at least 2 cores. Set CARGO_TARGET_DIR to build elsewhere.
@@ -47,10 +47,10 @@ usage: scripts/bench-ws.sh [options]
   --quick            1 round of 3 s per size
   --idle [N]         instead: the server's memory per idle connection (RSS growth / N) with N
                      connections open and idle (10000), for each server started fresh
-  --callgrind        instead: user-space instructions per echo of each server, counted by
-                     valgrind's callgrind over a --duration run (default 5 s; valgrind is
-                     installed from Debian if missing). Stable on a noisy machine, unlike
-                     messages/s.
+  --callgrind        instead: user-space instructions and allocations per echo of each
+                     server, counted by valgrind's callgrind over a --duration run (use
+                     --duration 5; valgrind is installed from Debian if missing). Stable on a
+                     noisy machine, unlike messages/s.
   --no-build         use the release binaries already built
   -h, --help         this text
 EOF
@@ -139,7 +139,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cpu_ticks, cores_busy, port_free, wait_until.
+# cpu_ticks, cores_busy, port_free, wait_until, need_valgrind, callgrind_counts.
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 
@@ -213,28 +213,26 @@ fi
 
 # --- instructions per echo --------------------------------------------------------------
 if [ "$callgrind" -eq 1 ]; then
-    if ! command -v callgrind_control >/dev/null 2>&1; then
-        echo "== installing valgrind (Debian)"
-        if [ "$(id -u)" -eq 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
-        "${apt_get[@]}" update -qq && "${apt_get[@]}" install -y -qq valgrind >/dev/null
-    fi
-    echo "== user-space instructions per echo (callgrind, all server threads): $connections" \
-        "connections, ${duration}s per server and size, counters zeroed after the server is up"
+    need_valgrind
+    echo "== user-space instructions and allocations per echo (callgrind, all server threads):" \
+        "$connections connections, ${duration}s per server and size, counters zeroed once the" \
+        "server is up"
     echo
-    printf '| %-8s | %-14s | %10s | %18s | %14s |\n' size server echoes "instructions/echo" \
-        "vs tether"
-    printf '|%s|%s|%s|%s|%s|\n' "----------" "----------------" "-----------:" \
-        "-------------------:" "---------------:"
+    printf '| %-8s | %-14s | %10s | %18s | %14s | %17s |\n' size server echoes \
+        "instructions/echo" "vs tether" "allocations/echo"
+    printf '|%s|%s|%s|%s|%s|%s|\n' "----------" "----------------" "-----------:" \
+        "-------------------:" "---------------:" "------------------:"
     for size in "${size_list[@]}"; do
-        declare -A per_echo=()
+        tether_per_echo=""
         for name in tether fastwebsockets tungstenite; do
             port="${port_of[$name]}"
             port_free "$port" || { echo "port $port is already in use" >&2; exit 1; }
             out="$work/cg.$name.$size"
             TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
-                "${bin_of[$name]}" --addr "127.0.0.1:$port" >"$out.log" 2>&1 &
+                "${bin_of[$name]}" --addr "127.0.0.1:$port" >"$work/cg.$name.$size.log" 2>&1 &
             server_pid=$!
-            wait_until 300 0.2 "$server_pid" "$name did not start under valgrind:" "$out.log" \
+            wait_until 300 0.2 "$server_pid" "$name did not start under valgrind:" \
+                "$work/cg.$name.$size.log" \
                 "$bin_load" --check --addr "127.0.0.1:$port" --size "$size"
             callgrind_control --zero "$server_pid" >/dev/null 2>&1
             line="$("$bin_load" --addr "127.0.0.1:$port" --connections "$connections" \
@@ -242,23 +240,22 @@ if [ "$callgrind" -eq 1 ]; then
             callgrind_control --dump "$server_pid" >/dev/null 2>&1
             stop_server
             echoes="$(field "$line" messages)"
-            # The dump after the zeroing: its totals cover the load run only.
-            total="$(for f in "$out".*; do
-                awk '/^(summary|totals):/ {print $2; exit}' "$f"
-            done | sort -n | tail -1)"
+            read -r total allocs <<<"$(callgrind_counts "$out")"
             if [ -z "$echoes" ] || [ "$echoes" -eq 0 ] || [ -z "$total" ]; then
                 echo "no count for $name (echoes: '$echoes', instructions: '$total')" >&2
                 exit 1
             fi
-            per_echo[$name]=$((total / echoes))
-            awk -v s="$size" -v n="$name" -v e="$echoes" -v i="${per_echo[$name]}" \
-                -v t="${per_echo[tether]}" \
-                'BEGIN {printf "| %-8s | %-14s | %10d | %18d | %13.2fx |\n", s, n, e, i, i / t}'
+            per_echo=$((total / echoes))
+            tether_per_echo="${tether_per_echo:-$per_echo}"
+            awk -v s="$size" -v n="$name" -v e="$echoes" -v i="$per_echo" -v t="$tether_per_echo" \
+                -v a="$allocs" \
+                'BEGIN {printf "| %-8s | %-14s | %10d | %18d | %13.2fx | %17.2f |\n", s, n, e, i, i / t, a / e}'
         done
-        unset per_echo
     done
     echo
-    echo "   vs tether: the server's instructions per echo over tether's (above 1: tether runs fewer)."
+    echo "   vs tether: the server's instructions per echo over tether's (above 1: tether runs"
+    echo "   fewer). Callgrind counts each iteration of rep movs/stos as an instruction, so large"
+    echo "   copies and zero-fills weigh more than they cost (see BENCHMARKS.md)."
     exit 0
 fi
 
