@@ -120,25 +120,23 @@ impl<IO: Read + Write + Unpin> Transport<IO> {
         poll_fn(|cx| self.poll_read(cx)).await
     }
 
-    /// Writes (while there is output) and reads (if `reading`) at once, until one of them
-    /// has something to say; never completes with neither to do. Cancel-safe.
-    pub(crate) async fn step(&mut self, reading: bool) -> Step {
-        poll_fn(|cx| {
-            if self.has_output() {
-                match self.poll_write(cx) {
-                    Poll::Ready(Ok(())) => return Poll::Ready(Step::Flushed),
-                    Poll::Ready(Err(_)) => return Poll::Ready(Step::WriteFailed),
-                    Poll::Pending => {}
-                }
+    /// Writes (while there is output) and reads (if `reading`) in one poll, until one of
+    /// them has something to say; never ready with neither to do. Polled by loops that wait
+    /// on other sources too.
+    pub(crate) fn poll_step(&mut self, cx: &mut Context<'_>, reading: bool) -> Poll<Step> {
+        if self.has_output() {
+            match self.poll_write(cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(Step::Flushed),
+                Poll::Ready(Err(_)) => return Poll::Ready(Step::WriteFailed),
+                Poll::Pending => {}
             }
-            if reading {
-                if let Poll::Ready(input) = self.poll_read(cx) {
-                    return Poll::Ready(Step::Input(input));
-                }
+        }
+        if reading {
+            if let Poll::Ready(input) = self.poll_read(cx) {
+                return Poll::Ready(Step::Input(input));
             }
-            Poll::Pending
-        })
-        .await
+        }
+        Poll::Pending
     }
 
     /// Flushes what is queued and shuts down the write side (errors ignored: the
@@ -287,18 +285,24 @@ mod tests {
         // still complete.
         transport.queue(Bytes::from(vec![b'x'; 32]));
         theirs.write_all(b"ping").await.unwrap();
-        match transport.step(true).await {
+        match poll_fn(|cx| transport.poll_step(cx, true)).await {
             Step::Input(Input::Data(n)) => assert_eq!(transport.received(n), b"ping"),
             other => panic!("{other:?}"),
         }
         let mut sink = vec![0u8; 32];
-        let (stepped, read) = tokio::join!(transport.step(false), theirs.read_exact(&mut sink));
+        let (stepped, read) = tokio::join!(
+            poll_fn(|cx| transport.poll_step(cx, false)),
+            theirs.read_exact(&mut sink)
+        );
         assert!(matches!(stepped, Step::Flushed), "{stepped:?}");
         assert!(!transport.has_output());
         read.unwrap();
         drop(theirs);
         transport.queue(Bytes::from_static(b"lost"));
-        assert!(matches!(transport.step(false).await, Step::WriteFailed));
+        assert!(matches!(
+            poll_fn(|cx| transport.poll_step(cx, false)).await,
+            Step::WriteFailed
+        ));
         assert!(transport.write_failed() && !transport.has_output());
         transport.queue(Bytes::from_static(b"discarded"));
         assert_eq!(transport.queued(), 0);

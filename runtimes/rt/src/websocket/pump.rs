@@ -181,14 +181,27 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
             pending,
             ..
         } = self;
-        // Both are cancel-safe: dropped unfinished, they lose nothing.
-        let mut step = pin!(transport.step(wants.read));
+        // Cancel-safe: dropped unfinished, the sleep stays armed in `timer`.
         let mut sleep = pin!(timer.sleep_until(&**rt, deadline));
         poll_fn(|cx| {
             let mut woken = Woken::default();
             if wants.step {
-                if let Poll::Ready(step) = step.as_mut().poll(cx) {
-                    woken.step = Some(step);
+                loop {
+                    match transport.poll_step(cx, wants.read) {
+                        Poll::Ready(Step::Flushed) => {
+                            // Everything is written: tell waiting senders, then go on
+                            // waiting (for input, if reading) without a turn of the loop.
+                            outbox.settle(0, transport.queued());
+                            if !wants.read {
+                                break;
+                            }
+                        }
+                        Poll::Ready(step) => {
+                            woken.step = Some(step);
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
                 }
             }
             if wants.deliver {
