@@ -142,8 +142,15 @@ impl<IO: Read + Write + Unpin> Transport<IO> {
     /// Flushes what is queued and shuts down the write side (errors ignored: the
     /// connection is ending either way).
     pub(crate) async fn shutdown(&mut self) {
-        if self.flush().await.is_ok() {
-            let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
+        poll_fn(|cx| self.poll_shutdown(cx)).await
+    }
+
+    /// [`shutdown`](Transport::shutdown) as a poll.
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.poll_write(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(_)) => Poll::Ready(()),
+            Poll::Ready(Ok(())) => Pin::new(&mut self.io).poll_shutdown(cx).map(|_| ()),
         }
     }
 
@@ -171,7 +178,8 @@ impl<IO: Read + Write + Unpin> Transport<IO> {
         }
     }
 
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Writes what is queued and flushes; `Ready(Ok)` once all is out.
+    pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.write_failed {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }

@@ -8,11 +8,13 @@
 //!
 //! * incoming messages go through a bounded queue of [`WsConfig::message_buffer`]
 //!   messages (this crate's `queue`: no allocation per message);
-//! * sends go into an *outbox* shared with the pump (`outbox`): a send is checked (control
-//!   payload sizes, close codes, whether the connection still takes messages) and queued
-//!   under a short lock, then the pump is woken; it takes everything queued in one go and
-//!   hands it to the core. A send costs no allocation and no answer from the pump, and its
-//!   errors are known before it returns;
+//! * sends go through an *outbox* shared with the pump (`outbox`): a send is checked
+//!   (control payload sizes, close codes, whether the connection still takes messages),
+//!   then, when the pump is idle and nothing waits to be written, handed to the core and
+//!   written by the sender itself (`conn`: the core and the socket sit behind one lock);
+//!   otherwise it is queued and the pump woken, which takes everything queued in one go. A
+//!   send costs no allocation and no answer from the pump, and its errors are known before
+//!   it returns;
 //! * the final [`CloseReason`] is published in a shared slot (this crate's `sync::watch`),
 //!   readable from every handle.
 //!
@@ -62,6 +64,7 @@
 //! [`WsConfig::close_linger`]: tether_core::ws::WsConfig::close_linger
 //! [`CoreWebSocket::config`]: tether_core::ws::WebSocket::config
 
+mod conn;
 mod handle;
 mod outbox;
 mod pump;

@@ -23,10 +23,11 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{ready, Context, Poll};
 use tether_core::ws::{is_valid_on_wire, LocalError};
 
+use super::conn::DirectSend;
 use super::Message;
 
 /// Largest ping or pong payload (RFC 6455 §5.5).
@@ -113,6 +114,8 @@ pub(super) struct Outbox {
     pump_woken: AtomicBool,
     /// Every strong handle is gone: the pump closes the connection with 1000.
     handles_gone: AtomicBool,
+    /// The way around the pump (`conn`), set once the pump exists.
+    direct: OnceLock<Weak<dyn DirectSend>>,
 }
 
 struct Queue {
@@ -139,6 +142,7 @@ impl Outbox {
             pump: AtomicWaker::new(),
             pump_woken: AtomicBool::new(false),
             handles_gone: AtomicBool::new(false),
+            direct: OnceLock::new(),
         }
     }
 
@@ -187,10 +191,27 @@ impl Outbox {
         }
     }
 
-    /// Queues `op` (whether or not there is room: the caller waited for it, or it is a
-    /// close) and wakes the pump.
+    /// Lets sends skip the pump when it is idle (see `conn`).
+    pub(super) fn set_direct(&self, direct: Weak<dyn DirectSend>) {
+        let _ = self.direct.set(direct);
+    }
+
+    /// Sends `op` (whether or not there is room: the caller waited for it, or it is a
+    /// close): straight to the connection when the pump is idle, else queued for the pump.
     pub(super) fn push(&self, op: Op) -> Result<(), Refusal> {
         op.check().map_err(Refusal::Local)?;
+        if !self.open.load(Ordering::Acquire) {
+            return Err(Refusal::Closed);
+        }
+        // A close always goes through the queue: it closes the outbox and starts the pump's
+        // close timer.
+        let op = match self.direct.get().and_then(Weak::upgrade) {
+            Some(direct) if !matches!(op, Op::Close(..)) => match direct.send_now(op) {
+                Ok(()) => return Ok(()),
+                Err(op) => op,
+            },
+            _ => op,
+        };
         let len = op.len();
         {
             let mut queue = self.lock();
@@ -215,7 +236,12 @@ impl Outbox {
         self.wake_pump();
     }
 
-    fn wake_pump(&self) {
+    /// Whether sends wait in the queue.
+    pub(super) fn has_queued(&self) -> bool {
+        !self.lock().ops.is_empty()
+    }
+
+    pub(super) fn wake_pump(&self) {
         // A pump already woken and not yet looking will see this too.
         if !self.pump_woken.swap(true, Ordering::AcqRel) {
             self.pump.wake();

@@ -1,9 +1,11 @@
 //! The pump: the task that owns the core connection and the transport.
 
+use super::conn::{Conn, DirectSend, Shared};
 use super::outbox::{Op, Outbox};
 use super::{Message, Status};
 use crate::io::{Read, Write};
 use crate::queue::{QueueSender, TrySendError};
+use crate::runtime::MaybeSend;
 use crate::runtime::{sleep_until, Rt, Timer};
 use crate::sync::WatchSender;
 use crate::transport::{Input, Step, Transport};
@@ -11,7 +13,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tether_core::time::Instant;
@@ -19,8 +21,8 @@ use tether_core::ws::{code, CloseReason, WebSocket as CoreWebSocket, WsEvent};
 
 pub(super) struct Pump<IO> {
     rt: Rt,
-    ws: CoreWebSocket,
-    transport: Transport<IO>,
+    /// The core connection and the socket, shared with senders that skip the pump.
+    shared: Arc<Shared<IO>>,
     outbox: Arc<Outbox>,
     /// The sends of this turn, taken from the outbox (kept to reuse its allocation).
     batch: VecDeque<Op>,
@@ -90,7 +92,7 @@ fn poll_deliver(
     }
 }
 
-impl<IO: Read + Write + Unpin> Pump<IO> {
+impl<IO: Read + Write + Unpin + MaybeSend + 'static> Pump<IO> {
     pub(super) fn new(
         rt: Rt,
         ws: CoreWebSocket,
@@ -100,10 +102,11 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
         status: WatchSender<Status>,
         close_linger: Duration,
     ) -> Pump<IO> {
+        let shared = Arc::new(Shared::new(ws, transport, outbox.clone(), rt.clone()));
+        outbox.set_direct(Arc::downgrade(&shared) as Weak<dyn DirectSend>);
         Pump {
             rt,
-            ws,
-            transport,
+            shared,
             _close_on_drop: CloseOnDrop(outbox.clone()),
             outbox,
             batch: VecDeque::new(),
@@ -119,40 +122,49 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
 
     pub(super) async fn run(mut self, trailing: Bytes) {
         let rt = self.rt.clone();
-        self.ws.handle_input(rt.now(), &trailing);
+        let shared = self.shared.clone();
+        shared.lock().ws.handle_input(rt.now(), &trailing);
         let mut timer = Timer::default();
         let mut now = rt.now();
         let reason = loop {
-            if let Some(reason) = self.step(now) {
-                break reason;
-            }
-            let read = self.pending.is_none() && self.ws.wants_input();
-            let deadline = self.ws.poll_timeout();
-            let wants = Wants {
-                step: read || self.transport.has_output(),
-                read,
-                deliver: self.pending.is_some(),
-                outbox: self.handles_open || self.outbox_open,
-                timeout: deadline.is_some(),
+            let (wants, deadline) = {
+                let mut conn = shared.lock();
+                if let Some(reason) = self.step(&mut conn, now) {
+                    break reason;
+                }
+                let read = self.pending.is_none() && conn.ws.wants_input();
+                let deadline = conn.ws.poll_timeout();
+                let wants = Wants {
+                    step: read || conn.transport.has_output(),
+                    read,
+                    deliver: self.pending.is_some(),
+                    outbox: self.handles_open || self.outbox_open,
+                    timeout: deadline.is_some(),
+                };
+                if !(wants.step || wants.deliver || wants.outbox || wants.timeout) {
+                    // Unreachable (an open connection always waits for input or a
+                    // deadline); end rather than spin.
+                    conn.ws.handle_eof();
+                    continue;
+                }
+                (wants, deadline)
             };
-            if !(wants.step || wants.deliver || wants.outbox || wants.timeout) {
-                // Unreachable (an open connection always waits for input or a deadline); end
-                // rather than spin.
-                self.ws.handle_eof();
-                continue;
-            }
             let woken = self.wait(wants, &mut timer, deadline).await;
             now = rt.now();
+            let mut conn = shared.lock();
+            let Conn { ws, transport } = &mut *conn;
             if let Some(step) = woken.step {
                 match step {
-                    Step::Input(Input::Data(n)) => {
-                        self.ws.handle_input(now, self.transport.received(n));
-                    }
-                    Step::Input(Input::Eof | Input::Failed(_)) => self.ws.handle_eof(),
+                    Step::Input(Input::Data(n)) => ws.handle_input(now, transport.received(n)),
+                    Step::Input(Input::Eof | Input::Failed(_)) => ws.handle_eof(),
                     Step::Flushed => {}
                     // The transport is dead; it discards output from now on.
-                    Step::WriteFailed => self.ws.handle_eof(),
+                    Step::WriteFailed => ws.handle_eof(),
                 }
+            }
+            if transport.write_failed() {
+                // Also when a sender's own write failed.
+                ws.handle_eof();
             }
             if woken.delivered == Some(false) {
                 // The receiver is gone: discard from now on.
@@ -160,10 +172,10 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
                 self.pending = None;
             }
             if woken.outbox {
-                self.take_sends(now);
+                self.take_sends(&mut conn, now);
             }
             if woken.timeout || deadline.is_some_and(|deadline| deadline <= now) {
-                self.ws.handle_timeout(now);
+                conn.ws.handle_timeout(now);
             }
         };
         self.finish(reason).await;
@@ -175,7 +187,7 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
     async fn wait(&mut self, wants: Wants, timer: &mut Timer, deadline: Option<Instant>) -> Woken {
         let Pump {
             rt,
-            transport,
+            shared,
             outbox,
             messages,
             pending,
@@ -186,6 +198,8 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
         poll_fn(|cx| {
             let mut woken = Woken::default();
             if wants.step {
+                let mut conn = shared.lock();
+                let transport = &mut conn.transport;
                 loop {
                     match transport.poll_step(cx, wants.read) {
                         Poll::Ready(Step::Flushed) => {
@@ -229,22 +243,22 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
 
     /// Delivers events, queues output and tells the outbox where things stand; returns the
     /// final reason when the connection is over.
-    fn step(&mut self, now: Instant) -> Option<CloseReason> {
-        if let Some(reason) = self.deliver_events() {
+    fn step(&mut self, conn: &mut Conn<IO>, now: Instant) -> Option<CloseReason> {
+        if let Some(reason) = self.deliver_events(&mut conn.ws) {
             return Some(reason);
         }
-        self.collect_transmits(now);
-        if self.outbox_open && !self.ws.is_open() {
+        conn.collect_transmits(now);
+        if self.outbox_open && !conn.ws.is_open() {
             // The close handshake has started: sends from now on would be refused.
             self.outbox_open = false;
             self.outbox.close();
         }
         self.outbox
-            .settle(std::mem::take(&mut self.taken), self.transport.queued());
-        if self.pending.is_some() && self.ws.is_closed() {
+            .settle(std::mem::take(&mut self.taken), conn.transport.queued());
+        if self.pending.is_some() && conn.ws.is_closed() {
             // The core ended (a timeout) while the application is behind: the only event
             // left is the final one, and the end must not wait for the application.
-            while let Some(event) = self.ws.poll_event() {
+            while let Some(event) = conn.ws.poll_event() {
                 if let WsEvent::Closed(reason) = event {
                     return Some(reason);
                 }
@@ -254,9 +268,9 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
     }
 
     /// Hands events to the application until one has to wait for room.
-    fn deliver_events(&mut self) -> Option<CloseReason> {
+    fn deliver_events(&mut self, ws: &mut CoreWebSocket) -> Option<CloseReason> {
         while self.pending.is_none() {
-            let message = match self.ws.poll_event()? {
+            let message = match ws.poll_event()? {
                 WsEvent::Closed(reason) => return Some(reason),
                 WsEvent::Text(text) => Message::Text(text),
                 WsEvent::Binary(data) => Message::Binary(data),
@@ -281,31 +295,17 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
         None
     }
 
-    /// Queues what the core has to send.
-    fn collect_transmits(&mut self, now: Instant) {
-        let ws = &mut self.ws;
-        self.transport.queue_from(|| ws.poll_transmit(now));
-    }
-
     /// Hands the queued sends to the core, in order; closes with 1000 once every handle is
     /// gone.
-    fn take_sends(&mut self, now: Instant) {
+    fn take_sends(&mut self, conn: &mut Conn<IO>, now: Instant) {
         self.taken += self.outbox.take(&mut self.batch);
         for op in self.batch.drain(..) {
-            // Refusals were checked when queuing, except "closing": a send that raced with
-            // the peer's close is dropped (see the outbox's docs).
-            let _ = match op {
-                Op::Text(text) => self.ws.send_text(&text),
-                Op::Binary(data) => self.ws.send_binary(data),
-                Op::Ping(payload) => self.ws.send_ping(payload),
-                Op::Pong(payload) => self.ws.send_pong(payload),
-                Op::Close(code, reason) => self.ws.close(now, Some(code), &reason),
-            };
+            conn.execute(op, now);
         }
         if self.handles_open && self.outbox.handles_gone() {
             // Every handle is gone: close (if not closing already) and finish.
             self.handles_open = false;
-            let _ = self.ws.close(now, Some(code::NORMAL), "");
+            let _ = conn.ws.close(now, Some(code::NORMAL), "");
         }
     }
 
@@ -315,23 +315,28 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
         self.status.send_modify(|s| s.reason = Some(reason.clone()));
         // Sends still queued come too late: the connection is over.
         drop(self.outbox.close());
-        self.collect_transmits(self.rt.now());
-        if !self.transport.write_failed() {
+        let write_failed = {
+            let mut conn = self.shared.lock();
+            conn.collect_transmits(self.rt.now());
+            conn.transport.write_failed()
+        };
+        if !write_failed {
             // After an abnormal end the peer is unresponsive or gone: write nothing more.
             let abnormal = matches!(
                 reason,
                 CloseReason::PingTimeout | CloseReason::CloseTimeout | CloseReason::TransportClosed
             );
             if abnormal {
-                self.transport.discard_output();
+                self.shared.lock().transport.discard_output();
             }
             let mut linger = pin!(sleep_until(
                 &*self.rt,
                 Some(self.rt.now() + self.close_linger)
             ));
-            let mut shutdown = pin!(self.transport.shutdown());
+            let shared = &self.shared;
             poll_fn(|cx| {
-                if shutdown.as_mut().poll(cx).is_ready() || linger.as_mut().poll(cx).is_ready() {
+                let shut = shared.lock().transport.poll_shutdown(cx).is_ready();
+                if shut || linger.as_mut().poll(cx).is_ready() {
                     Poll::Ready(())
                 } else {
                     Poll::Pending
@@ -339,7 +344,10 @@ impl<IO: Read + Write + Unpin> Pump<IO> {
             })
             .await;
         }
-        drop(self.transport);
+        // The socket goes with the last reference to the connection: this one (a sender that
+        // got past the outbox just before it closed may hold another for the length of a
+        // write).
+        drop(self.shared);
         self.status.send_modify(|s| s.finished = true);
         if let (Some(message), Some(mut messages)) = (self.pending.take(), self.messages.take()) {
             // Waits for the application to make room, or to drop the receiver.
