@@ -1,6 +1,6 @@
 //! Client connection: request encoding, response framing by method and status, reuse.
 
-use super::support::{client_run, first_error, Ev};
+use super::support::{awaiting_response, client_run, first_error, Ev};
 use crate::h1::{
     ClientConnection, ClientConnectionConfig, ClientEvent, LocalError, RemoteErrorKind as K,
 };
@@ -430,10 +430,7 @@ fn a_response_that_can_never_be_http_fails_at_once() {
         b"HTTP/1.1 2x",
     ] {
         // No end of head and no EOF.
-        let mut conn = ClientConnection::new(Default::default());
-        conn.send_request(&get()).unwrap();
-        conn.send_end(None).unwrap();
-        while conn.poll_transmit(Instant::ZERO).is_some() {}
+        let mut conn = awaiting_response(&get());
         conn.handle_input(Instant::ZERO, input);
         let events = events(&mut conn);
         assert!(

@@ -1,6 +1,6 @@
 //! Properties: byte-split invariance, encode-then-parse round trips, pipelining.
 
-use super::support::{client_run, fields, Ev, Server};
+use super::support::{awaiting_response, client_run, fields, pieces, Ev, Server};
 use crate::h1::{
     ClientConnection, ClientConnectionConfig, ClientEvent, ServerConnection,
     ServerConnectionConfig, ServerEvent,
@@ -386,12 +386,9 @@ proptest! {
     #[test]
     fn server_refuses_never_http_at_once((input, bad) in never_http(true), cuts in cuts()) {
         let mut s = Server::new();
-        let mut last = 0;
-        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
-            let cut = cut.clamp(last, input.len());
-            s.feed(&input[last..cut]);
-            last = cut;
-            if last >= bad {
+        for (piece, end) in pieces(&input, &cuts) {
+            s.feed(piece);
+            if end >= bad {
                 break;
             }
         }
@@ -405,20 +402,14 @@ proptest! {
     #[test]
     fn client_fails_never_http_at_once((input, bad) in never_http(false), cuts in cuts()) {
         let request = Request::builder().uri("http://x/").body(()).unwrap();
-        let mut conn = ClientConnection::new(ClientConnectionConfig::default());
-        conn.send_request(&request).unwrap();
-        conn.send_end(None).unwrap();
-        while conn.poll_transmit(Instant::ZERO).is_some() {}
+        let mut conn = awaiting_response(&request);
         let mut failed = false;
-        let mut last = 0;
-        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
-            let cut = cut.clamp(last, input.len());
-            conn.handle_input(Instant::ZERO, &input[last..cut]);
-            last = cut;
+        for (piece, end) in pieces(&input, &cuts) {
+            conn.handle_input(Instant::ZERO, piece);
             while let Some(event) = conn.poll_event() {
                 failed |= matches!(event, ClientEvent::Error(_));
             }
-            if last >= bad {
+            if end >= bad {
                 break;
             }
         }

@@ -161,15 +161,38 @@ impl Server {
     /// The events from feeding `input` in `pieces` (cut points), then EOF.
     pub(crate) fn run_split(input: &[u8], cuts: &[usize]) -> (Vec<Ev>, Vec<u8>) {
         let mut s = Server::new();
-        let mut last = 0;
-        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
-            let cut = cut.clamp(last, input.len());
-            s.feed(&input[last..cut]);
-            last = cut;
+        for (piece, _) in pieces(input, cuts) {
+            s.feed(piece);
         }
         s.eof();
         (s.events, s.wire)
     }
+}
+
+/// `input` cut at `cuts` (sorted; out-of-range cuts are clamped), every byte in exactly one
+/// piece: each piece with the offset just past it.
+pub(crate) fn pieces<'a>(
+    input: &'a [u8],
+    cuts: &'a [usize],
+) -> impl Iterator<Item = (&'a [u8], usize)> + 'a {
+    let mut last = 0;
+    cuts.iter()
+        .copied()
+        .chain(std::iter::once(input.len()))
+        .map(move |cut| {
+            let start = last;
+            last = cut.clamp(start, input.len());
+            (&input[start..last], last)
+        })
+}
+
+/// A client that sent `request` (and ended it), its bytes written: waiting for the response.
+pub(crate) fn awaiting_response(request: &Request<()>) -> ClientConnection {
+    let mut conn = ClientConnection::new(Default::default());
+    conn.send_request(request).unwrap();
+    conn.send_end(None).unwrap();
+    while conn.poll_transmit(Instant::ZERO).is_some() {}
+    conn
 }
 
 /// The first error event's kind, if any.
@@ -190,22 +213,16 @@ pub(crate) fn serve(input: &[u8]) -> (Vec<Ev>, String) {
 
 /// A client that sent `request` (and ended it), fed `input` in pieces split at `cuts`, then EOF.
 pub(crate) fn client_run(request: &Request<()>, input: &[u8], cuts: &[usize]) -> Vec<Ev> {
-    let mut conn = ClientConnection::new(Default::default());
-    conn.send_request(request).unwrap();
-    conn.send_end(None).unwrap();
-    while conn.poll_transmit(Instant::ZERO).is_some() {}
+    let mut conn = awaiting_response(request);
     let mut events = Vec::new();
-    let mut last = 0;
     let drain = |conn: &mut ClientConnection, events: &mut Vec<Ev>| {
         while let Some(ev) = conn.poll_event() {
             push(events, client_ev(ev));
         }
     };
-    for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
-        let cut = cut.clamp(last, input.len());
-        conn.handle_input(Instant::ZERO, &input[last..cut]);
+    for (piece, _) in pieces(input, cuts) {
+        conn.handle_input(Instant::ZERO, piece);
         drain(&mut conn, &mut events);
-        last = cut;
     }
     conn.handle_eof();
     drain(&mut conn, &mut events);
