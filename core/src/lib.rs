@@ -33,5 +33,6 @@
 pub mod h1;
 mod output;
 pub mod pool;
+mod syntax;
 pub mod time;
 pub mod ws;

@@ -5,7 +5,8 @@
 
 use super::config::{Leniency, Limits};
 use super::error::{RemoteError, RemoteErrorKind as Kind};
-use super::start_line::{self, is_tchar, StartLine};
+use super::start_line::{self, StartLine};
+use crate::syntax::is_tchar;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};

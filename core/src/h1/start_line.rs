@@ -17,6 +17,8 @@
 //! target       = 1*( any byte but CTL and SP )     ; obs-text allowed, as httparse does
 //! ```
 
+use crate::syntax::is_tchar;
+
 /// What the bytes of a head received so far say about its start line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StartLine {
@@ -107,11 +109,6 @@ fn take_while(bytes: &mut &[u8], keep: impl Fn(u8) -> bool) -> usize {
     let n = bytes.iter().position(|&b| !keep(b)).unwrap_or(bytes.len());
     *bytes = &bytes[n..];
     n
-}
-
-/// `tchar` of RFC 9110 §5.6.2.
-pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

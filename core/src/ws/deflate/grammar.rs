@@ -1,6 +1,8 @@
 //! The `Sec-WebSocket-Extensions` grammar (RFC 6455 §9.1 with RFC 9110 lists, tokens and
 //! quoted strings): splitting a field value into extensions and their parameters.
 
+use crate::syntax::is_tchar;
+
 /// One parsed list element: `token *( OWS ";" OWS param )`.
 #[derive(Debug)]
 pub(super) struct Extension<'a> {
@@ -47,11 +49,6 @@ pub(super) fn split_outside_quotes(s: &str, sep: u8) -> Vec<&str> {
 /// Strips optional whitespace (SP / HTAB) from both ends.
 pub(super) fn trim_ows(s: &str) -> &str {
     s.trim_matches([' ', '\t'])
-}
-
-/// `tchar` of RFC 9110 §5.6.2.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn is_token(s: &str) -> bool {
