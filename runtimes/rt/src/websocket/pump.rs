@@ -157,13 +157,13 @@ impl<IO: Read + Write + Unpin + MaybeSend + 'static> Pump<IO> {
                 match step {
                     Step::Input(Input::Data(n)) => ws.handle_input(now, transport.received(n)),
                     Step::Input(Input::Eof | Input::Failed(_)) => ws.handle_eof(),
-                    Step::Flushed => {}
-                    // The transport is dead; it discards output from now on.
-                    Step::WriteFailed => ws.handle_eof(),
+                    // Absorbed by `wait`, and a failed write is checked just below.
+                    Step::Flushed | Step::WriteFailed => {}
                 }
             }
             if transport.write_failed() {
-                // Also when a sender's own write failed.
+                // The transport is dead (our write or a sender's); it discards output from
+                // now on.
                 ws.handle_eof();
             }
             if woken.delivered == Some(false) {
