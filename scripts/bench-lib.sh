@@ -51,6 +51,21 @@ need_valgrind() {
         || { $sudo apt-get update -qq && $sudo apt-get install -y -qq valgrind >/dev/null; }
 }
 
+# callgrind_start NAME OUT BIN PORT READY-CMD...: starts server BIN (one tokio worker) on
+# 127.0.0.1:PORT under callgrind, output in OUT.* and its log in OUT.log; sets server_pid;
+# waits until READY-CMD succeeds, then zeroes the counters, so that the next dump covers only
+# what follows.
+callgrind_start() {
+    local name="$1" out="$2" bin="$3" port="$4"
+    shift 4
+    port_free "$port" || { echo "port $port is already in use" >&2; exit 1; }
+    TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$bin" --addr "127.0.0.1:$port" >"$out.log" 2>&1 &
+    server_pid=$!
+    wait_until 300 0.2 "$server_pid" "$name did not answer under valgrind:" "$out.log" "$@"
+    callgrind_control --zero "$server_pid" >/dev/null 2>&1
+}
+
 # callgrind_counts OUT: "instructions allocations" of the counting window: the largest dump
 # among OUT.* (the one taken with `callgrind_control --dump` after `--zero`). Allocations are
 # the calls to malloc, calloc and realloc (the callers' call counts, summed).

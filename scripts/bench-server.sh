@@ -110,7 +110,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cpu_ticks, cores_busy, port_free, wait_until, need_valgrind, callgrind_counts.
+# cpu_ticks, cores_busy, port_free, wait_until, need_valgrind, callgrind_start,
+# callgrind_counts.
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 
@@ -129,14 +130,8 @@ if [ "$callgrind" -eq 1 ]; then
     for spec in "hyper $bin_hyper $port_hyper" "tether $bin_tether $port_tether"; do
         read -r name bin port <<<"$spec"
         url="http://127.0.0.1:$port/"
-        port_free "$port" || { echo "port $port is already in use" >&2; exit 1; }
         out="$work/cg.$name"
-        TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
-            "$bin" --addr "127.0.0.1:$port" >"$out.log" 2>&1 &
-        server_pid=$!
-        wait_until 300 0.2 "$server_pid" "$name did not answer under valgrind:" "$out.log" \
-            curl -sf -o /dev/null -m 2 "$url"
-        callgrind_control --zero "$server_pid" >/dev/null 2>&1
+        callgrind_start "$name" "$out" "$bin" "$port" curl -sf -o /dev/null -m 2 "$url"
         wrk -t1 -c"$connections" -d"${duration}s" "$url" >"$out.wrk"
         callgrind_control --dump "$server_pid" >/dev/null 2>&1
         kill "$server_pid"

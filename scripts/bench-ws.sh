@@ -139,7 +139,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cpu_ticks, cores_busy, port_free, wait_until, need_valgrind, callgrind_counts.
+# cpu_ticks, cores_busy, port_free, wait_until, need_valgrind, callgrind_start,
+# callgrind_counts.
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 
@@ -226,15 +227,9 @@ if [ "$callgrind" -eq 1 ]; then
         tether_per_echo=""
         for name in tether fastwebsockets tungstenite; do
             port="${port_of[$name]}"
-            port_free "$port" || { echo "port $port is already in use" >&2; exit 1; }
             out="$work/cg.$name.$size"
-            TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
-                "${bin_of[$name]}" --addr "127.0.0.1:$port" >"$work/cg.$name.$size.log" 2>&1 &
-            server_pid=$!
-            wait_until 300 0.2 "$server_pid" "$name did not start under valgrind:" \
-                "$work/cg.$name.$size.log" \
+            callgrind_start "$name" "$out" "${bin_of[$name]}" "$port" \
                 "$bin_load" --check --addr "127.0.0.1:$port" --size "$size"
-            callgrind_control --zero "$server_pid" >/dev/null 2>&1
             line="$("$bin_load" --addr "127.0.0.1:$port" --connections "$connections" \
                 --size "$size" --duration "$duration" --warmup 0 | grep '^ws_load ')"
             callgrind_control --dump "$server_pid" >/dev/null 2>&1
