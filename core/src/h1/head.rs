@@ -5,6 +5,7 @@
 
 use super::config::{Leniency, Limits};
 use super::error::{RemoteError, RemoteErrorKind as Kind};
+use super::host;
 use super::start_line::{self, StartLine};
 use crate::syntax::is_tchar;
 use bytes::{Bytes, BytesMut};
@@ -43,8 +44,10 @@ pub(crate) struct HeadFacts {
     /// An `Expect` member other than `100-continue`.
     pub(crate) expect_other: bool,
     pub(crate) host_count: u32,
-    /// The (last) `Host` value, shared with the head.
-    pub(crate) host: Option<Bytes>,
+    /// The (last) `Host` value follows the grammar of RFC 9110 §7.2.
+    pub(crate) host_valid: bool,
+    /// A `Date` field (noted only for heads we send, where the core may add one).
+    pub(crate) has_date: bool,
 }
 
 impl HeadFacts {
@@ -252,7 +255,7 @@ fn build_headers(
         note_fact(&mut facts, &name, value.as_bytes(), merge_content_length)
             .map_err(|k| RemoteError::new(k, at))?;
         if name == header::HOST {
-            facts.host = Some(head.slice(f.value.0..f.value.1));
+            facts.host_valid = host::is_valid_host(value.as_bytes());
         }
         map.append(name, value);
     }
@@ -560,7 +563,8 @@ fn check_request_framing(version: Version, facts: &HeadFacts) -> Result<(), Kind
     match facts.host_count {
         0 if version == Version::HTTP_11 => return Err(Kind::MissingHost),
         0 => {}
-        1 => check_host(facts.host.clone().unwrap_or_default())?,
+        1 if !facts.host_valid => return Err(Kind::InvalidHost),
+        1 => {}
         _ => return Err(Kind::MultipleHost),
     }
     if facts.has_te {
@@ -578,19 +582,6 @@ fn check_request_framing(version: Version, facts: &HeadFacts) -> Result<(), Kind
         }
     }
     Ok(())
-}
-
-/// `Host = uri-host [ ":" port ]`, possibly empty; no userinfo.
-fn check_host(value: Bytes) -> Result<(), Kind> {
-    if value.is_empty() {
-        return Ok(());
-    }
-    if value.contains(&b'@') {
-        return Err(Kind::InvalidHost);
-    }
-    http::uri::Authority::from_maybe_shared(value)
-        .map(|_| ())
-        .map_err(|_| Kind::InvalidHost)
 }
 
 /// Body length of a request (RFC 9112 §6.3); framing was already validated.
@@ -693,6 +684,7 @@ pub(crate) fn facts_of(headers: &HeaderMap) -> Result<HeadFacts, Kind> {
     let mut facts = HeadFacts::default();
     for (name, value) in headers {
         note_fact(&mut facts, name, value.as_bytes(), true)?;
+        facts.has_date |= *name == header::DATE;
     }
     Ok(facts)
 }

@@ -15,7 +15,9 @@ mod config;
 mod encode;
 mod error;
 mod events;
+mod generated;
 mod head;
+mod host;
 mod recv;
 mod server;
 mod start_line;
@@ -26,6 +28,7 @@ pub use config::{
 };
 pub use error::{Error, LocalError, RemoteError, RemoteErrorKind};
 pub use events::{ClientEvent, RequestBody, ServerEvent};
+pub use generated::GeneratedFields;
 pub use server::ServerConnection;
 
 #[cfg(test)]

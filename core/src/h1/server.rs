@@ -20,6 +20,7 @@ use super::config::ServerConnectionConfig;
 use super::encode::{self, BodyEncoder, Output};
 use super::error::{Error, LocalError, RemoteError, RemoteErrorKind};
 use super::events::{RequestBody, ServerEvent};
+use super::generated::{self, GeneratedFields};
 use super::head::{self, BodyLength, HeadStatus};
 use super::recv::Inbox;
 use crate::time::{Deadline, Instant};
@@ -273,11 +274,29 @@ impl ServerConnection {
     /// CONNECT switch the connection at once: no body, no `send_end`, and the next event is
     /// [`ServerEvent::Upgraded`].
     pub fn send_response(&mut self, response: &Response<()>) -> Result<(), Error> {
+        self.send_response_with(response, GeneratedFields::new())
+    }
+
+    /// [`send_response`](Self::send_response), with a `Date` and a body length the core
+    /// writes itself unless the response's header fields have their own (see
+    /// [`GeneratedFields`]): the adapter's fast path, with no `HeaderMap` insertion for them.
+    pub fn send_response_with(
+        &mut self,
+        response: &Response<()>,
+        generated: GeneratedFields<'_>,
+    ) -> Result<(), Error> {
         self.expect_respond("send a response")?;
         let status = response.status();
         let headers = response.headers();
-        let facts = head::facts_of(headers)
+        let mut facts = head::facts_of(headers)
             .map_err(|_| LocalError::InvalidHead("invalid framing headers"))?;
+        let write_date = generated.date.filter(|_| !facts.has_date);
+        let write_length = generated
+            .content_length
+            .filter(|_| facts.content_length.is_none() && !facts.has_te);
+        if write_length.is_some() {
+            facts.content_length = write_length;
+        }
         let switching = status == StatusCode::SWITCHING_PROTOCOLS
             || (self.exchange.connect && status.is_success());
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
@@ -346,6 +365,12 @@ impl ServerConnection {
         let out = self.out.staging();
         encode::write_status_line(out, status);
         encode::write_fields(out, headers);
+        if let Some(date) = write_date {
+            generated::write_date(out, date);
+        }
+        if let Some(n) = write_length {
+            generated::write_content_length(out, n);
+        }
         if add_chunked {
             out.put_slice(b"transfer-encoding: chunked\r\n");
         }

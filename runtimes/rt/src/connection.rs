@@ -27,7 +27,7 @@ use std::io;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
-use tether_core::h1::{ServerConnection, ServerEvent};
+use tether_core::h1::{GeneratedFields, ServerConnection, ServerEvent};
 
 /// The handler of the current request, polled by the connection's own task (no task per
 /// request); a panic becomes a 500.
@@ -348,11 +348,17 @@ fn start_response(
     response: Response,
     switching: bool,
 ) -> Option<StreamedBody> {
-    let mut head = http::Response::from_parts(response.head, ());
-    head.headers_mut()
-        .entry(http::header::DATE)
-        .or_insert_with(|| http_date(rt));
-    if conn.send_response(&head).is_err() {
+    // The core writes `Date` and the length of a whole body itself: no map insertions.
+    let length = response.body_len();
+    let head = http::Response::from_parts(response.head, ());
+    let sent = with_http_date(rt, |date| {
+        let mut generated = GeneratedFields::new().date(date);
+        if let Some(n) = length {
+            generated = generated.content_length(n);
+        }
+        conn.send_response_with(&head, generated)
+    });
+    if sent.is_err() {
         // The core refused the head (e.g. a 204 with a body length): answer 500 instead.
         let fallback = http::Response::builder()
             .status(500)
@@ -381,28 +387,26 @@ fn start_response(
     }
 }
 
-/// The runtime's wall clock as an HTTP date, formatted at most once a second per thread (an
-/// origin server with a clock must send `Date`, RFC 9110 §6.6.1).
-fn http_date(rt: &dyn Runtime) -> http::HeaderValue {
+/// Calls `f` with the runtime's wall clock as an HTTP date, formatted at most once a second
+/// per thread (an origin server with a clock must send `Date`, RFC 9110 §6.6.1).
+fn with_http_date<T>(rt: &dyn Runtime, f: impl FnOnce(&http::HeaderValue) -> T) -> T {
     use std::cell::RefCell;
     thread_local! {
-        static CACHE: RefCell<Option<(u64, http::HeaderValue)>> = const { RefCell::new(None) };
+        static CACHE: RefCell<(u64, http::HeaderValue)> =
+            const { RefCell::new((u64::MAX, http::HeaderValue::from_static(""))) };
     }
     let since_epoch = rt.unix_time();
     let second = since_epoch.as_secs();
-    let now = std::time::UNIX_EPOCH + since_epoch;
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        match &*cache {
-            Some((at, value)) if *at == second => value.clone(),
-            _ => {
-                let value = http::HeaderValue::try_from(httpdate::fmt_http_date(now)).unwrap_or(
-                    http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
-                );
-                *cache = Some((second, value.clone()));
-                value
-            }
+        if cache.0 != second {
+            let now = std::time::UNIX_EPOCH + since_epoch;
+            let value = http::HeaderValue::try_from(httpdate::fmt_http_date(now)).unwrap_or(
+                http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+            );
+            *cache = (second, value);
         }
+        f(&cache.1)
     })
 }
 

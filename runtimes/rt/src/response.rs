@@ -7,6 +7,7 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::SinkExt;
 use http::header::{HeaderValue, IntoHeaderName};
 use http::{HeaderMap, StatusCode};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tether_core::ws as core_ws;
@@ -80,35 +81,6 @@ impl std::fmt::Debug for Response {
     }
 }
 
-/// A `Content-Length` value; small lengths come from a table made once, so the common
-/// short answer allocates nothing for it.
-fn content_length(n: usize) -> HeaderValue {
-    const TABLE: usize = 1024;
-    static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
-    if n >= TABLE {
-        return HeaderValue::from(n);
-    }
-    let table = SMALL.get_or_init(|| {
-        // One string holds every decimal from 0 to TABLE - 1; each value is a static slice.
-        let digits: &'static str = Box::leak(
-            (0..TABLE)
-                .map(|i| i.to_string())
-                .collect::<String>()
-                .into_boxed_str(),
-        );
-        let mut at = 0;
-        (0..TABLE)
-            .map(|i| {
-                let len = i.to_string().len();
-                let value = HeaderValue::from_static(&digits[at..at + len]);
-                at += len;
-                value
-            })
-            .collect()
-    });
-    table[n].clone()
-}
-
 /// Writes the pieces of a streamed response body; dropping it (every clone) ends the body,
 /// complete; [`BodySender::abort`] ends it as failed.
 #[derive(Debug, Clone)]
@@ -139,13 +111,9 @@ impl BodySender {
 }
 
 impl Response {
-    fn with_body(status: StatusCode, body: ResponseBody, length: Option<usize>) -> Response {
+    fn with_body(status: StatusCode, body: ResponseBody) -> Response {
         let (mut head, ()) = http::Response::new(()).into_parts();
         head.status = status;
-        if let Some(n) = length {
-            head.headers
-                .insert(http::header::CONTENT_LENGTH, content_length(n));
-        }
         Response {
             head,
             body,
@@ -156,26 +124,22 @@ impl Response {
     /// A response with `status` and no body (`Content-Length: 0`, except for the statuses
     /// that never carry one: 1xx, 204 and 304).
     pub fn empty(status: StatusCode) -> Response {
-        let bodiless = status.is_informational()
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        Response::with_body(status, ResponseBody::Empty, (!bodiless).then_some(0))
+        Response::with_body(status, ResponseBody::Empty)
     }
 
-    /// `200` with a `text/plain; charset=utf-8` body.
-    pub fn text(text: impl Into<String>) -> Response {
-        Response::bytes(
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-            Bytes::from(text.into()),
-        )
+    /// `200` with a `text/plain; charset=utf-8` body: a `String`, or a `&'static str`
+    /// (sent without a copy).
+    pub fn text(text: impl Into<Cow<'static, str>>) -> Response {
+        let body = match text.into() {
+            Cow::Borrowed(text) => Bytes::from_static(text.as_bytes()),
+            Cow::Owned(text) => Bytes::from(text),
+        };
+        Response::bytes(HeaderValue::from_static("text/plain; charset=utf-8"), body)
     }
 
     /// `200` with a body of the given content type.
     pub fn bytes(content_type: HeaderValue, body: impl Into<Bytes>) -> Response {
-        let body: Bytes = body.into();
-        let length = body.len();
-        let mut response =
-            Response::with_body(StatusCode::OK, ResponseBody::Full(body), Some(length));
+        let mut response = Response::with_body(StatusCode::OK, ResponseBody::Full(body.into()));
         response
             .head
             .headers
@@ -192,7 +156,7 @@ impl Response {
             rx,
             aborted: aborted.clone(),
         };
-        let mut response = Response::with_body(StatusCode::OK, ResponseBody::Stream(body), None);
+        let mut response = Response::with_body(StatusCode::OK, ResponseBody::Stream(body));
         response
             .head
             .headers
@@ -219,7 +183,26 @@ impl Response {
         self.head.status
     }
 
-    /// The header fields.
+    /// The length of the body, when it is known in full (not streamed): what the
+    /// `Content-Length` the connection sends will say, unless the header fields set one
+    /// themselves. `None` for a streamed body, and for an empty one on the statuses that
+    /// never carry a body (1xx, 204, 304).
+    pub fn body_len(&self) -> Option<u64> {
+        match &self.body {
+            ResponseBody::Empty => {
+                let status = self.head.status;
+                let bodiless = status.is_informational()
+                    || status == StatusCode::NO_CONTENT
+                    || status == StatusCode::NOT_MODIFIED;
+                (!bodiless).then_some(0)
+            }
+            ResponseBody::Full(bytes) => Some(bytes.len() as u64),
+            ResponseBody::Stream(_) => None,
+        }
+    }
+
+    /// The header fields (without the `Content-Length` of a body known in full and the
+    /// `Date`: the connection writes those, see [`Response::body_len`]).
     pub fn headers(&self) -> &HeaderMap {
         &self.head.headers
     }
@@ -235,41 +218,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_lengths_from_the_table_and_beyond() {
-        for n in [
-            0,
-            1,
-            9,
-            10,
-            13,
-            99,
-            100,
-            512,
-            1023,
-            1024,
-            1025,
-            65_536,
-            usize::MAX,
-        ] {
-            assert_eq!(content_length(n).to_str().unwrap(), n.to_string());
-        }
-    }
-
-    #[test]
     fn constructors_set_status_length_and_type() {
         let text = Response::text("hi");
         assert_eq!(text.status(), StatusCode::OK);
-        assert_eq!(text.headers()["content-length"], "2");
+        assert_eq!(text.body_len(), Some(2));
         assert_eq!(text.headers()["content-type"], "text/plain; charset=utf-8");
         let empty = Response::empty(StatusCode::NO_CONTENT);
         assert_eq!(empty.status(), StatusCode::NO_CONTENT);
-        assert!(empty.headers().get("content-length").is_none());
-        assert_eq!(
-            Response::empty(StatusCode::NOT_FOUND).headers()["content-length"],
-            "0"
-        );
+        assert_eq!(empty.body_len(), None);
+        assert_eq!(Response::empty(StatusCode::NOT_FOUND).body_len(), Some(0));
         let (streamed, _sender) = Response::stream(HeaderValue::from_static("text/csv"));
-        assert!(streamed.headers().get("content-length").is_none());
+        assert_eq!(streamed.body_len(), None);
         let moved = Response::empty(StatusCode::OK)
             .with_status(StatusCode::FOUND)
             .header(http::header::LOCATION, HeaderValue::from_static("/next"));

@@ -1041,3 +1041,80 @@ fn strict_by_default_lenient_by_setting() {
         .eof();
     assert_eq!(first_error(&s.events), Some(K::ConflictingContentLength));
 }
+
+/// Answers one `GET` (or `HEAD`) with `response` and the `generated` fields; what was
+/// written, or the refusal.
+fn answer_with(
+    method: &str,
+    response: Response<()>,
+    generated: crate::h1::GeneratedFields<'_>,
+    body: &'static [u8],
+) -> Result<String, crate::h1::Error> {
+    let mut s = Server::new();
+    s.auto_respond = false;
+    s.feed(format!("{method} / HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    s.conn.send_response_with(&response, generated)?;
+    s.conn.send_data(Bytes::from_static(body))?;
+    s.conn.send_end(None)?;
+    s.drain();
+    Ok(s.wire_str())
+}
+
+#[test]
+fn generated_date_and_length_are_written_after_the_fields() {
+    use crate::h1::GeneratedFields;
+    let date = http::HeaderValue::from_static("Mon, 30 Nov 2026 18:00:00 GMT");
+    let response = Response::builder()
+        .header("content-type", "text/plain")
+        .body(())
+        .unwrap();
+    let generated = GeneratedFields::new().date(&date).content_length(5);
+    let wire = answer_with("GET", response.clone(), generated, b"hello").unwrap();
+    assert_eq!(
+        wire,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ndate: Mon, 30 Nov 2026 18:00:00 GMT\r\n\
+         content-length: 5\r\n\r\nhello"
+    );
+    // The length is the framing: a longer body is refused, a shorter one too.
+    assert!(answer_with("GET", response.clone(), generated, b"hello!").is_err());
+    assert!(answer_with("GET", response.clone(), generated, b"hell").is_err());
+    // HEAD: the length is announced, the body dropped.
+    let wire = answer_with("HEAD", response, generated, b"hello").unwrap();
+    assert!(wire.ends_with("content-length: 5\r\n\r\n"), "{wire:?}");
+}
+
+#[test]
+fn the_response_own_date_and_framing_fields_win() {
+    use crate::h1::GeneratedFields;
+    let date = http::HeaderValue::from_static("Mon, 30 Nov 2026 18:00:00 GMT");
+    let generated = GeneratedFields::new().date(&date).content_length(99);
+    let own = Response::builder()
+        .header("date", "Sun, 06 Nov 1994 08:49:37 GMT")
+        .header("content-length", "5")
+        .body(())
+        .unwrap();
+    let wire = answer_with("GET", own, generated, b"hello").unwrap();
+    assert_eq!(wire.matches("date: ").count(), 1, "{wire:?}");
+    assert!(wire.contains("date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"));
+    assert_eq!(wire.matches("content-length: ").count(), 1, "{wire:?}");
+    let chunked = Response::builder()
+        .header("transfer-encoding", "chunked")
+        .body(())
+        .unwrap();
+    let wire = answer_with("GET", chunked, generated, b"hello").unwrap();
+    assert!(!wire.contains("content-length"), "{wire:?}");
+    assert!(wire.ends_with("5\r\nhello\r\n0\r\n\r\n"), "{wire:?}");
+}
+
+#[test]
+fn a_generated_length_obeys_the_rules_of_a_length_field() {
+    use crate::h1::GeneratedFields;
+    let no_content = Response::builder().status(204).body(()).unwrap();
+    let refused = answer_with(
+        "GET",
+        no_content,
+        GeneratedFields::new().content_length(0),
+        b"",
+    );
+    assert!(refused.is_err());
+}
