@@ -16,8 +16,19 @@ pub(crate) fn write_fields(out: &mut BytesMut, headers: &HeaderMap) {
     }
 }
 
-/// Writes a status line `HTTP/1.1 200 OK\r\n`.
+/// Writes a status line `HTTP/1.1 200 OK\r\n`; the most common ones in one copy.
 pub(crate) fn write_status_line(out: &mut BytesMut, status: StatusCode) {
+    let common: &[u8] = match status.as_u16() {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        204 => b"HTTP/1.1 204 No Content\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        _ => b"",
+    };
+    if !common.is_empty() {
+        out.put_slice(common);
+        return;
+    }
     out.put_slice(b"HTTP/1.1 ");
     out.put_slice(status.as_str().as_bytes());
     out.put_u8(b' ');
@@ -142,6 +153,17 @@ mod tests {
             all.extend_from_slice(&b);
         }
         all
+    }
+
+    #[test]
+    fn every_status_line_has_its_code_and_reason() {
+        for code in 100..=999 {
+            let status = StatusCode::from_u16(code).unwrap();
+            let mut out = BytesMut::new();
+            write_status_line(&mut out, status);
+            let reason = status.canonical_reason().unwrap_or("");
+            assert_eq!(out, format!("HTTP/1.1 {code} {reason}\r\n").as_bytes());
+        }
     }
 
     #[test]

@@ -5,8 +5,32 @@
 //! Written out rather than built as an `http::uri::Authority`, which costs a parse and a
 //! copy per request for a value the server only needs to judge.
 
+/// Bytes of a registered name other than `%` (`unreserved / sub-delims`), as a table: the
+/// common `name:port` is judged in one pass of lookups.
+const NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_unreserved(b as u8) || is_sub_delim(b as u8);
+        b += 1;
+    }
+    table
+};
+
 /// Whether `value` is a valid `Host` field value (the empty value is, RFC 9110 §7.2).
 pub(crate) fn is_valid_host(value: &[u8]) -> bool {
+    // Fast path: plain name bytes, then `:` and digits (or nothing).
+    let name_end = value
+        .iter()
+        .position(|&b| !NAME_BYTE[usize::from(b)])
+        .unwrap_or(value.len());
+    match value.get(name_end) {
+        None => return true,
+        Some(b':') if value[name_end + 1..].iter().all(u8::is_ascii_digit) => {
+            return is_port(&value[name_end + 1..]);
+        }
+        _ => {}
+    }
     let (host, port) = match value {
         [b'[', rest @ ..] => {
             let Some(close) = rest.iter().position(|&b| b == b']') else {
@@ -80,11 +104,11 @@ fn is_ip_literal(inside: &[u8]) -> bool {
     }
 }
 
-fn is_unreserved(b: u8) -> bool {
+const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-fn is_sub_delim(b: u8) -> bool {
+const fn is_sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='

@@ -16,7 +16,7 @@ use crate::body::{Body, BodyError, BodyWriter};
 use crate::io::{Read, Write};
 use crate::request::{ConnectionInfo, Request, RequestContext};
 use crate::response::{Piece, Response, ResponseBody, StreamedBody, Upgrade};
-use crate::runtime::{poll_once, BoxFuture, Guarded, MaybeSend, Rt, Runtime, TaskError, Timer};
+use crate::runtime::{poll_once, BoxFuture, Guarded, MaybeSend, Runtime, TaskError, Timer};
 use crate::service::{Shared, Stage};
 use crate::transport::{Input, Transport};
 use crate::websocket;
@@ -27,7 +27,9 @@ use std::io;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 use tether_core::h1::{GeneratedFields, ServerConnection, ServerEvent};
+use tether_core::time::Instant;
 
 /// The handler of the current request, polled by the connection's own task (no task per
 /// request); a panic becomes a 500.
@@ -116,7 +118,10 @@ where
     IO: Read + Write + Unpin + MaybeSend + 'static,
 {
     let rt = shared.rt.clone();
-    let mut conn = ServerConnection::new(shared.config.http.clone(), rt.now());
+    // One clock read per turn of the loop (on some hosts reading the clock is a system
+    // call): what the wake is handled with, and what the flush that follows uses.
+    let mut now = rt.now();
+    let mut conn = ServerConnection::new(shared.config.http.clone(), now);
     let context = RequestContext {
         state: shared.routes.state.clone(),
         connection: info,
@@ -157,14 +162,14 @@ where
                     // Most handlers answer at once: take the answer now, and write it with
                     // this turn's flush, instead of a turn of the select below.
                     match poll_once(&mut handler).await {
-                        Some(done) => (streaming, upgrade) = respond(&*rt, &mut conn, done),
+                        Some(done) => (streaming, upgrade) = respond(&*rt, now, &mut conn, done),
                         None => running = Some(handler),
                     }
                 }
                 ServerEvent::Data(data) => inbound.data(data),
                 ServerEvent::End { .. } => inbound.finish(),
                 ServerEvent::Upgraded { trailing } => {
-                    if flush(&rt, &mut conn, &mut transport).await.is_err() {
+                    if flush(now, &mut conn, &mut transport).await.is_err() {
                         return;
                     }
                     let io = transport.into_inner();
@@ -188,7 +193,7 @@ where
                 _ => {}
             }
         }
-        if flush(&rt, &mut conn, &mut transport).await.is_err() {
+        if flush(now, &mut conn, &mut transport).await.is_err() {
             peer_gone = true;
         }
         if conn.is_closed() {
@@ -258,6 +263,7 @@ where
             })
             .await
         };
+        now = rt.now();
         match woke {
             // The core turns EOF into Closed, or an incomplete-message error mid-request;
             // for handler cancellation, EOF means the client has gone.
@@ -267,13 +273,13 @@ where
                     peer_gone = true;
                 }
             }
-            Wake::Input(Input::Data(n)) => conn.handle_input(rt.now(), transport.received(n)),
+            Wake::Input(Input::Data(n)) => conn.handle_input(now, transport.received(n)),
             // Room for a held piece, or the handler asked for the body: the next turn takes
             // events again.
             Wake::Body => {}
             Wake::Handler(done) => {
                 running = None;
-                (streaming, upgrade) = respond(&*rt, &mut conn, done);
+                (streaming, upgrade) = respond(&*rt, now, &mut conn, done);
             }
             Wake::Piece(Piece::Data(piece)) => {
                 let _ = conn.send_data(piece);
@@ -285,10 +291,10 @@ where
             // What was sent goes out; then the connection ends without the body's end, so
             // the client cannot take the body for complete.
             Wake::Piece(Piece::Aborted) => {
-                let _ = flush(&rt, &mut conn, &mut transport).await;
+                let _ = flush(now, &mut conn, &mut transport).await;
                 return;
             }
-            Wake::Deadline => conn.handle_timeout(rt.now()),
+            Wake::Deadline => conn.handle_timeout(now),
             Wake::Stage(changed) => {
                 // A service gone (it never is while its connections run) means: end.
                 stage = if changed {
@@ -324,6 +330,7 @@ enum Wake {
 /// pump, and the upgrade to complete once the core hands the transport over.
 fn respond(
     rt: &dyn Runtime,
+    now: Instant,
     conn: &mut ServerConnection,
     done: Result<Response, TaskError>,
 ) -> (Option<StreamedBody>, Option<Box<Upgrade>>) {
@@ -331,11 +338,11 @@ fn respond(
         Ok(mut response) => {
             let upgrade = response.upgrade.take();
             let switching = upgrade.is_some();
-            (start_response(rt, conn, response, switching), upgrade)
+            (start_response(rt, now, conn, response, switching), upgrade)
         }
         Err(_) => {
             let response = Response::empty(http::StatusCode::INTERNAL_SERVER_ERROR);
-            (start_response(rt, conn, response, false), None)
+            (start_response(rt, now, conn, response, false), None)
         }
     }
 }
@@ -344,6 +351,7 @@ fn respond(
 /// streamed body.
 fn start_response(
     rt: &dyn Runtime,
+    now: Instant,
     conn: &mut ServerConnection,
     response: Response,
     switching: bool,
@@ -351,7 +359,7 @@ fn start_response(
     // The core writes `Date` and the length of a whole body itself: no map insertions.
     let length = response.body_len();
     let head = http::Response::from_parts(response.head, ());
-    let sent = with_http_date(rt, |date| {
+    let sent = with_http_date(rt, now, |date| {
         let mut generated = GeneratedFields::new().date(date);
         if let Some(n) = length {
             generated = generated.content_length(n);
@@ -388,36 +396,48 @@ fn start_response(
 }
 
 /// Calls `f` with the runtime's wall clock as an HTTP date, formatted at most once a second
-/// per thread (an origin server with a clock must send `Date`, RFC 9110 §6.6.1).
-fn with_http_date<T>(rt: &dyn Runtime, f: impl FnOnce(&http::HeaderValue) -> T) -> T {
+/// per thread (an origin server with a clock must send `Date`, RFC 9110 §6.6.1). The wall
+/// clock is read only when the monotonic `now` has passed the end of the cached second.
+fn with_http_date<T>(rt: &dyn Runtime, now: Instant, f: impl FnOnce(&http::HeaderValue) -> T) -> T {
     use std::cell::RefCell;
-    thread_local! {
-        static CACHE: RefCell<(u64, http::HeaderValue)> =
-            const { RefCell::new((u64::MAX, http::HeaderValue::from_static(""))) };
+    struct Cached {
+        /// The monotonic time at which the cached second ends.
+        until: Instant,
+        value: http::HeaderValue,
     }
-    let since_epoch = rt.unix_time();
-    let second = since_epoch.as_secs();
+    thread_local! {
+        static CACHE: RefCell<Cached> = const {
+            RefCell::new(Cached {
+                until: Instant::ZERO,
+                value: http::HeaderValue::from_static(""),
+            })
+        };
+    }
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.0 != second {
-            let now = std::time::UNIX_EPOCH + since_epoch;
-            let value = http::HeaderValue::try_from(httpdate::fmt_http_date(now)).unwrap_or(
+        // Refreshed when the second is over, and when `now` is from before the cached
+        // reading (another runtime's clock on this thread).
+        let second = Duration::from_secs(1);
+        if now >= cache.until || now + second < cache.until || cache.value.is_empty() {
+            let since_epoch = rt.unix_time();
+            let left =
+                Duration::from_secs(1) - Duration::from_nanos(since_epoch.subsec_nanos().into());
+            let wall = std::time::UNIX_EPOCH + since_epoch;
+            cache.value = http::HeaderValue::try_from(httpdate::fmt_http_date(wall)).unwrap_or(
                 http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
             );
-            *cache = (second, value);
+            cache.until = now + left;
         }
-        f(&cache.1)
+        f(&cache.value)
     })
 }
 
 /// Writes out everything the core has to send.
 async fn flush<IO: Read + Write + Unpin>(
-    rt: &Rt,
+    now: Instant,
     conn: &mut ServerConnection,
     transport: &mut Transport<IO>,
 ) -> io::Result<()> {
-    // One clock read per flush: on some hosts reading the clock is a system call.
-    let now = rt.now();
     transport.queue_from(|| conn.poll_transmit(now));
     transport.flush().await
 }
