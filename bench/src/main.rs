@@ -233,6 +233,8 @@ struct Options {
     runs: usize,
     client_workers: usize,
     server: ServerKind,
+    /// A server already running elsewhere, instead of one started in this process.
+    server_addr: Option<std::net::SocketAddr>,
     only: Option<Which>,
     tether_timeouts: bool,
     layouts: Vec<Layout>,
@@ -248,6 +250,7 @@ impl Default for Options {
             runs: 5,
             client_workers: 1,
             server: ServerKind::Hyper,
+            server_addr: None,
             only: None,
             tether_timeouts: true,
             layouts: vec![Layout::Shared, Layout::Split],
@@ -270,6 +273,9 @@ usage: tether-bench [options]
                        server on CPU 1 and clients on CPU 0 (split), unpinned (free);
                        default both = shared then split
   --server hyper|tether  the server both clients talk to (default hyper)
+  --server-addr ADDR   talk to a server already running at ADDR (e.g. the hyper_hello binary)
+                       instead of starting one in this process; it must answer GET / with
+                       200 and `Hello, World!` (used by bench-client.sh --callgrind)
   --only tether|hyper  measure one client only (for profiling)
   --tether-no-timeouts   tether with ClientTimeouts::NONE instead of its default (300 s total)
   -h, --help           this text";
@@ -311,6 +317,13 @@ fn parse_args() -> Result<Options, String> {
                     "tether" => ServerKind::Tether,
                     other => return Err(format!("unknown server {other:?}")),
                 }
+            }
+            "--server-addr" => {
+                let text = value(&arg)?;
+                options.server_addr = Some(
+                    text.parse()
+                        .map_err(|_| format!("not an address: {text:?}"))?,
+                );
             }
             "--only" => {
                 options.only = match value(&arg)?.as_str() {
@@ -668,7 +681,10 @@ fn run(options: Options) -> Result<(), String> {
         let (server_cpu, client_cpu) = layout.cpus();
         // A server and a client runtime per layout, pinned from their first instruction;
         // the previous layout's server stays idle in `accept`.
-        let addr = start_server(options.server, server_cpu)?;
+        let addr = match options.server_addr {
+            Some(addr) => addr,
+            None => start_server(options.server, server_cpu)?,
+        };
         pin(client_cpu, "main thread");
         let text = format!("http://{addr}/");
         let uri: http::Uri = text.parse().map_err(|e| format!("url: {e}"))?;

@@ -28,7 +28,11 @@
 use crate::time::Instant;
 use core::time::Duration;
 use http::{HeaderValue, Method, Uri};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// A map with a fast, randomly seeded hash (origins and ids are hashed several times per
+/// request; SipHash cost more than the pool's own work).
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Where connections go: scheme, host and port, and the proxy in between if any.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -245,12 +249,12 @@ impl Pool {
     pub fn new(config: PoolConfig) -> Pool {
         Pool {
             config,
-            conns: HashMap::new(),
-            idle: HashMap::new(),
-            open_per_origin: HashMap::new(),
+            conns: HashMap::default(),
+            idle: HashMap::default(),
+            open_per_origin: HashMap::default(),
             open_total: 0,
             waiters: VecDeque::new(),
-            granted: HashMap::new(),
+            granted: HashMap::default(),
             events: VecDeque::new(),
             next_id: 0,
             closed: false,

@@ -5,7 +5,7 @@
 use super::config::ClientError;
 use super::request::Outgoing;
 use crate::io::{Read, Write};
-use crate::runtime::{poll_once, BoxFuture, Rt, Runtime};
+use crate::runtime::{poll_once, BoxFuture, Rt, Runtime, Timer};
 use crate::runtime::{MaybeSend, MaybeSync};
 use crate::transport::{Input, Transport};
 use http::{Request, StatusCode};
@@ -47,6 +47,9 @@ pub(super) struct Conn {
     /// where it would be zeroed on every read and copied whenever a future is moved).
     pub(super) transport: Transport<Box<dyn Io>>,
     pub(super) http: ClientConnection,
+    /// The sleep of the requests' deadlines, kept armed across requests: the next request's
+    /// later deadline reuses it instead of registering a new timer (see [`Timer`]).
+    sleep: Timer,
 }
 
 impl Conn {
@@ -55,31 +58,49 @@ impl Conn {
             rt,
             transport: Transport::new(stream, READ_BUFFER, READ_BUFFER),
             http: ClientConnection::new(ClientConnectionConfig::default()),
+            sleep: Timer::default(),
         }
     }
 
-    /// Writes out everything the core has to send.
-    pub(super) async fn flush(&mut self) -> Result<(), ClientError> {
-        let now = self.rt.now();
-        let http = &mut self.http;
-        self.transport.queue_from(|| http.poll_transmit(now));
-        self.transport.flush().await.map_err(ClientError::Io)
+    /// Writes out everything the core has to send, within `timer`'s deadlines.
+    pub(super) async fn flush(&mut self, timer: &mut RequestTimer) -> Result<(), ClientError> {
+        let Conn {
+            rt,
+            transport,
+            http,
+            sleep,
+        } = self;
+        let now = rt.now();
+        transport.queue_from(|| http.poll_transmit(now));
+        with_deadline(&**rt, sleep, timer, transport.flush())
+            .await?
+            .map_err(ClientError::Io)
     }
 
-    /// The next event of the connection, reading as needed.
-    pub(super) async fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
-        loop {
-            if let Some(event) = self.http.poll_event() {
-                return Ok(event);
+    /// The next event of the connection, reading as needed, within `timer`'s deadlines.
+    pub(super) async fn next_event(
+        &mut self,
+        timer: &mut RequestTimer,
+    ) -> Result<ClientEvent, ClientError> {
+        let Conn {
+            rt,
+            transport,
+            http,
+            sleep,
+        } = self;
+        let read = async {
+            loop {
+                if let Some(event) = http.poll_event() {
+                    return Ok(event);
+                }
+                match transport.read().await {
+                    Input::Eof => http.handle_eof(),
+                    Input::Data(n) => http.handle_input(rt.now(), transport.received(n)),
+                    Input::Failed(e) => return Err(ClientError::Io(e)),
+                }
             }
-            match self.transport.read().await {
-                Input::Eof => self.http.handle_eof(),
-                Input::Data(n) => self
-                    .http
-                    .handle_input(self.rt.now(), self.transport.received(n)),
-                Input::Failed(e) => return Err(ClientError::Io(e)),
-            }
-        }
+        };
+        with_deadline(&**rt, sleep, timer, read).await?
     }
 
     /// Writes the request (holding the body back for `Expect: 100-continue`) and reads up
@@ -94,12 +115,11 @@ impl Conn {
     ) -> Result<http::Response<()>, ClientError> {
         let rt = self.rt.clone();
         self.http.send_request(head)?;
-        with_deadline(&*rt, timer, self.flush()).await??;
+        self.flush(timer).await?;
         if self.http.is_waiting_for_continue() {
             let patience = rt.now() + CONTINUE_PATIENCE;
             let waited = {
-                let wait = self.wait_for_continue(response_started);
-                let mut wait = pin!(with_deadline(&*rt, timer, wait));
+                let mut wait = pin!(self.wait_for_continue(timer, response_started));
                 let mut patience_over = rt.sleep_until(patience);
                 // The server's word first: an answer ready when the patience runs out wins.
                 poll_fn(|cx| match wait.as_mut().poll(cx) {
@@ -110,9 +130,9 @@ impl Conn {
             };
             match waited {
                 // A final answer before the body: return it; the body is never sent.
-                Ok(Ok(Ok(Some(final_head)))) => return Ok(final_head),
-                Ok(Ok(Ok(None))) | Err(_) => {}
-                Ok(Ok(Err(e))) | Ok(Err(e)) => return Err(e),
+                Ok(Ok(Some(final_head))) => return Ok(final_head),
+                Ok(Ok(None)) | Err(_) => {}
+                Ok(Err(e)) => return Err(e),
             }
         }
         match body {
@@ -122,15 +142,15 @@ impl Conn {
                 use futures_util::StreamExt;
                 while let Some(piece) = stream.next().await {
                     self.http.send_data(piece)?;
-                    with_deadline(&*rt, timer, self.flush()).await??;
+                    self.flush(timer).await?;
                 }
             }
         }
         self.http.send_end(None)?;
-        with_deadline(&*rt, timer, self.flush()).await??;
+        self.flush(timer).await?;
         timer.sent(rt.now());
         loop {
-            match with_deadline(&*rt, timer, self.next_event()).await?? {
+            match self.next_event(timer).await? {
                 ClientEvent::Informational(_) => *response_started = true,
                 ClientEvent::Response(head) => return Ok(head),
                 ClientEvent::Error(e) => return Err(e.into()),
@@ -144,10 +164,11 @@ impl Conn {
     /// Waits for `100 Continue` (`None`) or a final response head (`Some`).
     async fn wait_for_continue(
         &mut self,
+        timer: &mut RequestTimer,
         response_started: &mut bool,
     ) -> Result<Option<http::Response<()>>, ClientError> {
         loop {
-            match self.next_event().await? {
+            match self.next_event(timer).await? {
                 ClientEvent::Informational(head) => {
                     *response_started = true;
                     if head.status() == StatusCode::CONTINUE {
@@ -168,14 +189,17 @@ pub(super) fn unexpected_eof() -> ClientError {
 }
 
 /// Runs `future` until the request's earliest deadline; on expiry, the timeout that fired.
+/// `sleep` is the timer to wait on (a connection's, kept armed across its requests, or a
+/// fresh one).
 pub(super) async fn with_deadline<F: Future>(
     rt: &dyn Runtime,
+    sleep: &mut Timer,
     timer: &mut RequestTimer,
     future: F,
 ) -> Result<F::Output, ClientError> {
     let mut future = pin!(future);
     // Most steps (a write the socket buffer takes, a read of bytes already there) finish on
-    // the first poll: no timer is made for them.
+    // the first poll: no timer is involved.
     if let Some(output) = poll_once(&mut future).await {
         return Ok(output);
     }
@@ -183,7 +207,9 @@ pub(super) async fn with_deadline<F: Future>(
         let Some(deadline) = timer.poll_timeout() else {
             return Ok(future.await);
         };
-        let mut expiry = rt.sleep_until(deadline);
+        // May complete before `deadline` (an earlier one still armed): then nothing is due
+        // and the loop waits again.
+        let mut expiry = pin!(sleep.sleep_until(rt, Some(deadline)));
         // Biased: the work first, the timer only while the work is pending (work that is
         // done when its deadline passes is not a timeout).
         let output = poll_fn(|cx| match future.as_mut().poll(cx) {
@@ -275,9 +301,11 @@ mod tests {
         assert!(read_head(&mut server)
             .await
             .starts_with("GET /x HTTP/1.1\r\n"));
-        assert!(matches!(conn.next_event().await.unwrap(), ClientEvent::Data(d) if d == "ok"));
+        assert!(
+            matches!(conn.next_event(&mut timer).await.unwrap(), ClientEvent::Data(d) if d == "ok")
+        );
         assert!(matches!(
-            conn.next_event().await.unwrap(),
+            conn.next_event(&mut timer).await.unwrap(),
             ClientEvent::End { .. }
         ));
         assert!(conn.http.is_reusable());
@@ -366,10 +394,18 @@ mod tests {
         let timeouts = ClientTimeouts::NONE.with_total(Some(Duration::from_secs(5)));
         let mut timer = RequestTimer::new(timeouts, rt.now());
         assert_eq!(
-            with_deadline(&*rt, &mut timer, async { 7 }).await.unwrap(),
+            with_deadline(&*rt, &mut Timer::default(), &mut timer, async { 7 })
+                .await
+                .unwrap(),
             7
         );
-        let result = with_deadline(&*rt, &mut timer, std::future::pending::<()>()).await;
+        let result = with_deadline(
+            &*rt,
+            &mut Timer::default(),
+            &mut timer,
+            std::future::pending::<()>(),
+        )
+        .await;
         assert!(matches!(
             result,
             Err(ClientError::Timeout(TimeoutKind::Total))
@@ -380,6 +416,11 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             "late"
         };
-        assert_eq!(with_deadline(&*rt, &mut timer, late).await.unwrap(), "late");
+        assert_eq!(
+            with_deadline(&*rt, &mut Timer::default(), &mut timer, late)
+                .await
+                .unwrap(),
+            "late"
+        );
     }
 }

@@ -36,7 +36,8 @@ use http::header::HeaderValue;
 use http::Method;
 use io::Conn;
 use pool::ReaperWake;
-use std::collections::HashMap;
+/// Maps keyed by our own ids, with a fast seeded hash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::{Arc, Mutex};
 use tether_core::pool::{ConnId, Grant, Origin, Pool, PoolStats, WaiterId};
 
@@ -110,8 +111,8 @@ impl Client {
                 connector,
                 config,
                 pool: Mutex::new(pool),
-                idle: Mutex::new(HashMap::new()),
-                waiters: Mutex::new(HashMap::new()),
+                idle: Mutex::new(HashMap::default()),
+                waiters: Mutex::new(HashMap::default()),
                 reaper: Mutex::new(None),
                 reaper_wake: Arc::default(),
             }),

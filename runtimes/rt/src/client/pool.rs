@@ -9,7 +9,7 @@ use super::io::{with_deadline, Conn};
 use super::request::RequestBody;
 use super::response::ClientResponse;
 use super::Client;
-use crate::runtime::sleep_until;
+use crate::runtime::{sleep_until, Timer};
 use futures_channel::oneshot;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::task::AtomicWaker;
@@ -188,7 +188,7 @@ impl Client {
                     client: self,
                     waiter,
                 };
-                let grant = with_deadline(&*self.shared.rt, timer, rx)
+                let grant = with_deadline(&*self.shared.rt, &mut Timer::default(), timer, rx)
                     .await?
                     .map_err(|_| ClientError::Closed)?;
                 std::mem::forget(guard);
@@ -218,6 +218,7 @@ impl Client {
                 let opening = OpeningGuard { client: self, id };
                 let stream = with_deadline(
                     &*self.shared.rt,
+                    &mut Timer::default(),
                     timer,
                     self.shared.connector.connect(origin),
                 )

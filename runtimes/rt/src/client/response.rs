@@ -2,7 +2,7 @@
 //! its connection back to the pool once the body has ended.
 
 use super::config::ClientError;
-use super::io::{unexpected_eof, with_deadline};
+use super::io::unexpected_eof;
 use super::pool::Lease;
 use super::Client;
 use bytes::{Bytes, BytesMut};
@@ -93,12 +93,7 @@ impl ClientResponse {
                 // `sock_read` runs only while the application waits for the body: the time
                 // it spends between two calls is not the server's gap.
                 self.timer.read_resumed(self.client.now());
-                let event = with_deadline(
-                    &*self.client.shared.rt,
-                    &mut self.timer,
-                    lease.conn().next_event(),
-                )
-                .await??;
+                let event = lease.conn().next_event(&mut self.timer).await?;
                 self.timer.read_paused();
                 event
             }

@@ -5,7 +5,7 @@ use super::config::ClientError;
 use super::io::{with_deadline, Conn};
 use super::request::{add_headers, parse_url, Fields};
 use super::Client;
-use crate::runtime::{Rt, Runtime};
+use crate::runtime::{Rt, Runtime, Timer};
 use crate::websocket::{self, WebSocket};
 use http::header::HeaderName;
 use http::StatusCode;
@@ -94,17 +94,22 @@ impl WsRequest {
             ClientHandshake::new(&uri, random_key(&*shared.rt), &protocols, &self.config)?;
         add_headers(request.headers_mut(), shared, &headers, is_handshake_header)?;
         timer.connecting(client.now());
-        let stream =
-            with_deadline(&*shared.rt, &mut timer, shared.connector.connect(&origin)).await??;
+        let stream = with_deadline(
+            &*shared.rt,
+            &mut Timer::default(),
+            &mut timer,
+            shared.connector.connect(&origin),
+        )
+        .await??;
         timer.connected();
         let mut conn = Conn::new(shared.rt.clone(), stream);
         conn.http.send_request(&request)?;
         conn.http.send_end(None)?;
-        with_deadline(&*shared.rt, &mut timer, conn.flush()).await??;
+        conn.flush(&mut timer).await?;
         timer.sent(client.now());
         let mut response = None;
         loop {
-            match with_deadline(&*shared.rt, &mut timer, conn.next_event()).await?? {
+            match conn.next_event(&mut timer).await? {
                 ClientEvent::Response(head) => response = Some(head),
                 ClientEvent::Upgraded { trailing } => {
                     let Some(head) = response else {
