@@ -28,6 +28,7 @@
 use crate::time::Instant;
 use core::time::Duration;
 use http::{HeaderValue, Method, Uri};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// A map with a fast, randomly seeded hash (origins and ids are hashed several times per
@@ -37,7 +38,8 @@ pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 /// Where connections go: scheme, host and port, and the proxy in between if any.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
-    scheme: String,
+    /// Lowercase; the usual schemes without an allocation.
+    scheme: Cow<'static, str>,
     host: String,
     port: u16,
     proxy: Option<String>,
@@ -46,8 +48,16 @@ pub struct Origin {
 impl Origin {
     /// An origin; scheme and host are compared case-insensitively.
     pub fn new(scheme: &str, host: &str, port: u16) -> Origin {
+        const KNOWN: [&str; 4] = ["http", "https", "ws", "wss"];
+        let scheme = match KNOWN
+            .iter()
+            .find(|known| known.eq_ignore_ascii_case(scheme))
+        {
+            Some(known) => Cow::Borrowed(*known),
+            None => Cow::Owned(scheme.to_ascii_lowercase()),
+        };
         Origin {
-            scheme: scheme.to_ascii_lowercase(),
+            scheme,
             host: host.to_ascii_lowercase(),
             port,
             proxy: None,

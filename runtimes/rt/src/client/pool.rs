@@ -17,12 +17,12 @@ use http::Request;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tether_core::pool::{self, Acquire, ConnId, Grant, Origin, PoolEvent, WaiterId};
-use tether_core::time::RequestTimer;
+use tether_core::time::{Instant, RequestTimer};
 
 impl Client {
     /// One request/response exchange on a pooled connection, with one retry on a fresh
@@ -136,7 +136,12 @@ impl Client {
             async move {
                 loop {
                     let Some(shared) = weak.upgrade() else { return };
-                    let next = shared.pool.lock().ok().and_then(|p| p.poll_timeout());
+                    // Read and noted under the pool's lock, where releases compare with it.
+                    let next = shared.pool.lock().ok().and_then(|pool| {
+                        let next = pool.poll_timeout();
+                        wake.sleeping_until(next);
+                        next
+                    });
                     // Only the weak reference is held while sleeping: the client can go away.
                     drop(shared);
                     // A wake-up sent since the deadline was read is kept: it ends this sleep.
@@ -252,11 +257,16 @@ impl Client {
                 idle.insert(id, conn);
             }
         }
+        let mut earlier_deadline = false;
         if let Ok(mut pool) = self.shared.pool.lock() {
             let _ = pool.release(id, reusable, keep_alive, self.now());
+            earlier_deadline = reusable && self.shared.reaper_wake.sleeps_past(pool.poll_timeout());
         }
-        if reusable {
-            // After the pool has the connection's idle deadline.
+        if earlier_deadline {
+            // The reaper sleeps past the pool's next deadline (this connection's idle
+            // expiry): wake it to sleep until that one instead. A later deadline, the usual
+            // case, needs no wake-up: the reaper wakes at its own, finds nothing due yet,
+            // and sleeps again until the next.
             self.shared.reaper_wake.wake();
         }
         self.drain_pool_events();
@@ -266,14 +276,43 @@ impl Client {
 /// Wakes the idle reaper, its one waiter, under any executor: a wake-up sent while the
 /// reaper is not waiting is kept for its next wait, so none is lost between its reading the
 /// pool's next deadline and its going to sleep. No allocation, no lock.
-#[derive(Default)]
 pub(super) struct ReaperWake {
     /// Woken and not yet seen by the reaper.
     pending: AtomicBool,
     waker: AtomicWaker,
+    /// The deadline the reaper sleeps until, in nanoseconds of the core's clock (`u64::MAX`
+    /// for none); written and read under the pool's lock.
+    sleeping_until: AtomicU64,
+}
+
+impl Default for ReaperWake {
+    fn default() -> ReaperWake {
+        ReaperWake {
+            pending: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+            sleeping_until: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl ReaperWake {
+    fn nanos(deadline: Option<Instant>) -> u64 {
+        deadline.map_or(u64::MAX, |at| {
+            u64::try_from(at.duration_since_origin().as_nanos()).unwrap_or(u64::MAX)
+        })
+    }
+
+    /// The reaper is about to sleep until `deadline`.
+    fn sleeping_until(&self, deadline: Option<Instant>) {
+        self.sleeping_until
+            .store(Self::nanos(deadline), Ordering::Relaxed);
+    }
+
+    /// Whether the reaper sleeps past `deadline` (it is before the reaper's own).
+    fn sleeps_past(&self, deadline: Option<Instant>) -> bool {
+        deadline.is_some() && Self::nanos(deadline) < self.sleeping_until.load(Ordering::Relaxed)
+    }
+
     /// Ends the reaper's current or next wait.
     fn wake(&self) {
         self.pending.store(true, Ordering::Release);
@@ -493,5 +532,41 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(client.pool_stats(URL).unwrap().idle, 0, "expired");
         server.wait_closed(1).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_reaper_follows_deadlines_that_move_later_and_earlier() {
+        let mut config = ClientConfig::default();
+        config.pool.keepalive_timeout = Some(Duration::from_secs(10));
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = answered.clone();
+        let (client, server) = testing::client(config, move |_| {
+            // The third answer asks for a short idle life: an earlier deadline than the
+            // reaper sleeps until.
+            if count.fetch_add(1, Ordering::SeqCst) == 2 {
+                Reply::Send(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=3\r\n\r\nok"
+                        .to_vec(),
+                )
+            } else {
+                Reply::Send(OK.to_vec())
+            }
+        });
+        let idle = || client.pool_stats(URL).unwrap().idle;
+        client.get(URL).send().await.unwrap().text().await.unwrap();
+        // Reused 4 s later: its idle deadline moves from 10 s to 14 s.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        client.get(URL).send().await.unwrap().text().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(9_500)).await;
+        assert_eq!(idle(), 1, "not expired at 13.5 s, past the first deadline");
+        // Reused at 13.5 s with a 3 s hint (less a second of margin): expires at 15.5 s,
+        // before the 23.5 s the keep-alive timeout would give.
+        client.get(URL).send().await.unwrap().text().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(idle(), 1);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(idle(), 0, "expired at its earlier deadline");
+        server.wait_closed(1).await;
+        assert_eq!(answered.load(Ordering::SeqCst), 3);
     }
 }

@@ -286,15 +286,25 @@ pub(super) fn parse_url(url: &str, schemes: &[&str]) -> Result<(Uri, Origin), Cl
     let uri: Uri = without_fragment
         .parse()
         .map_err(|e: http::uri::InvalidUri| invalid(e.into()))?;
-    let (Some(scheme), Some(_)) = (uri.scheme_str(), uri.host()) else {
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
         return Err(invalid(UrlError::NotAbsolute));
     };
-    if !schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+    let Some(scheme) = schemes.iter().find(|s| s.eq_ignore_ascii_case(scheme)) else {
         return Err(invalid(UrlError::UnsupportedScheme {
             scheme: scheme.to_owned(),
         }));
-    }
-    let origin = Origin::from_uri(&uri).ok_or_else(|| invalid(UrlError::NotAbsolute))?;
+    };
+    // The authority's parts are found by scanning it: once each, here.
+    let host = authority.host();
+    let port = authority.port_u16().or(match *scheme {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    });
+    let (false, Some(port)) = (host.is_empty(), port) else {
+        return Err(invalid(UrlError::NotAbsolute));
+    };
+    let origin = Origin::new(scheme, host, port);
     Ok((uri, origin))
 }
 
