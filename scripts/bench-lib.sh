@@ -1,5 +1,5 @@
-# Shell helpers shared by the load benchmarks (scripts/bench-server.sh, scripts/bench-ws.sh),
-# sourced by them. `cores_busy` reads the caller's $server_core and $client_core.
+# Shell helpers shared by the load benchmarks (scripts/bench-server.sh, scripts/bench-ws.sh,
+# scripts/bench-client.sh), sourced by them. `cores_busy` reads the caller's $server_core and $client_core.
 
 # Clock ticks (utime + stime, all threads) of a process. Fields after the `(comm)`.
 cpu_ticks() {
