@@ -9,6 +9,8 @@ scripts/peers.sh
 export TETHER_PYTHON="$PWD/target/peers-venv/bin/python"
 export TETHER_REQUIRE_PEERS=1
 cargo test --workspace "$@"
+# An axum router on tether: its own workspace (see tests/axum/Cargo.toml).
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" cargo test --manifest-path tests/axum/Cargo.toml "$@"
 
 # The WebAssembly package: node --test, then the same tests under Deno and Bun, and workerd.
 scripts/wasm-test.sh

@@ -110,6 +110,8 @@ pub struct CleanupError {
 /// ```
 pub struct App<S = ()> {
     routes: Router<Handler<S>>,
+    /// What answers a request no route matches (instead of `404`/`405`).
+    fallback: Option<Handler<S>>,
     /// The first route that could not be added: reported when the application starts.
     route_error: Option<RouteError>,
     middlewares: Vec<Middleware<S>>,
@@ -135,6 +137,7 @@ impl<S: Send + Sync + 'static> App<S> {
     pub fn with_state(state: S) -> App<S> {
         App {
             routes: Router::new(),
+            fallback: None,
             route_error: None,
             middlewares: Vec::new(),
             state,
@@ -161,6 +164,17 @@ impl<S: Send + Sync + 'static> App<S> {
         if let Err(error) = self.routes.insert(method, path, handler) {
             self.route_error.get_or_insert(error);
         }
+        self
+    }
+
+    /// Answers the requests no route matches with `handler` instead of `404`/`405`.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn set_fallback<F, Fut>(mut self, handler: F) -> App<S>
+    where
+        F: Fn(Request<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response> + MaybeSend + 'static,
+    {
+        self.fallback = Some(Box::new(move |req| Box::pin(handler(req))));
         self
     }
 
@@ -240,6 +254,7 @@ impl<S: Send + Sync + 'static> App<S> {
         }
         let routes = Routes {
             routes: self.routes,
+            fallback: self.fallback,
             middlewares: self.middlewares,
             state: Arc::new(state),
         };
@@ -280,6 +295,7 @@ impl<S: Send + Sync + 'static> Next<S> {
 /// The frozen application the server runs.
 pub(crate) struct Routes<S> {
     routes: Router<Handler<S>>,
+    fallback: Option<Handler<S>>,
     middlewares: Vec<Middleware<S>>,
     pub(crate) state: Arc<S>,
 }
@@ -306,6 +322,11 @@ impl<S: Send + Sync + 'static> Routes<S> {
             Lookup::Found { value, params } => {
                 request.set_params(params);
                 return value(request);
+            }
+            Lookup::MethodNotAllowed { .. } | Lookup::NotFound
+                if let Some(fallback) = &self.fallback =>
+            {
+                return fallback(request);
             }
             Lookup::MethodNotAllowed { allow } => {
                 Response::empty(StatusCode::METHOD_NOT_ALLOWED).header(http::header::ALLOW, allow)

@@ -134,7 +134,16 @@ impl Body {
         Ok(all.freeze())
     }
 
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+    /// Whether this is a body with nothing in it (made by [`Body::empty`]).
+    #[cfg(feature = "tower")]
+    pub(crate) fn is_empty_body(&self) -> bool {
+        self.shared.is_none()
+    }
+
+    pub(crate) fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, BodyError>>> {
         let Some(shared) = &self.shared else {
             return Poll::Ready(None);
         };

@@ -288,6 +288,14 @@ where
                 streaming = None;
                 let _ = conn.send_end(None);
             }
+            Wake::Piece(Piece::Trailers(trailers)) => {
+                streaming = None;
+                // Trailers go out with chunked framing only; otherwise they are dropped (as
+                // hyper does) and the body simply ends.
+                if conn.send_end(Some(&trailers)).is_err() {
+                    let _ = conn.send_end(None);
+                }
+            }
             // What was sent goes out; then the connection ends without the body's end, so
             // the client cannot take the body for complete.
             Wake::Piece(Piece::Aborted) => {
@@ -444,3 +452,5 @@ async fn flush<IO: Read + Write + Unpin>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "tower"))]
+mod tower_tests;

@@ -36,6 +36,8 @@ mod router;
 pub mod runtime;
 mod service;
 mod sync;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod transport;
 pub mod websocket;
 

@@ -83,6 +83,21 @@ impl<S> Request<S> {
         }
     }
 
+    /// The request as an `http::Request` with its body, for code written against the `http`
+    /// types (a tower service: `App::fallback_service`, feature `tower`).
+    /// The connection's addresses go along in the extensions as a [`ConnectionInfo`]; the
+    /// route's parameters, the state and the WebSocket upgrade stay behind.
+    pub fn into_http(self) -> http::Request<Body> {
+        let RequestParts {
+            mut head,
+            body,
+            connection,
+            ..
+        } = *self.inner;
+        head.extensions.insert(connection);
+        http::Request::from_parts(head, body)
+    }
+
     pub(crate) fn set_params(&mut self, params: Params) {
         self.inner.params = params;
     }

@@ -25,29 +25,45 @@ pub(crate) enum ResponseBody {
     Stream(StreamedBody),
 }
 
-/// The receiving end of a streamed body, as the connection pumps it.
-pub(crate) struct StreamedBody {
-    rx: mpsc::Receiver<Bytes>,
-    aborted: Arc<AtomicBool>,
+/// The source of a streamed body, as the connection pumps it.
+pub(crate) enum StreamedBody {
+    /// The receiving end of a [`BodySender`].
+    Channel {
+        rx: mpsc::Receiver<Bytes>,
+        aborted: Arc<AtomicBool>,
+    },
+    /// An `http_body::Body` (a tower service's response, `Response::from_http`).
+    #[cfg(feature = "tower")]
+    Frames(crate::tower::Frames),
 }
 
 /// What a streamed body yields next.
 pub(crate) enum Piece {
     Data(Bytes),
-    /// Every sender is gone: the body is complete.
+    /// The body is complete.
     End,
-    /// A sender gave up ([`BodySender::abort`]): the body must not look complete.
+    /// The body is complete and ends with these trailer fields.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    Trailers(HeaderMap),
+    /// The source failed or gave up ([`BodySender::abort`]): the body must not look
+    /// complete.
     Aborted,
 }
 
 impl StreamedBody {
     pub(crate) fn poll_piece(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Piece> {
         use futures_util::StreamExt;
-        self.rx.poll_next_unpin(cx).map(|piece| match piece {
-            Some(data) => Piece::Data(data),
-            None if self.aborted.load(Ordering::Acquire) => Piece::Aborted,
-            None => Piece::End,
-        })
+        match self {
+            StreamedBody::Channel { rx, aborted } => {
+                rx.poll_next_unpin(cx).map(|piece| match piece {
+                    Some(data) => Piece::Data(data),
+                    None if aborted.load(Ordering::Acquire) => Piece::Aborted,
+                    None => Piece::End,
+                })
+            }
+            #[cfg(feature = "tower")]
+            StreamedBody::Frames(frames) => frames.poll_piece(cx),
+        }
     }
 }
 
@@ -152,7 +168,7 @@ impl Response {
     pub fn stream(content_type: HeaderValue) -> (Response, BodySender) {
         let (tx, rx) = mpsc::channel(16);
         let aborted = Arc::new(AtomicBool::new(false));
-        let body = StreamedBody {
+        let body = StreamedBody::Channel {
             rx,
             aborted: aborted.clone(),
         };
@@ -197,6 +213,8 @@ impl Response {
                 (!bodiless).then_some(0)
             }
             ResponseBody::Full(bytes) => Some(bytes.len() as u64),
+            #[cfg(feature = "tower")]
+            ResponseBody::Stream(StreamedBody::Frames(frames)) => frames.exact_len(),
             ResponseBody::Stream(_) => None,
         }
     }

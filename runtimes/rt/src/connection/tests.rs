@@ -400,7 +400,7 @@ async fn the_core_says_whether_a_request_has_a_body() {
 }
 
 /// One request on its own connection; the whole answer.
-async fn exchange<S: Send + Sync + 'static>(app: App<S>, request: &str) -> String {
+pub(super) async fn exchange<S: Send + Sync + 'static>(app: App<S>, request: &str) -> String {
     let (mut client, _service, _task) = connect(app, ServerConfig::default()).await;
     client.write_all(request.as_bytes()).await.unwrap();
     read_all(&mut client, Duration::from_secs(5)).await
