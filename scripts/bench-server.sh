@@ -9,6 +9,7 @@
 #   scripts/bench-server.sh             # 3 rounds of 10 s, 50 connections
 #   scripts/bench-server.sh --quick     # 1 round of 3 s (smoke run)
 #   scripts/bench-server.sh --callgrind # instructions and allocations per request (valgrind)
+#   scripts/bench-server.sh --axum      # the same axum router on tether and on axum::serve
 #   scripts/bench-server.sh --help
 #
 # Needs Linux (/proc, taskset) and at least 2 cores; installs wrk with apt-get if missing.
@@ -26,6 +27,7 @@ server_core=0
 client_core=1
 skip_build=0
 callgrind=0
+axum=0
 
 usage() {
     cat <<'EOF'
@@ -42,6 +44,9 @@ usage: scripts/bench-server.sh [options]
                      server, counted by valgrind's callgrind over one wrk run of --duration
                      (use --duration 5; valgrind is installed from Debian if missing). Stable
                      on a noisy machine, unlike requests/s.
+  --axum             compare the same axum hello router (tests/axum) served by tether
+                     (App::fallback_service) and by axum::serve (hyper), instead of the demo
+                     and a bare hyper server; combines with --callgrind
   --no-build         use the release binaries already built
   -h, --help         this text
 EOF
@@ -57,6 +62,7 @@ while [ $# -gt 0 ]; do
         --cores) IFS=, read -r server_core client_core <<<"${2:?--cores needs a value}"; shift 2 ;;
         --quick) rounds=1; duration=3; warmup=0; shift ;;
         --callgrind) callgrind=1; shift ;;
+        --axum) axum=1; shift ;;
         --no-build) skip_build=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -86,14 +92,29 @@ fi
 clk_tck="$(getconf CLK_TCK)"
 
 # --- build -----------------------------------------------------------------------------
-if [ "$skip_build" -eq 0 ]; then
-    echo "== building release binaries (tether demo, hyper_hello)"
-    # One invocation, so both share one feature resolution and one set of dependencies.
-    cargo build --release -p tether-tokio -p tether-bench --example demo --bin hyper_hello
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+if [ "$axum" -eq 1 ]; then
+    label_tether="axum on tether"
+    label_hyper="axum::serve"
+    bin_tether="$target_dir/release/axum_hello_tether"
+    bin_hyper="$target_dir/release/axum_hello_hyper"
+    if [ "$skip_build" -eq 0 ]; then
+        echo "== building release binaries (axum_hello_tether, axum_hello_hyper)"
+        # tests/axum is a workspace of its own; build into the same target directory.
+        CARGO_TARGET_DIR="$target_dir" cargo build --release \
+            --manifest-path tests/axum/Cargo.toml --bins
+    fi
+else
+    label_tether="tether demo"
+    label_hyper="hyper 1.x http1"
+    bin_tether="$target_dir/release/examples/demo"
+    bin_hyper="$target_dir/release/hyper_hello"
+    if [ "$skip_build" -eq 0 ]; then
+        echo "== building release binaries (tether demo, hyper_hello)"
+        # One invocation, so both share one feature resolution and one set of dependencies.
+        cargo build --release -p tether-tokio -p tether-bench --example demo --bin hyper_hello
+    fi
 fi
-target_dir="${CARGO_TARGET_DIR:-target}"
-bin_tether="$target_dir/release/examples/demo"
-bin_hyper="$target_dir/release/hyper_hello"
 for bin in "$bin_tether" "$bin_hyper"; do
     [ -x "$bin" ] || { echo "not built: $bin" >&2; exit 1; }
 done
@@ -250,13 +271,14 @@ h_eff="$(median "$work/hyper.tsv" '($3 > 0 ? $4 / $3 : 0)')"
 echo
 echo "medians over $rounds round(s), wrk -t1 -c$connections -d${duration}s, GET /:"
 echo
-awk -v tr="$t_rps" -v hr="$h_rps" -v tc="$t_cpu" -v hc="$h_cpu" -v te="$t_eff" -v he="$h_eff" '
+awk -v tr="$t_rps" -v hr="$h_rps" -v tc="$t_cpu" -v hc="$h_cpu" -v te="$t_eff" -v he="$h_eff" \
+    -v lt="$label_tether" -v lh="$label_hyper" '
     function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "n/a" }
     BEGIN {
         printf "| server             | requests/s | server CPU s | requests / server CPU-s |\n"
         printf "|--------------------|-----------:|-------------:|------------------------:|\n"
-        printf "| tether demo        | %10.0f | %12.2f | %23.0f |\n", tr, tc, te
-        printf "| hyper 1.x http1    | %10.0f | %12.2f | %23.0f |\n", hr, hc, he
+        printf "| %-18s | %10.0f | %12.2f | %23.0f |\n", lt, tr, tc, te
+        printf "| %-18s | %10.0f | %12.2f | %23.0f |\n", lh, hr, hc, he
         printf "| ratio tether/hyper | %10s | %12s | %23s |\n", ratio(tr, hr), ratio(tc, hc), ratio(te, he)
         printf "\n"
         printf "tether/hyper requests/s:                %s\n", ratio(tr, hr)

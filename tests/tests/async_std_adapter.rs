@@ -21,8 +21,8 @@ use tether_async_std::tls::TlsConfig;
 use tether_async_std::websocket::Message;
 use tether_async_std::TlsError;
 use tether_async_std::{
-    App, Client, ClientConfig, ClientError, ServeError, Server, ServerConfig, ShutdownHandle,
-    Spawner, Teardown,
+    App, Client, ClientConfig, ClientError, Request, Response, ServeError, Server, ServerConfig,
+    ShutdownHandle, Spawner, Teardown,
 };
 use tether_core::time::{ClientTimeouts, TimeoutKind};
 use tether_tests::curl;
@@ -75,6 +75,7 @@ on_both_executors!(
     a_graceful_shutdown_waits_for_the_request_in_flight_and_runs_the_teardown,
     the_shutdown_timeout_cuts_a_request_and_a_websocket_that_do_not_finish,
     https_and_wss_through_rustls_with_a_test_ca,
+    a_tower_service_is_served_on_this_executor,
 );
 
 /// A server running on its own thread, on the test's executor.
@@ -182,6 +183,39 @@ fn curl_gets_and_echoes_a_chunked_body(exec: Exec) {
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains("content-type: text/x-test"), "{head}");
     assert!(echoed_body == body, "{} bytes back", echoed_body.len());
+    server.stop().unwrap();
+}
+
+/// A tower service behind `App::fallback_service` (feature `tower`), next to a route of the
+/// app: the request in `http` types with tether's `Body`, a `String` response body.
+fn a_tower_service_is_served_on_this_executor(exec: Exec) {
+    let Some(curl) = curl() else {
+        return;
+    };
+    let service = tower::service_fn(
+        |request: http::Request<tether_async_std::Body>| async move {
+            let (head, mut body) = request.into_parts();
+            let received = body.bytes().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(http::Response::new(format!(
+                "{} {} {} bytes",
+                head.method,
+                head.uri.path(),
+                received.len()
+            )))
+        },
+    );
+    let app = App::new()
+        .route(http::Method::GET, "/own", |_req: Request| async {
+            Response::text("the app's route")
+        })
+        .fallback_service(service);
+    let server = Running::start(&exec, app);
+    let posted = curl_out(
+        &curl,
+        &["--data-binary", "0123456789", &server.url("/any/path")],
+    );
+    assert_eq!(posted, "POST /any/path 10 bytes");
+    assert_eq!(curl_out(&curl, &[&server.url("/own")]), "the app's route");
     server.stop().unwrap();
 }
 

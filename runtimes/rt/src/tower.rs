@@ -71,7 +71,19 @@ impl Frames {
         self.exact_len
     }
 
+    /// The next piece. A body that panics is a body that failed (the connection ends
+    /// without the body's end), as a handler that panics is a `500`: the connection's task
+    /// survives it.
     pub(crate) fn poll_piece(&mut self, cx: &mut Context<'_>) -> Poll<Piece> {
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.poll_frames(cx)));
+        polled.unwrap_or_else(|_| {
+            tracing::debug!("a service's response body panicked");
+            Poll::Ready(Piece::Aborted)
+        })
+    }
+
+    fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Piece> {
         loop {
             let frame = match self.body.as_mut().poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,

@@ -89,6 +89,10 @@ pub enum ClientError {
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
+    /// The request's own body failed before it was sent (an `http_body::Body` handed to the
+    /// client as a tower service); nothing was sent.
+    #[error("the request body failed: {0}")]
+    RequestBody(#[source] crate::app::BoxError),
     /// The WebSocket handshake failed.
     #[error("WebSocket handshake failed: {0}")]
     WebSocket(#[from] tether_core::ws::HandshakeError),

@@ -18,6 +18,8 @@ mod pool;
 mod redirect;
 mod request;
 mod response;
+#[cfg(feature = "tower")]
+mod service;
 #[cfg(test)]
 mod testing;
 mod ws;

@@ -91,6 +91,15 @@ impl RequestBuilder {
         self
     }
 
+    /// Adds fields already checked (the head of an `http::Request`).
+    #[cfg(feature = "tower")]
+    pub(super) fn headers(mut self, headers: HeaderMap) -> RequestBuilder {
+        for (name, value) in &headers {
+            self.headers.map.append(name.clone(), value.clone());
+        }
+        self
+    }
+
     /// Adds query parameters to the URL (form-encoded, after any query it already has).
     pub fn query(mut self, params: &[(&str, &str)]) -> RequestBuilder {
         if params.is_empty() {

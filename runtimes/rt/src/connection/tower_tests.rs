@@ -19,6 +19,7 @@ enum Step {
     Data(&'static str),
     Trailers(HeaderMap),
     Fail,
+    Panic,
 }
 
 /// A response body that plays its steps, in order.
@@ -39,6 +40,7 @@ impl http_body::Body for Scripted {
             Step::Data(text) => Ok(Frame::data(Bytes::from_static(text.as_bytes()))),
             Step::Trailers(trailers) => Ok(Frame::trailers(trailers)),
             Step::Fail => Err(std::io::Error::other("the source broke")),
+            Step::Panic => panic!("a body that panics"),
         }))
     }
 
@@ -92,14 +94,16 @@ async fn frames_of_unknown_length_are_chunked_with_their_trailers() {
 }
 
 #[tokio::test]
-async fn a_body_that_fails_never_looks_complete() {
-    let steps = vec![Step::Data("partial"), Step::Fail];
-    let answer = exchange(scripted_app(steps, None), GET).await;
-    assert!(answer.contains("7\r\npartial\r\n"), "{answer:?}");
-    assert!(
-        !answer.contains("0\r\n\r\n"),
-        "no end of the body: {answer:?}"
-    );
+async fn a_body_that_fails_or_panics_never_looks_complete() {
+    for last in [Step::Fail, Step::Panic] {
+        let steps = vec![Step::Data("partial"), last];
+        let answer = exchange(scripted_app(steps, None), GET).await;
+        assert!(answer.contains("7\r\npartial\r\n"), "{answer:?}");
+        assert!(
+            !answer.contains("0\r\n\r\n"),
+            "no end of the body: {answer:?}"
+        );
+    }
 }
 
 #[tokio::test]

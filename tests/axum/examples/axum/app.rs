@@ -6,7 +6,7 @@ use axum::extract::{Json, Path, Query, State};
 use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use axum::Router;
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,7 +42,9 @@ async fn streamed() -> axum::body::Body {
         tokio::time::sleep(Duration::from_millis(20)).await;
         Some((Ok::<_, Infallible>(format!("piece {i};")), i + 1))
     });
-    axum::body::Body::from_stream(pieces)
+    // Fused: tower-http's compression polls a body once more after its end, which an
+    // `unfold` stream does not allow (it panics).
+    axum::body::Body::from_stream(pieces.fuse())
 }
 
 async fn events() -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

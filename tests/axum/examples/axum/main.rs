@@ -14,19 +14,7 @@ use tether_tokio::{shutdown_signal, App, Server, ServerConfig};
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let addr = match (args.next().as_deref(), args.next()) {
-        (None, _) => "127.0.0.1:3000".to_owned(),
-        (Some("--addr"), Some(addr)) => addr,
-        _ => {
-            eprintln!("usage: axum [--addr HOST:PORT]");
-            std::process::exit(2);
-        }
-    };
-    let Ok(addr) = addr.parse() else {
-        eprintln!("not an address: {addr}");
-        std::process::exit(2);
-    };
+    let addr = tether_axum_tests::addr_argument("axum");
     let server = match Server::bind(addr, ServerConfig::default()).await {
         Ok(server) => server,
         Err(e) => {
