@@ -38,6 +38,10 @@ type Running = Guarded<BoxFuture<Response>>;
 /// Size of a connection's read buffer.
 const READ_BUFFER: usize = 16 * 1024;
 
+/// How many bytes of a streamed response body that are ready at once are queued with the
+/// head, before the loop's flush.
+const READY_BUDGET: usize = 64 * 1024;
+
 /// The request body being received.
 #[derive(Default)]
 struct Inbound {
@@ -165,6 +169,10 @@ where
                         Some(done) => (streaming, upgrade) = respond(&*rt, now, &mut conn, done),
                         None => running = Some(handler),
                     }
+                    if write_ready_pieces(&mut conn, &mut streaming) == BodyEnd::Aborted {
+                        let _ = flush(now, &mut conn, &mut transport).await;
+                        return;
+                    }
                 }
                 ServerEvent::Data(data) => inbound.data(data),
                 ServerEvent::End { .. } => inbound.finish(),
@@ -280,27 +288,18 @@ where
             Wake::Handler(done) => {
                 running = None;
                 (streaming, upgrade) = respond(&*rt, now, &mut conn, done);
-            }
-            Wake::Piece(Piece::Data(piece)) => {
-                let _ = conn.send_data(piece);
-            }
-            Wake::Piece(Piece::End) => {
-                streaming = None;
-                let _ = conn.send_end(None);
-            }
-            Wake::Piece(Piece::Trailers(trailers)) => {
-                streaming = None;
-                // Trailers go out with chunked framing only; otherwise they are dropped (as
-                // hyper does) and the body simply ends.
-                if conn.send_end(Some(&trailers)).is_err() {
-                    let _ = conn.send_end(None);
+                if write_ready_pieces(&mut conn, &mut streaming) == BodyEnd::Aborted {
+                    let _ = flush(now, &mut conn, &mut transport).await;
+                    return;
                 }
             }
-            // What was sent goes out; then the connection ends without the body's end, so
-            // the client cannot take the body for complete.
-            Wake::Piece(Piece::Aborted) => {
-                let _ = flush(now, &mut conn, &mut transport).await;
-                return;
+            Wake::Piece(piece) => {
+                if write_piece(&mut conn, &mut streaming, piece) == BodyEnd::Aborted {
+                    // What was sent goes out; then the connection ends without the body's
+                    // end, so the client cannot take the body for complete.
+                    let _ = flush(now, &mut conn, &mut transport).await;
+                    return;
+                }
             }
             Wake::Deadline => conn.handle_timeout(now),
             Wake::Stage(changed) => {
@@ -321,6 +320,73 @@ where
             }
         }
     }
+}
+
+/// Where a streamed response body stands after a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyEnd {
+    /// More may come.
+    Open,
+    /// Complete, its end sent.
+    Ended,
+    /// Failed: the connection must end without the body's end.
+    Aborted,
+}
+
+/// Hands one piece of a streamed response body to the core.
+fn write_piece(
+    conn: &mut ServerConnection,
+    streaming: &mut Option<StreamedBody>,
+    piece: Piece,
+) -> BodyEnd {
+    match piece {
+        Piece::Data(piece) => {
+            let _ = conn.send_data(piece);
+            return BodyEnd::Open;
+        }
+        Piece::End => {
+            let _ = conn.send_end(None);
+        }
+        Piece::Trailers(trailers) => {
+            // Trailers go out with chunked framing only; otherwise they are dropped (as
+            // hyper does) and the body simply ends.
+            if conn.send_end(Some(&trailers)).is_err() {
+                let _ = conn.send_end(None);
+            }
+        }
+        Piece::Aborted => return BodyEnd::Aborted,
+    }
+    *streaming = None;
+    BodyEnd::Ended
+}
+
+/// Writes what a streamed body has ready now, without waiting (a tower service's body that
+/// is already whole goes out with its head, in this turn's flush, instead of one turn of the
+/// loop per piece), up to [`READY_BUDGET`] bytes: a body that always has more goes on a piece
+/// per turn, each turn flushed (backpressure). Polled with a no-op waker: the loop polls the
+/// body again with its own before it waits.
+fn write_ready_pieces(
+    conn: &mut ServerConnection,
+    streaming: &mut Option<StreamedBody>,
+) -> BodyEnd {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut budget = READY_BUDGET;
+    while let Some(body) = streaming {
+        if budget == 0 {
+            return BodyEnd::Open;
+        }
+        let Poll::Ready(piece) = body.poll_piece(&mut cx) else {
+            return BodyEnd::Open;
+        };
+        if let Piece::Data(data) = &piece {
+            budget = budget.saturating_sub(data.len().max(1));
+        }
+        match write_piece(conn, streaming, piece) {
+            BodyEnd::Open => {}
+            end => return end,
+        }
+    }
+    BodyEnd::Ended
 }
 
 /// What woke the connection's loop.
