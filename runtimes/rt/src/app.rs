@@ -318,21 +318,20 @@ impl<S: Send + Sync + 'static> Routes<S> {
     }
 
     fn route(&self, mut request: Request<S>) -> BoxFuture<Response> {
-        let response = match self.routes.lookup(request.method(), request.uri().path()) {
-            Lookup::Found { value, params } => {
+        let lookup = self.routes.lookup(request.method(), request.uri().path());
+        let response = match (lookup, &self.fallback) {
+            (Lookup::Found { value, params }, _) => {
                 request.set_params(params);
                 return value(request);
             }
-            Lookup::MethodNotAllowed { .. } | Lookup::NotFound
-                if let Some(fallback) = &self.fallback =>
-            {
+            (Lookup::MethodNotAllowed { .. } | Lookup::NotFound, Some(fallback)) => {
                 return fallback(request);
             }
-            Lookup::MethodNotAllowed { allow } => {
+            (Lookup::MethodNotAllowed { allow }, None) => {
                 Response::empty(StatusCode::METHOD_NOT_ALLOWED).header(http::header::ALLOW, allow)
             }
-            Lookup::NotFound => Response::empty(StatusCode::NOT_FOUND),
-            Lookup::BadParam => Response::empty(StatusCode::BAD_REQUEST),
+            (Lookup::NotFound, None) => Response::empty(StatusCode::NOT_FOUND),
+            (Lookup::BadParam, _) => Response::empty(StatusCode::BAD_REQUEST),
         };
         Box::pin(async move { response })
     }

@@ -203,6 +203,10 @@ where
         }
         if flush(now, &mut conn, &mut transport).await.is_err() {
             peer_gone = true;
+            // Nothing more can be delivered: a streamed body's source is dropped (a
+            // `BodySender` sees `ResponseClosed`), rather than pulled and thrown away for as
+            // long as it produces.
+            streaming = None;
         }
         if conn.is_closed() {
             inbound.settle(&mut conn);

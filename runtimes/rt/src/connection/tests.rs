@@ -57,7 +57,7 @@ fn body_app(pace: Pace, seen: UnboundedSender<Seen>) -> App<UnboundedSender<Seen
 }
 
 /// Starts a service and one connection to it; the client's end of the pipe.
-async fn connect<S: Send + Sync + 'static>(
+pub(super) async fn connect<S: Send + Sync + 'static>(
     app: App<S>,
     config: ServerConfig,
 ) -> (DuplexStream, Service<S>, tokio::task::JoinHandle<()>) {

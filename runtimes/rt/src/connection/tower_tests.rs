@@ -2,8 +2,8 @@
 //! request as `http` types, the response body's frames as they come (length, chunks,
 //! trailers), a body that fails, a service that fails, and the app's own routes first.
 
-use super::tests::exchange;
-use crate::{App, Body, ConnectionInfo, Request, Response};
+use super::tests::{connect, exchange};
+use crate::{App, Body, ConnectionInfo, Request, Response, ServerConfig};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body::Body as _;
@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One frame of a scripted response body.
 #[derive(Clone)]
@@ -181,4 +183,46 @@ fn fallback_and_route() -> App<()> {
                 )))
             },
         ))
+}
+
+/// A body that always has another 16 KiB ready.
+struct Endless;
+
+impl http_body::Body for Endless {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'x'; 16 * 1024])))))
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_always_ready_is_written_as_it_comes_not_queued_whole() {
+    let app =
+        App::new().fallback_service(tower::service_fn(|_request: http::Request<Body>| async {
+            Ok::<_, Infallible>(http::Response::new(Endless))
+        }));
+    let (mut client, _service, task) = connect(app, ServerConfig::default()).await;
+    client.write_all(GET.as_bytes()).await.unwrap();
+    // The client gets bytes while the body goes on (the connection takes a bounded batch of
+    // ready pieces, then flushes), and going away ends the connection.
+    let mut received = 0;
+    let mut buffer = vec![0; 64 * 1024];
+    while received < 4 << 20 {
+        let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buffer))
+            .await
+            .expect("bytes keep coming")
+            .unwrap();
+        assert!(n > 0, "the body goes on");
+        received += n;
+    }
+    drop(client);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the connection ends once the client has gone")
+        .unwrap();
 }
