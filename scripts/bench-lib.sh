@@ -59,7 +59,7 @@ callgrind_start() {
     local name="$1" out="$2" bin="$3" port="$4"
     shift 4
     port_free "$port" || { echo "port $port is already in use" >&2; exit 1; }
-    TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
+    RUST_LOG=warn TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$bin" --addr "127.0.0.1:$port" >"$out.log" 2>&1 &
     server_pid=$!
     wait_until 300 0.2 "$server_pid" "$name did not answer under valgrind:" "$out.log" "$@"

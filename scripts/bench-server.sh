@@ -184,7 +184,7 @@ run() {
     local name="$1" bin="$2" port="$3" round="$4"
     local url="http://127.0.0.1:$port/"
     port_free "$port" || { echo "port $port is already in use" >&2; exit 1; }
-    TOKIO_WORKER_THREADS=1 taskset -c "$server_core" "$bin" --addr "127.0.0.1:$port" \
+    RUST_LOG=warn TOKIO_WORKER_THREADS=1 taskset -c "$server_core" "$bin" --addr "127.0.0.1:$port" \
         >"$work/$name.$round.log" 2>&1 &
     server_pid=$!
     wait_until 100 0.1 "$server_pid" "$name did not answer on $url:" "$work/$name.$round.log" \

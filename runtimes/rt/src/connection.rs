@@ -21,6 +21,7 @@ use crate::service::{Shared, Stage};
 use crate::transport::{Input, Transport};
 use crate::websocket;
 use bytes::Bytes;
+use log::{AccessEntry, ConnectionLog};
 use std::future::poll_fn;
 use std::future::Future;
 use std::io;
@@ -30,6 +31,8 @@ use std::task::Poll;
 use std::time::Duration;
 use tether_core::h1::{GeneratedFields, ServerConnection, ServerEvent};
 use tether_core::time::Instant;
+
+mod log;
 
 /// The handler of the current request, polled by the connection's own task (no task per
 /// request); a panic becomes a 500.
@@ -121,6 +124,19 @@ where
     S: Send + Sync + 'static,
     IO: Read + Write + Unpin + MaybeSend + 'static,
 {
+    use tracing::Instrument;
+    serve_in_span(io, shared, info)
+        .instrument(log::connection_span(info.peer))
+        .await;
+}
+
+async fn serve_in_span<S, IO>(io: IO, shared: Arc<Shared<S>>, info: ConnectionInfo)
+where
+    S: Send + Sync + 'static,
+    IO: Read + Write + Unpin + MaybeSend + 'static,
+{
+    let mut log = ConnectionLog::default();
+    let mut access: Option<AccessEntry> = None;
     let rt = shared.rt.clone();
     // One clock read per turn of the loop (on some hosts reading the clock is a system
     // call): what the wake is handled with, and what the flush that follows uses.
@@ -161,12 +177,17 @@ where
                         inbound.awaiting_want = conn.is_waiting_for_continue();
                         body
                     };
+                    log.request();
+                    access = AccessEntry::start(head.method(), head.uri().path(), now);
                     let request = Request::new(head, body, &context);
                     let mut handler = Guarded::new(shared.routes.dispatch(request));
                     // Most handlers answer at once: take the answer now, and write it with
                     // this turn's flush, instead of a turn of the select below.
                     match poll_once(&mut handler).await {
-                        Some(done) => (streaming, upgrade) = respond(&*rt, now, &mut conn, done),
+                        Some(done) => {
+                            logged(&mut access, &done, &*rt);
+                            (streaming, upgrade) = respond(&*rt, now, &mut conn, done);
+                        }
                         None => running = Some(handler),
                     }
                     if write_ready_pieces(&mut conn, &mut streaming) == BodyEnd::Aborted {
@@ -197,7 +218,10 @@ where
                     return;
                 }
                 ServerEvent::Closed => peer_gone = true,
-                ServerEvent::Error(e) => inbound.fail(BodyError::Protocol(e)),
+                ServerEvent::Error(e) => {
+                    log.protocol_error(&e);
+                    inbound.fail(BodyError::Protocol(e));
+                }
                 _ => {}
             }
         }
@@ -291,6 +315,7 @@ where
             Wake::Body => {}
             Wake::Handler(done) => {
                 running = None;
+                logged(&mut access, &done, &*rt);
                 (streaming, upgrade) = respond(&*rt, now, &mut conn, done);
                 if write_ready_pieces(&mut conn, &mut streaming) == BodyEnd::Aborted {
                     let _ = flush(now, &mut conn, &mut transport).await;
@@ -323,6 +348,18 @@ where
                 }
             }
         }
+    }
+}
+
+/// Emits the access event of the request `done` answers, if one is being kept (the clock
+/// is read for it only then).
+fn logged(access: &mut Option<AccessEntry>, done: &Result<Response, TaskError>, rt: &dyn Runtime) {
+    if let Some(entry) = access.take() {
+        let status = match done {
+            Ok(response) => response.status(),
+            Err(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        entry.answered(status, rt.now());
     }
 }
 

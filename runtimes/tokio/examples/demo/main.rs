@@ -15,6 +15,10 @@
 //! It uses the application state (request counters), a setup/teardown context (the counters
 //! are reported at shutdown) and the job scheduler (each WebSocket session is a supervised
 //! job, closed at shutdown). Stop it with Ctrl-C: it shuts down gracefully.
+//!
+//! It logs through `tracing` on stderr, filtered by `RUST_LOG` (default `info`: an access
+//! line per request, target `tether::access`; `RUST_LOG=debug` adds connections and
+//! protocol errors; `RUST_LOG=warn` for none).
 
 mod app;
 
@@ -40,6 +44,12 @@ fn parse_addr() -> Result<SocketAddr, String> {
 
 #[tokio::main]
 async fn main() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let addr = match parse_addr() {
         Ok(addr) => addr,
         Err(e) => {
