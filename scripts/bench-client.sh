@@ -38,7 +38,7 @@ fi
 
 # --- instructions and allocations per request (callgrind) -------------------------------
 [ "${#forward[@]}" -eq 0 ] || { echo "--callgrind takes no other options" >&2; exit 2; }
-# need_valgrind, wait_until, port_free, callgrind_counts.
+# need_valgrind, wait_until, port_free, callgrind_counts, scratch_dir.
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 need_valgrind
@@ -55,16 +55,7 @@ done
 port=18082
 small=1000
 large=6000
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+scratch_dir
 
 port_free "$port" || { echo "port $port is already in use" >&2; exit 1; }
 TOKIO_WORKER_THREADS=1 taskset -c 1 "$server" --addr "127.0.0.1:$port" >"$work/server.log" 2>&1 &

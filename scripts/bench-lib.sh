@@ -19,6 +19,21 @@ cores_busy() {
          END {print busy}' /proc/stat
 }
 
+# scratch_dir: sets $work to a new temporary directory and $server_pid to none, with an
+# EXIT trap that stops the server in $server_pid (if any) and removes $work.
+scratch_dir() {
+    work="$(mktemp -d)"
+    server_pid=""
+    trap stop_server_and_scratch EXIT
+}
+stop_server_and_scratch() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+
 # Whether nothing listens on 127.0.0.1:PORT.
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null

@@ -122,21 +122,11 @@ for bin in "$bin_tether" "$bin_hyper"; do
 done
 
 # --- one run ---------------------------------------------------------------------------
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 # cpu_ticks, cores_busy, port_free, wait_until, need_valgrind, callgrind_start,
-# callgrind_counts.
+# callgrind_counts, scratch_dir.
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
+scratch_dir
 
 # --- instructions per request ----------------------------------------------------------
 if [ "$callgrind" -eq 1 ]; then
