@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 struct Shared<T> {
     /// The value and how many times it changed.
@@ -42,9 +42,9 @@ pub(crate) struct WatchReceiver<T> {
     shared: Arc<Shared<T>>,
     /// The version last seen.
     seen: u64,
-    /// Kept between polls of [`WatchReceiver::poll_changed`], with the waker it was last
-    /// polled with, so a loop that polls it on every turn registers once, not once a turn.
-    listener: Option<(EventListener, Option<Waker>)>,
+    /// Kept between polls of [`WatchReceiver::poll_changed`], so a loop that polls it on
+    /// every turn registers once, not once a turn.
+    listener: Option<EventListener>,
 }
 
 impl<T> Clone for WatchReceiver<T> {
@@ -152,13 +152,13 @@ impl<T> WatchReceiver<T> {
             }
             match &mut self.listener {
                 // Listen first, then check again (the loop), so no change is missed.
-                None => self.listener = Some((self.shared.changed.listen(), None)),
-                // Registered with this task's waker: a change wakes it, and the version
-                // above says so. Nothing to poll.
-                Some((_, Some(waker))) if waker.will_wake(cx.waker()) => return Poll::Pending,
-                Some((listener, waker)) => {
+                None => self.listener = Some(self.shared.changed.listen()),
+                // Always polled, never assumed armed: a listener can have been notified by
+                // a change already seen (its notification raced with the version read
+                // above), and a notified listener is not notified again by the next
+                // change. Skipping this poll lost that next change.
+                Some(listener) => {
                     if Pin::new(listener).poll(cx).is_pending() {
-                        *waker = Some(cx.waker().clone());
                         return Poll::Pending;
                     }
                     self.listener = None;
@@ -231,6 +231,44 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         tx.send_modify(|v| *v = true);
         assert!(waiting.join().unwrap());
+    }
+
+    /// The race behind a connection that never saw its abort: a change's notification
+    /// arrives after its reader has already seen the change and listens again; the next
+    /// change must still wake the reader.
+    #[test]
+    fn a_change_after_a_late_notification_still_wakes_the_reader() {
+        use std::sync::atomic::AtomicUsize;
+        use std::task::{Wake, Waker};
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let (tx, mut rx) = watch(0);
+        // The change's value and version, its notification held back.
+        tx.shared.lock().0 = 1;
+        tx.shared.lock().1 = 1;
+        tx.shared.version.store(1, Ordering::Release);
+        assert_eq!(rx.poll_changed(&mut cx), Poll::Ready(Ok(())));
+        assert_eq!(rx.poll_changed(&mut cx), Poll::Pending);
+        // The late notification wakes the reader, which finds nothing new.
+        tx.shared.changed.notify(usize::MAX);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(rx.poll_changed(&mut cx), Poll::Pending);
+        // The next change wakes it again.
+        tx.send_modify(|v| *v = 2);
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "the second change was lost"
+        );
+        assert_eq!(rx.poll_changed(&mut cx), Poll::Ready(Ok(())));
+        assert_eq!(rx.borrow_and_update(), 2);
     }
 
     /// Blocks the thread on `future` (the crate has no executor of its own).

@@ -287,7 +287,14 @@ async fn a_server_abort_is_shutdown_at_every_pace() {
                 tokio::task::yield_now().await;
             }
             service.abort();
-            let outcome = next_seen(&mut seen).await;
+            let outcome = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await;
+            let outcome = match outcome {
+                Ok(outcome) => outcome.expect("the handler reported"),
+                Err(_) => panic!(
+                    "{pace:?} run {run}: no outcome in 10 s; connection task finished: {}",
+                    task.is_finished()
+                ),
+            };
             assert_eq!(
                 outcome,
                 Err(BodyError::Shutdown),
@@ -501,72 +508,5 @@ async fn an_aborted_streamed_response_never_ends_as_complete() {
     assert!(
         complete.ends_with("b\r\nfirst piece\r\n0\r\n\r\n"),
         "{complete:?}"
-    );
-}
-
-/// A subscriber that writes every event (debug and up) as text into a shared buffer.
-fn capturing() -> (impl tracing::Subscriber, Arc<Mutex<Vec<u8>>>) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(buffer.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    (subscriber, buffer)
-}
-
-#[tokio::test]
-async fn requests_protocol_errors_and_the_end_of_a_connection_are_traced() {
-    let (subscriber, buffer) = capturing();
-    let _default = tracing::subscriber::set_default(subscriber);
-    let answer = exchange(
-        routed_app(),
-        "GET /users/7 HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n\
-         GET /bad\0target HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .await;
-    assert!(answer.contains("HTTP/1.1 400 "), "{answer}");
-    let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let access: Vec<&&str> = lines
-        .iter()
-        .filter(|l| l.contains("tether::access"))
-        .collect();
-    assert_eq!(access.len(), 2, "{text}");
-    assert!(
-        access[0].contains("method=GET path=/users/7 status=200"),
-        "{text}"
-    );
-    assert!(access[1].contains("path=/nowhere status=404"), "{text}");
-    assert!(access
-        .iter()
-        .all(|l| l.contains("connection") && l.contains("micros=")));
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("DEBUG") && l.contains("protocol error")),
-        "{text}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("connection closed") && l.contains("requests=2")),
-        "{text}"
-    );
-    assert!(
-        !text.contains("ERROR"),
-        "a peer's bad input is not an error of ours: {text}"
     );
 }
