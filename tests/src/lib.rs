@@ -15,6 +15,7 @@ use tether_core::h1::{ServerConnection, ServerConnectionConfig, ServerEvent};
 use tether_core::time::Instant;
 
 pub mod client_suite;
+pub mod pki;
 pub mod server_suite;
 pub mod ws;
 
@@ -302,6 +303,22 @@ impl TokioServer {
         app: tether_tokio::App<S>,
         config: tether_tokio::ServerConfig,
     ) -> TokioServer {
+        TokioServer::start_on(app, move || async move {
+            tether_tokio::Server::bind("127.0.0.1:0".parse().unwrap(), config)
+                .await
+                .expect("bind")
+        })
+    }
+
+    /// Serves `app` on the server `make` returns (made on the server's own runtime: a TLS
+    /// server, a listener bound by the test, a Unix domain socket). `addr` is `0.0.0.0:0`
+    /// for a server without an IP address.
+    pub fn start_on<S, F, Fut>(app: tether_tokio::App<S>, make: F) -> TokioServer
+    where
+        S: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = tether_tokio::Server>,
+    {
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done) = std::sync::mpsc::channel();
         thread::spawn(move || {
@@ -311,11 +328,11 @@ impl TokioServer {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let server = tether_tokio::Server::bind("127.0.0.1:0".parse().unwrap(), config)
-                    .await
-                    .expect("bind");
-                tx.send((server.local_addr().unwrap(), server.shutdown_handle()))
-                    .unwrap();
+                let server = make().await;
+                let addr = server
+                    .local_addr()
+                    .unwrap_or_else(|_| "0.0.0.0:0".parse().unwrap());
+                tx.send((addr, server.shutdown_handle())).unwrap();
                 let _ = done_tx.send(server.serve(app).await);
             });
         });

@@ -11,42 +11,18 @@
 #[allow(dead_code)]
 mod demo;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tether_core::time::{ClientTimeouts, TimeoutKind};
+use tether_tests::pki::{pki, Pki};
 use tether_tests::TokioServer;
 use tether_tokio::tls::{TlsConfig, TlsConfigError};
 use tether_tokio::websocket::Message;
 use tether_tokio::{Client, ClientConfig, ClientError, TlsError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-
-/// A CA, and a server certificate for `names` signed by it.
-struct Pki {
-    ca: CertificateDer<'static>,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-}
-
-fn pki(names: &[&str]) -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let server = CertificateParams::new(names)
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
-    Pki {
-        ca: ca.der().clone(),
-        chain: vec![server.der().clone(), ca.der().clone()],
-        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-    }
-}
 
 /// Terminates TLS with `pki` and forwards every connection to `backend`.
 async fn tls_proxy(pki: &Pki, backend: SocketAddr) -> SocketAddr {

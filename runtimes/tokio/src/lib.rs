@@ -19,6 +19,7 @@
 mod client;
 mod clock;
 mod io;
+mod listener;
 mod server;
 pub mod tls;
 

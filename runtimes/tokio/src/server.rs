@@ -3,6 +3,7 @@
 //! graceful shutdown, and the signals that start one.
 
 use crate::clock::runtime;
+use crate::listener::{Accepted, Listener};
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tether_rt::{App, CleanupError, ConnectionInfo, ServerConfig, Service, StartError};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -43,26 +45,83 @@ pub enum ServeError {
 }
 
 /// A bound server; [`Server::serve`] runs it.
+///
+/// It listens on TCP ([`Server::bind`], or a listener you bound: [`Server::from_tcp`]) or on
+/// a Unix domain socket ([`Server::bind_unix`], [`Server::from_unix`]), and terminates TLS
+/// itself if given [`Server::tls`] (feature `tls`).
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listener: Listener,
     config: ServerConfig,
     shutdown: Arc<watch::Sender<bool>>,
+    tls: Tls,
 }
+
+/// The TLS settings a server terminates TLS with, if any (nothing without the `tls`
+/// feature).
+#[derive(Debug, Clone, Default)]
+struct Tls(#[cfg(feature = "tls")] Option<crate::tls::ServerTls>);
 
 impl Server {
     /// Binds `addr` (the only IO before `serve`).
     pub async fn bind(addr: SocketAddr, config: ServerConfig) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
+        Ok(Server::from_tcp(listener, config))
+    }
+
+    /// Serves on a TCP listener bound elsewhere: port 0 chosen before the server is made,
+    /// options set on the socket, or a socket inherited from systemd (socket activation:
+    /// `std::net::TcpListener::from(OwnedFd)`, set non-blocking, then
+    /// `TcpListener::from_std`).
+    pub fn from_tcp(listener: TcpListener, config: ServerConfig) -> Server {
+        Server::new(Listener::Tcp(listener), config)
+    }
+
+    /// Binds a Unix domain socket at `path`. A socket file left by a server that has gone is
+    /// replaced; one with a live server behind it is an `AddrInUse` error. The file is
+    /// removed when the server stops. Connections have no peer address
+    /// ([`ConnectionInfo`] is empty).
+    #[cfg(unix)]
+    pub async fn bind_unix(
+        path: impl AsRef<std::path::Path>,
+        config: ServerConfig,
+    ) -> io::Result<Server> {
+        let listener = Listener::bind_unix(path.as_ref().to_path_buf()).await?;
+        Ok(Server::new(listener, config))
+    }
+
+    /// Serves on a Unix domain socket bound elsewhere (its file is left alone).
+    #[cfg(unix)]
+    pub fn from_unix(listener: tokio::net::UnixListener, config: ServerConfig) -> Server {
+        Server::new(
+            Listener::Unix {
+                listener,
+                created: None,
+            },
+            config,
+        )
+    }
+
+    fn new(listener: Listener, config: ServerConfig) -> Server {
         let (tx, _) = watch::channel(false);
-        Ok(Server {
+        Server {
             listener,
             config,
             shutdown: Arc::new(tx),
-        })
+            tls: Tls::default(),
+        }
     }
 
-    /// Where it listens.
+    /// Terminates TLS on every connection (`https://`, `wss://`) with `tls`: its
+    /// certificate, ALPN `http/1.1`, and a deadline for the handshake, past which the
+    /// connection is closed.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Server {
+        self.tls = Tls(Some(tls));
+        self
+    }
+
+    /// Where it listens (an error for a Unix domain socket).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
@@ -164,7 +223,7 @@ async fn run<S: Send + Sync + 'static>(serve: Serve<S>) -> Result<(), ServeError
             accepted = server.listener.accept() => accepted,
             () = &mut stop => break,
         };
-        let (stream, peer) = match accepted {
+        let accepted = match accepted {
             Ok(accepted) => accepted,
             // Resource exhaustion (EMFILE...): back off instead of spinning.
             Err(_) => {
@@ -172,11 +231,16 @@ async fn run<S: Send + Sync + 'static>(serve: Serve<S>) -> Result<(), ServeError
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let info = ConnectionInfo::new(Some(peer), stream.local_addr().ok());
         let service = service.clone();
+        let tls = server.tls.clone();
         connections.spawn(async move {
-            service.serve_connection(crate::TokioIo(stream), info).await;
+            match accepted {
+                Accepted::Tcp(stream, info) => serve_stream(&service, stream, info, tls).await,
+                #[cfg(unix)]
+                Accepted::Unix(stream) => {
+                    serve_stream(&service, stream, ConnectionInfo::default(), tls).await;
+                }
+            }
             drop(permit);
         });
         // Reap finished connection tasks as we go.
@@ -216,6 +280,50 @@ async fn run<S: Send + Sync + 'static>(serve: Serve<S>) -> Result<(), ServeError
     }
     service.finish().await?;
     Ok(())
+}
+
+/// Serves one accepted connection, over TLS if the server has it.
+async fn serve_stream<S, IO>(service: &Service<S>, stream: IO, info: ConnectionInfo, tls: Tls)
+where
+    S: Send + Sync + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    #[cfg(feature = "tls")]
+    if let Tls(Some(tls)) = tls {
+        return serve_tls(service, stream, info, &tls).await;
+    }
+    #[cfg(not(feature = "tls"))]
+    let Tls() = tls;
+    service.serve_connection(crate::TokioIo(stream), info).await;
+}
+
+/// Serves one connection over TLS: the handshake first, under its deadline (a client that
+/// stalls it is cut, as the head timeout cuts a slowloris) and given up at once when the
+/// server shuts down (no request has started).
+#[cfg(feature = "tls")]
+async fn serve_tls<S, IO>(
+    service: &Service<S>,
+    stream: IO,
+    info: ConnectionInfo,
+    tls: &crate::tls::ServerTls,
+) where
+    S: Send + Sync + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = tokio::time::timeout(tls.timeout(), tls.acceptor().accept(stream));
+    let outcome = tokio::select! {
+        outcome = handshake => outcome,
+        () = service.stopping() => return,
+    };
+    match outcome {
+        Ok(Ok(stream)) => service.serve_connection(crate::TokioIo(stream), info).await,
+        Ok(Err(error)) => {
+            tracing::debug!(peer = ?info.peer, %error, "TLS handshake failed");
+        }
+        Err(_) => {
+            tracing::debug!(peer = ?info.peer, "TLS handshake timed out");
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM: pass it to [`Serve::with_graceful_shutdown`].

@@ -1,4 +1,5 @@
-//! TLS for the client (`https://`, `wss://`).
+//! TLS for the client (`https://`, `wss://`), and for the server (`ServerTls`, given to
+//! `Server::tls`; the handshake deadline and certificate reload are described there).
 //!
 //! Built on rustls with the *ring* crypto provider, behind the default-on cargo feature `tls`.
 //! By default servers are verified against Mozilla's root certificates (`webpki-roots`,
@@ -29,6 +30,11 @@ pub use ::rustls;
 pub(crate) use enabled::connect;
 #[cfg(feature = "tls")]
 pub use enabled::{TlsConfig, TlsConfigError};
+#[cfg(feature = "tls")]
+pub use server::{ServerTls, ServerTlsError};
+
+#[cfg(feature = "tls")]
+mod server;
 
 #[cfg(not(feature = "tls"))]
 pub(crate) use disabled::connect;
