@@ -10,6 +10,7 @@
 //!   deadline convention.
 //! * [`h1`]: HTTP/1.1 server and client connections.
 //! * [`ws`]: WebSocket handshake and connection, with heartbeat and permessage-deflate.
+//! * [`proxy`]: the client's handshakes with HTTP `CONNECT` and SOCKS5 proxies.
 //! * [`pool`]: connection-pool bookkeeping for clients; [`time::RequestTimer`]: aiohttp's
 //!   four client timeouts as deadlines.
 //!
@@ -33,6 +34,7 @@
 pub mod h1;
 mod output;
 pub mod pool;
+pub mod proxy;
 mod syntax;
 pub mod time;
 pub mod ws;

@@ -12,10 +12,13 @@
 //! The WebSocket targets (`ws_frames`, `ws_conn`) have their own driver and checks in [`ws`]:
 //! events are whole messages, so whole and split runs must give exactly the same events.
 //! `ws_extensions` fuzzes the permessage-deflate negotiation of the handshake ([`extensions`]).
+//! `proxy_connect` and `proxy_socks5` feed arbitrary proxy answers to the client's proxy
+//! handshakes (`proxy.rs`).
 
 mod chunked;
 mod client;
 mod extensions;
+mod proxy;
 mod record;
 mod server;
 mod split;
@@ -24,6 +27,7 @@ pub mod ws;
 pub use chunked::{chunked_lenient, chunked_strict, Chunked};
 pub use client::{check_client, ClientDriver, ClientRequest};
 pub use extensions::{check_extensions, extensions_config};
+pub use proxy::{check_proxy, Handshake, Outcome};
 pub use record::{assert_same, fields, without_continue, Fields, Norm, Recorder};
 pub use server::{check_server, ServerDriver};
 pub use split::{event_limit, split, whole, Clock, Piece};

@@ -18,6 +18,8 @@ mod events;
 mod generated;
 mod head;
 mod host;
+
+pub(crate) use host::is_valid_host;
 mod recv;
 mod server;
 mod start_line;
