@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop tests talk to, on a fresh Debian machine:
-# curl (Debian), a Python venv with h11, websockets and aiohttp (PyPI) under
+# curl, tinyproxy and Dante (Debian; plus the system user Dante checks SOCKS5 passwords
+# against, `tethersocks`, with no shell and no home), a Python venv with h11, websockets and aiohttp (PyPI) under
 # target/peers-venv, and Node's ws (npm) under target/peers-node.
 # Prints nothing but progress; exports nothing (scripts/test.sh sets TETHER_PYTHON).
 set -euo pipefail
@@ -13,10 +14,20 @@ command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+# The real proxies of the client's proxy tests (started by the tests, on loopback ports).
+command -v tinyproxy >/dev/null || missing+=(tinyproxy)
+[ -x /usr/sbin/danted ] || missing+=(dante-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "peers: installing ${missing[*]} from Debian"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# Dante's username/password method checks the system's password database.
+if ! id tethersocks >/dev/null 2>&1; then
+  echo "peers: adding the system user tethersocks (SOCKS5 tests)"
+  as_root useradd --system --no-create-home --shell /usr/sbin/nologin tethersocks
+  echo 'tethersocks:s0cks-pass' | as_root chpasswd
 fi
 
 venv=target/peers-venv

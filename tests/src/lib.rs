@@ -16,6 +16,7 @@ use tether_core::time::Instant;
 
 pub mod client_suite;
 pub mod pki;
+pub mod proxies;
 pub mod server_suite;
 pub mod ws;
 
