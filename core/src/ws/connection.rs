@@ -283,6 +283,11 @@ impl WebSocket {
         &self.config
     }
 
+    /// Whether permessage-deflate was negotiated (messages may be compressed).
+    pub fn is_compressed(&self) -> bool {
+        self.compression.is_some()
+    }
+
     /// Whether the connection is over and every byte to send has been handed out: close the
     /// transport. (The final [`WsEvent::Closed`] may still be waiting in `poll_event`.)
     pub fn is_closed(&self) -> bool {

@@ -21,7 +21,7 @@ use crate::service::{Shared, Stage};
 use crate::transport::{Input, Transport};
 use crate::websocket;
 use bytes::Bytes;
-use log::{AccessEntry, ConnectionLog};
+use log::{Access, ConnectionLog, End};
 use std::future::poll_fn;
 use std::future::Future;
 use std::io;
@@ -136,7 +136,7 @@ where
     IO: Read + Write + Unpin + MaybeSend + 'static,
 {
     let mut log = ConnectionLog::default();
-    let mut access: Option<AccessEntry> = None;
+    let mut access = Access::default();
     let rt = shared.rt.clone();
     // One clock read per turn of the loop (on some hosts reading the clock is a system
     // call): what the wake is handled with, and what the flush that follows uses.
@@ -159,7 +159,10 @@ where
     let mut stage = stage_rx.borrow_and_update();
     match stage {
         Stage::Running => {}
-        Stage::Draining => conn.shutdown(),
+        Stage::Draining => {
+            log.ending(End::Shutdown);
+            conn.shutdown();
+        }
         Stage::Abort => return,
     }
     loop {
@@ -178,26 +181,36 @@ where
                         body
                     };
                     log.request();
-                    access = AccessEntry::start(head.method(), head.uri().path(), now);
+                    access.start(head.method(), head.uri().path(), now);
                     let request = Request::new(head, body, &context);
                     let mut handler = Guarded::new(shared.routes.dispatch(request));
                     // Most handlers answer at once: take the answer now, and write it with
                     // this turn's flush, instead of a turn of the select below.
                     match poll_once(&mut handler).await {
                         Some(done) => {
-                            logged(&mut access, &done, &*rt);
+                            access.answered(&done, &*rt);
                             (streaming, upgrade) = respond(&*rt, now, &mut conn, done);
                         }
                         None => running = Some(handler),
                     }
-                    if write_ready_pieces(&mut conn, &mut streaming) == BodyEnd::Aborted {
+                    if write_ready_pieces(&mut conn, &mut streaming, &mut access)
+                        == BodyEnd::Aborted
+                    {
+                        log.ending(End::ResponseAborted);
                         let _ = flush(now, &mut conn, &mut transport).await;
                         return;
                     }
                 }
-                ServerEvent::Data(data) => inbound.data(data),
-                ServerEvent::End { .. } => inbound.finish(),
+                ServerEvent::Data(data) => {
+                    access.received(data.len());
+                    inbound.data(data);
+                }
+                ServerEvent::End { .. } => {
+                    inbound.finish();
+                    access.request_ended();
+                }
                 ServerEvent::Upgraded { trailing } => {
+                    log.ending(End::Upgraded);
                     if flush(now, &mut conn, &mut transport).await.is_err() {
                         return;
                     }
@@ -208,7 +221,8 @@ where
                             negotiated.deflate,
                             rt.now(),
                         );
-                        let socket = websocket::spawn(&rt, io, core, trailing);
+                        let protocol = negotiated.protocol.as_deref();
+                        let socket = websocket::spawn_session(&rt, io, core, trailing, protocol);
                         shared.track(&socket);
                         if stage_rx.with(|stage| *stage != Stage::Running) {
                             let _ = socket.close_going_away().await;
@@ -217,7 +231,10 @@ where
                     }
                     return;
                 }
-                ServerEvent::Closed => peer_gone = true,
+                ServerEvent::Closed => {
+                    log.ending(End::PeerClosed);
+                    peer_gone = true;
+                }
                 ServerEvent::Error(e) => {
                     log.protocol_error(&e);
                     inbound.fail(BodyError::Protocol(e));
@@ -226,6 +243,7 @@ where
             }
         }
         if flush(now, &mut conn, &mut transport).await.is_err() {
+            log.ending(End::WriteFailed);
             peer_gone = true;
             // Nothing more can be delivered: a streamed body's source is dropped (a
             // `BodySender` sees `ResponseClosed`), rather than pulled and thrown away for as
@@ -249,11 +267,17 @@ where
             }
         }
         if conn.is_closed() || (peer_gone && running.is_none() && streaming.is_none()) {
+            log.ending(if peer_gone {
+                End::PeerClosed
+            } else {
+                End::NotKeptAlive
+            });
             // Dropping `running` here cancels the handler (`cancel_on_disconnect`).
             transport.shutdown().await;
             return;
         }
         if peer_gone && shared.config.cancel_on_disconnect {
+            log.ending(End::PeerClosed);
             inbound.fail(BodyError::ConnectionLost);
             return;
         }
@@ -315,22 +339,32 @@ where
             Wake::Body => {}
             Wake::Handler(done) => {
                 running = None;
-                logged(&mut access, &done, &*rt);
+                access.answered(&done, &*rt);
                 (streaming, upgrade) = respond(&*rt, now, &mut conn, done);
-                if write_ready_pieces(&mut conn, &mut streaming) == BodyEnd::Aborted {
+                if write_ready_pieces(&mut conn, &mut streaming, &mut access) == BodyEnd::Aborted {
+                    log.ending(End::ResponseAborted);
                     let _ = flush(now, &mut conn, &mut transport).await;
                     return;
                 }
             }
             Wake::Piece(piece) => {
-                if write_piece(&mut conn, &mut streaming, piece) == BodyEnd::Aborted {
+                if write_piece(&mut conn, &mut streaming, &mut access, piece) == BodyEnd::Aborted {
+                    log.ending(End::ResponseAborted);
                     // What was sent goes out; then the connection ends without the body's
                     // end, so the client cannot take the body for complete.
                     let _ = flush(now, &mut conn, &mut transport).await;
                     return;
                 }
             }
-            Wake::Deadline => conn.handle_timeout(now),
+            Wake::Deadline => {
+                // An idle connection's deadline closes it quietly; any other is an error
+                // event (a 408), logged as such.
+                let idle = conn.is_idle();
+                conn.handle_timeout(now);
+                if idle && conn.is_closed() {
+                    log.idle_timeout();
+                }
+            }
             Wake::Stage(changed) => {
                 // A service gone (it never is while its connections run) means: end.
                 stage = if changed {
@@ -340,26 +374,18 @@ where
                 };
                 match stage {
                     Stage::Running => {}
-                    Stage::Draining => conn.shutdown(),
+                    Stage::Draining => {
+                        log.ending(End::Shutdown);
+                        conn.shutdown();
+                    }
                     Stage::Abort => {
+                        log.ending(End::Aborted);
                         inbound.fail(BodyError::Shutdown);
                         return;
                     }
                 }
             }
         }
-    }
-}
-
-/// Emits the access event of the request `done` answers, if one is being kept (the clock
-/// is read for it only then).
-fn logged(access: &mut Option<AccessEntry>, done: &Result<Response, TaskError>, rt: &dyn Runtime) {
-    if let Some(entry) = access.take() {
-        let status = match done {
-            Ok(response) => response.status(),
-            Err(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        entry.answered(status, rt.now());
     }
 }
 
@@ -378,10 +404,12 @@ enum BodyEnd {
 fn write_piece(
     conn: &mut ServerConnection,
     streaming: &mut Option<StreamedBody>,
+    access: &mut Access,
     piece: Piece,
 ) -> BodyEnd {
     match piece {
         Piece::Data(piece) => {
+            access.sent(piece.len());
             let _ = conn.send_data(piece);
             return BodyEnd::Open;
         }
@@ -398,6 +426,7 @@ fn write_piece(
         Piece::Aborted => return BodyEnd::Aborted,
     }
     *streaming = None;
+    access.response_ended();
     BodyEnd::Ended
 }
 
@@ -409,6 +438,7 @@ fn write_piece(
 fn write_ready_pieces(
     conn: &mut ServerConnection,
     streaming: &mut Option<StreamedBody>,
+    access: &mut Access,
 ) -> BodyEnd {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let mut budget = READY_BUDGET;
@@ -422,7 +452,7 @@ fn write_ready_pieces(
         if let Piece::Data(data) = &piece {
             budget = budget.saturating_sub(data.len().max(1));
         }
-        match write_piece(conn, streaming, piece) {
+        match write_piece(conn, streaming, access, piece) {
             BodyEnd::Open => {}
             end => return end,
         }

@@ -89,6 +89,13 @@ use futures_util::future::{self, Either};
 use futures_util::task::AtomicWaker;
 use tether_core::time::Instant;
 
+/// The target of the scheduler's span and events: a `job` span (its id, a child of the
+/// spawner's span) around each job's future and its events: `debug` when it is spawned,
+/// finishes or is cancelled (whether it had started, whether the scheduler was closing),
+/// `warn` when it fails or panics (the application's fault, not a peer's; reported to the
+/// error handler too). Without a subscriber the span is disabled and the future unwrapped.
+pub(crate) const JOBS: &str = "tether::jobs";
+
 /// Settings of a [`Scheduler`].
 ///
 /// The struct is `#[non_exhaustive]`: start from [`SchedulerConfig::default`]
@@ -625,6 +632,15 @@ impl Shared {
         let id = JobId(st.next_id);
         let job: BoxFuture<Result<T, JobFailure>> =
             Box::pin(async move { job.await.map_err(|err| JobFailure::from(err.into())) });
+        // The job runs in a span of its own when someone listens (no wrapper otherwise).
+        let span = tracing::debug_span!(target: JOBS, "job", id = id.0);
+        let job = if span.is_disabled() {
+            job
+        } else {
+            use tracing::Instrument;
+            Box::pin(job.instrument(span.clone()))
+        };
+        span.in_scope(|| tracing::debug!(target: JOBS, "job spawned"));
         let task = JobTask {
             run: Guarded::with_abort(job, Arc::clone(&ctl.abort)),
             fin: Some(Finisher {
@@ -633,6 +649,7 @@ impl Shared {
                 ctl: Arc::clone(&ctl),
                 tx,
                 permit,
+                span,
             }),
         };
         st.pending.push_back(PendingJob {
@@ -951,6 +968,22 @@ impl Drop for Acquire<'_> {
     }
 }
 
+/// Tells `tracing` how a job ended (see [`JOBS`]).
+fn log_outcome<T>(outcome: &Result<T, JobError>, started: bool, closing: bool) {
+    match outcome {
+        Ok(_) => tracing::debug!(target: JOBS, "job finished"),
+        Err(JobError::Failed { source, .. }) => {
+            tracing::warn!(target: JOBS, error = %source, "job failed");
+        }
+        Err(JobError::Panicked { message, .. }) => {
+            tracing::warn!(target: JOBS, panic = %message, "job panicked");
+        }
+        Err(JobError::Cancelled { .. }) => {
+            tracing::debug!(target: JOBS, started, closing, "job cancelled");
+        }
+    }
+}
+
 /// The future of a job's task: the job in the crate's panic and abort guard
 /// ([`Guarded`]), and the report of its outcome, exactly once (also when
 /// dropped unfinished: cancelled, or never started).
@@ -965,6 +998,8 @@ struct Finisher<T> {
     ctl: Arc<JobCtl>,
     tx: oneshot::Sender<Result<T, JobError>>,
     permit: Option<RoomPermit>,
+    /// The job's span (disabled when nobody listens), for the event of its end.
+    span: tracing::Span,
 }
 
 impl<T> JobTask<T> {
@@ -1017,6 +1052,7 @@ impl<T> Finisher<T> {
             ctl,
             tx,
             permit,
+            span,
         } = self;
         // 1. Report before the job stops counting, so that `close` returning
         //    implies the handler saw everything.
@@ -1030,6 +1066,7 @@ impl<T> Finisher<T> {
             let mut st = shared.lock();
             // Started: taken from the pending queue into `running`.
             let started = st.running.remove(&id).is_some();
+            span.in_scope(|| log_outcome(&outcome, started, st.closed));
             if st.closed {
                 let summary = &mut st.summary;
                 match &outcome {

@@ -7,7 +7,10 @@ use http::Method;
 use std::io;
 use std::sync::Arc;
 use tether_core::pool::{Origin, PoolStats};
-use tether_rt::client::{ClientConfig, ClientError, Connector, Io, RequestBuilder, WsRequest};
+use tether_rt::client::{
+    tls_handshake, tls_timing_wanted, ClientConfig, ClientError, Connector, Io, RequestBuilder,
+    WsRequest,
+};
 use tether_rt::{BoxFuture, WebSocket};
 use tokio::net::TcpStream;
 
@@ -103,7 +106,15 @@ impl Connector for TokioConnector {
         Box::pin(async move {
             let tcp = connect_tcp(&origin).await?;
             match origin.scheme() {
-                "https" | "wss" => crate::tls::connect(tcp, origin.host(), &tls).await,
+                "https" | "wss" => {
+                    // The handshake's time, for the request's span, when someone listens.
+                    let started = tls_timing_wanted().then(std::time::Instant::now);
+                    let stream = crate::tls::connect(tcp, origin.host(), &tls).await;
+                    if let Some(started) = started {
+                        tls_handshake(started.elapsed(), stream.is_ok());
+                    }
+                    stream
+                }
                 _ => Ok(Box::new(crate::TokioIo(tcp)) as Box<dyn Io>),
             }
         })

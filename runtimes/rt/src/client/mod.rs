@@ -14,6 +14,7 @@
 
 mod config;
 mod io;
+mod log;
 mod pool;
 mod redirect;
 mod request;
@@ -26,6 +27,7 @@ mod ws;
 
 pub use config::{ClientConfig, ClientError, HeaderError, TlsError, UrlError};
 pub use io::{Connector, Io};
+pub use log::{tls_handshake, tls_timing_wanted};
 pub use request::{BodyStream, RequestBuilder};
 pub use response::ClientResponse;
 pub use ws::WsRequest;

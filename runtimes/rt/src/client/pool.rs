@@ -6,6 +6,7 @@
 
 use super::config::ClientError;
 use super::io::{with_deadline, Conn};
+use super::log;
 use super::request::RequestBody;
 use super::response::ClientResponse;
 use super::Client;
@@ -33,8 +34,10 @@ impl Client {
         head: &Request<()>,
         body: &mut RequestBody,
         timer: &mut RequestTimer,
+        retries: &mut usize,
     ) -> Result<ClientResponse, ClientError> {
         let mut retried = false;
+        let trace = log::enabled();
         loop {
             let Some(outgoing) = body.attempt() else {
                 return Err(ClientError::Io(io::Error::other(
@@ -43,6 +46,7 @@ impl Client {
             };
             let mut lease = self.acquire(origin, timer).await?;
             timer.connected();
+            let sending = trace.then(|| self.now());
             let mut response_started = false;
             match lease
                 .conn()
@@ -50,6 +54,8 @@ impl Client {
                 .await
             {
                 Ok(response_head) => {
+                    let first_byte = sending.map(|at| self.now().saturating_duration_since(at));
+                    log::response_head(response_head.status(), first_byte);
                     lease.keep_alive = response_head
                         .headers()
                         .get("keep-alive")
@@ -66,6 +72,8 @@ impl Client {
                         && pool::may_retry(reused, response_started, head.method())
                     {
                         retried = true;
+                        *retries += 1;
+                        log::retry(&e, reused);
                         timer.retrying(self.now());
                         continue;
                     }
@@ -172,6 +180,8 @@ impl Client {
         timer: &mut RequestTimer,
     ) -> Result<Lease, ClientError> {
         self.ensure_reaper();
+        let trace = log::enabled();
+        let mut waited = None;
         let answer = self
             .shared
             .pool
@@ -183,6 +193,7 @@ impl Client {
         let grant = match answer {
             Acquire::Ready(grant) => grant,
             Acquire::Wait(waiter) => {
+                let waiting = trace.then(|| self.now());
                 let (tx, rx) = oneshot::channel();
                 if let Ok(mut waiters) = self.shared.waiters.lock() {
                     waiters.insert(waiter, tx);
@@ -197,6 +208,7 @@ impl Client {
                     .await?
                     .map_err(|_| ClientError::Closed)?;
                 std::mem::forget(guard);
+                waited = waiting.map(|at| self.now().saturating_duration_since(at));
                 grant
             }
         };
@@ -209,7 +221,10 @@ impl Client {
                     .ok()
                     .and_then(|mut idle| idle.remove(&id));
                 match conn {
-                    Some(conn) => Ok(Lease::new(self, id, conn, true)),
+                    Some(conn) => {
+                        log::connection(true, waited, None);
+                        Ok(Lease::new(self, id, conn, true))
+                    }
                     None => {
                         // Closed under us: release it as broken and open anew.
                         self.release(id, None, false, None);
@@ -218,7 +233,8 @@ impl Client {
                 }
             }
             Grant::Open(id) => {
-                timer.connecting(self.now());
+                let connecting = self.now();
+                timer.connecting(connecting);
                 // Dropped (the request was cancelled) or failed: the slot is given back.
                 let opening = OpeningGuard { client: self, id };
                 let stream = with_deadline(
@@ -229,6 +245,8 @@ impl Client {
                 )
                 .await??;
                 std::mem::forget(opening);
+                let connect = trace.then(|| self.now().saturating_duration_since(connecting));
+                log::connection(false, waited, connect);
                 if let Ok(mut pool) = self.shared.pool.lock() {
                     let _ = pool.opened(id);
                 }

@@ -2,6 +2,7 @@
 //! body; then sending it, redirects and all.
 
 use super::config::{ClientError, UrlError};
+use super::log;
 use super::redirect;
 use super::response::ClientResponse;
 use super::{Client, Shared};
@@ -186,6 +187,18 @@ impl RequestBuilder {
 
     /// Sends the request and reads the response head (following redirects).
     pub async fn send(self) -> Result<ClientResponse, ClientError> {
+        use tracing::Instrument;
+        let span = log::request_span(&self.method);
+        let sent = self.send_in(&span).instrument(span.clone()).await;
+        if let Err(error) = &sent {
+            let _entered = span.enter();
+            log::failed(error);
+        }
+        sent
+    }
+
+    /// [`RequestBuilder::send`], in the request's span.
+    async fn send_in(self, span: &tracing::Span) -> Result<ClientResponse, ClientError> {
         let RequestBuilder {
             client,
             mut method,
@@ -210,16 +223,22 @@ impl RequestBuilder {
             );
         }
         let (mut uri, mut origin) = parse_url(&url, HTTP_SCHEMES)?;
+        log::record_origin(span, &origin);
+        let mut retries = 0;
         for redirects in 0..=max_redirects {
             let head = build_head(&client.shared, &method, &uri, &headers, &body)?;
             let mut response = client
-                .exchange(&origin, &head, &mut body, &mut timer)
+                .exchange(&origin, &head, &mut body, &mut timer, &mut retries)
                 .await?;
+            let done = |response: ClientResponse| {
+                log::done(response.status(), redirects, retries);
+                Ok(response)
+            };
             let Some(next) = redirect::target(response.status(), response.headers(), &uri) else {
-                return Ok(response);
+                return done(response);
             };
             if max_redirects == 0 {
-                return Ok(response);
+                return done(response);
             }
             if redirects == max_redirects {
                 return Err(ClientError::TooManyRedirects(redirects));
@@ -231,9 +250,13 @@ impl RequestBuilder {
                 headers.remove(http::header::EXPECT);
             } else if body.is_spent() {
                 // 307/308 repeat the body, and a stream cannot be sent twice.
-                return Ok(response);
+                return done(response);
             }
             let (next_uri, next_origin) = parse_url(&next, HTTP_SCHEMES)?;
+            log::redirect(response.status(), &next);
+            if next_origin != origin {
+                log::record_origin(span, &next_origin);
+            }
             redirect::drop_credentials(&origin, &next_origin, &mut headers);
             response.discard().await?;
             timer.retrying(client.now());

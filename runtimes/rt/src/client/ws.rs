@@ -122,8 +122,13 @@ impl WsRequest {
                         client.now(),
                         mask_keys(shared.rt.clone()),
                     );
-                    let socket =
-                        websocket::spawn(&shared.rt, conn.transport.into_inner(), core, trailing);
+                    let socket = websocket::spawn_session(
+                        &shared.rt,
+                        conn.transport.into_inner(),
+                        core,
+                        trailing,
+                        negotiated.protocol.as_deref(),
+                    );
                     return Ok((socket, negotiated.protocol));
                 }
                 ClientEvent::End { .. } | ClientEvent::Closed => {

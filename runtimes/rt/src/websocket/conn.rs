@@ -25,6 +25,8 @@ use tether_core::ws::WebSocket as CoreWebSocket;
 pub(super) struct Conn<IO> {
     pub(super) ws: CoreWebSocket,
     pub(super) transport: Transport<IO>,
+    /// Messages (text and binary) handed to the core, for the session's end event.
+    pub(super) sent: u64,
 }
 
 impl<IO: Read + Write + Unpin> Conn<IO> {
@@ -32,18 +34,19 @@ impl<IO: Read + Write + Unpin> Conn<IO> {
     /// checked when the send was made): the message raced with the peer's close and is
     /// dropped (see the outbox's docs).
     pub(super) fn execute(&mut self, op: Op, now: Instant) {
-        let _ = match op {
+        let message = match op {
             Op::Text(text) => self.ws.send_text(&text),
             Op::Binary(data) => self.ws.send_binary(data),
-            Op::Ping(payload) => self.ws.send_ping(payload),
-            Op::Pong(payload) => self.ws.send_pong(payload),
-            Op::Close(code, reason) => self.ws.close(now, Some(code), &reason),
+            Op::Ping(payload) => return drop(self.ws.send_ping(payload)),
+            Op::Pong(payload) => return drop(self.ws.send_pong(payload)),
+            Op::Close(code, reason) => return drop(self.ws.close(now, Some(code), &reason)),
         };
+        self.sent += u64::from(message.is_ok());
     }
 
     /// Queues what the core has to send.
     pub(super) fn collect_transmits(&mut self, now: Instant) {
-        let Conn { ws, transport } = self;
+        let Conn { ws, transport, .. } = self;
         transport.queue_from(|| ws.poll_transmit(now));
     }
 }
@@ -63,7 +66,11 @@ impl<IO> Shared<IO> {
         rt: Rt,
     ) -> Shared<IO> {
         Shared {
-            conn: Mutex::new(Conn { ws, transport }),
+            conn: Mutex::new(Conn {
+                ws,
+                transport,
+                sent: 0,
+            }),
             outbox,
             rt,
         }

@@ -66,6 +66,7 @@
 
 mod conn;
 mod handle;
+mod log;
 mod outbox;
 mod pump;
 #[cfg(test)]
@@ -182,6 +183,21 @@ pub fn spawn<IO>(rt: &Rt, io: IO, ws: CoreWebSocket, trailing: Bytes) -> WebSock
 where
     IO: Read + Write + Unpin + MaybeSend + 'static,
 {
+    spawn_session(rt, io, ws, trailing, None)
+}
+
+/// [`spawn`], with the subprotocol the handshake settled for the session's span.
+pub(crate) fn spawn_session<IO>(
+    rt: &Rt,
+    io: IO,
+    ws: CoreWebSocket,
+    trailing: Bytes,
+    subprotocol: Option<&str>,
+) -> WebSocket
+where
+    IO: Read + Write + Unpin + MaybeSend + 'static,
+{
+    let span = log::session_span(ws.role(), subprotocol, ws.is_compressed());
     let config = ws.config();
     let (message_tx, message_rx) = queue::bounded(config.message_buffer.max(1));
     let outbox = Arc::new(Outbox::new(config.write_buffer.max(1)));
@@ -196,7 +212,12 @@ where
         status_tx,
         close_linger,
     );
-    rt.spawn(Box::pin(pump.run(trailing)));
+    if span.is_disabled() {
+        rt.spawn(Box::pin(pump.run(trailing)));
+    } else {
+        use tracing::Instrument;
+        rt.spawn(Box::pin(pump.run(trailing).instrument(span)));
+    }
     WebSocket::new(Arc::new(Handles::new(outbox)), message_rx, status_rx)
 }
 

@@ -40,6 +40,8 @@ pub(super) struct Pump<IO> {
     status: WatchSender<Status>,
     /// How long the final flush and shutdown may take (the config's `close_linger`).
     close_linger: Duration,
+    /// Messages (text and binary) received, for the session's end event.
+    received: u64,
     _close_on_drop: CloseOnDrop,
 }
 
@@ -117,6 +119,7 @@ impl<IO: Read + Write + Unpin + MaybeSend + 'static> Pump<IO> {
             pending: None,
             status,
             close_linger,
+            received: 0,
         }
     }
 
@@ -152,7 +155,7 @@ impl<IO: Read + Write + Unpin + MaybeSend + 'static> Pump<IO> {
             let woken = self.wait(wants, &mut timer, deadline).await;
             now = rt.now();
             let mut conn = shared.lock();
-            let Conn { ws, transport } = &mut *conn;
+            let Conn { ws, transport, .. } = &mut *conn;
             if let Some(step) = woken.step {
                 match step {
                     Step::Input(Input::Data(n)) => ws.handle_input(now, transport.received(n)),
@@ -272,8 +275,14 @@ impl<IO: Read + Write + Unpin + MaybeSend + 'static> Pump<IO> {
         while self.pending.is_none() {
             let message = match ws.poll_event()? {
                 WsEvent::Closed(reason) => return Some(reason),
-                WsEvent::Text(text) => Message::Text(text),
-                WsEvent::Binary(data) => Message::Binary(data),
+                WsEvent::Text(text) => {
+                    self.received += 1;
+                    Message::Text(text)
+                }
+                WsEvent::Binary(data) => {
+                    self.received += 1;
+                    Message::Binary(data)
+                }
                 WsEvent::Ping(payload) => Message::Ping(payload),
                 WsEvent::Pong(payload) => Message::Pong(payload),
                 _ => continue,
@@ -344,6 +353,8 @@ impl<IO: Read + Write + Unpin + MaybeSend + 'static> Pump<IO> {
             })
             .await;
         }
+        let sent = self.shared.lock().sent;
+        super::log::session_end(&reason, self.received, sent);
         // The socket goes with the last reference to the connection: this one (a sender that
         // got past the outbox just before it closed may hold another for the length of a
         // write).
