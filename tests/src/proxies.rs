@@ -23,6 +23,13 @@ pub struct Proxy {
     dir: PathBuf,
 }
 
+impl Proxy {
+    /// What the proxy logged so far (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();

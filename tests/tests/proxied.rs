@@ -62,3 +62,193 @@ fn curl_reaches_tether_through_dante_with_username_and_password() {
     assert_eq!(code, "000", "refused by the proxy");
     server.stop().unwrap();
 }
+
+// ---- tether's own client through the same proxies ----
+
+use std::time::Duration;
+use tether_tests::pki::pki;
+use tether_tokio::proxy::{Proxy, ProxyError};
+use tether_tokio::tls::{ServerTls, TlsConfig};
+use tether_tokio::websocket::Message;
+use tether_tokio::{Client, ClientConfig, ClientError, Server};
+
+/// The demo over plain HTTP and over TLS (for `localhost`), and a client through `proxy`
+/// trusting the TLS one's CA.
+struct Origins {
+    plain: TokioServer,
+    tls: TokioServer,
+    ca: rustls::pki_types::CertificateDer<'static>,
+}
+
+fn origins() -> Origins {
+    let pki = pki(&["localhost"]);
+    let tls = ServerTls::from_der(pki.chain.clone(), pki.key.clone_key()).unwrap();
+    Origins {
+        plain: TokioServer::start(demo::app(), demo::config()),
+        tls: TokioServer::start_on(demo::app(), move || async move {
+            Server::bind("127.0.0.1:0".parse().unwrap(), demo::config())
+                .await
+                .unwrap()
+                .tls(tls)
+        }),
+        ca: pki.ca,
+    }
+}
+
+fn client_via(proxy: &str, ca: &rustls::pki_types::CertificateDer<'static>) -> Client {
+    let mut config = ClientConfig::default().proxy(Proxy::parse(proxy).unwrap());
+    config.timeouts.sock_connect = Some(Duration::from_secs(2));
+    Client::with_tls(config, TlsConfig::with_root_certificates(vec![ca.clone()]))
+}
+
+/// A POST body, GETs, https, and a WebSocket over wss, all through `proxy`; then the pool
+/// holds only idle connections, one per route where the proxy keeps connections open
+/// (`keeps_plain`: tinyproxy closes a client's connection after each forwarded response;
+/// its tunnels stay).
+async fn exercise(client: &Client, origins: &Origins, keeps_plain: bool) {
+    // The POST first, on a new connection: a POST is not retried on a reused connection
+    // that the proxy closed under it (it may have been received).
+    let body = vec![9u8; 200_000];
+    let mut echoed = client
+        .post(&origins.plain.url("/echo"))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("POST through the proxy");
+    assert_eq!(echoed.bytes().await.unwrap(), body);
+    let plain = origins.plain.url("/");
+    for _ in 0..2 {
+        let mut response = client
+            .get(&plain)
+            .send()
+            .await
+            .expect("http through the proxy");
+        assert_eq!(response.text().await.unwrap(), "Hello, World!");
+    }
+    let secure = format!("https://localhost:{}/", origins.tls.addr.port());
+    for _ in 0..2 {
+        let mut response = client
+            .get(&secure)
+            .send()
+            .await
+            .expect("https through the proxy");
+        assert_eq!(response.text().await.unwrap(), "Hello, World!");
+    }
+    let ws = format!("wss://localhost:{}/ws", origins.tls.addr.port());
+    let (mut socket, protocol) = client.ws_connect(&ws, &["echo"]).await.expect("wss");
+    assert_eq!(protocol.as_deref(), Some("echo"));
+    socket.send_text("through the proxy").await.unwrap();
+    assert_eq!(
+        socket.recv().await,
+        Some(Message::Text("through the proxy".into()))
+    );
+    socket.close(1000, "done").await.unwrap();
+    while socket.recv().await.is_some() {}
+    let stats = client.pool_stats(&secure).expect("a pooled route");
+    assert_eq!((stats.idle, stats.in_use), (1, 0), "one tunnel, reused");
+    let stats = client.pool_stats(&plain).expect("a pooled route");
+    assert_eq!(stats.in_use, 0);
+    if keeps_plain {
+        assert_eq!(stats.idle, 1, "one connection, reused");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_through_tinyproxy() {
+    let Some(proxy) = tinyproxy(true) else {
+        return;
+    };
+    let origins = origins();
+    let (user, password) = HTTP_PROXY_USER;
+    let client = client_via(
+        &format!("http://{user}:{password}@{}", proxy.addr),
+        &origins.ca,
+    );
+    exercise(&client, &origins, false).await;
+
+    // Wrong credentials: the proxy's refusal (tinyproxy answers wrong credentials with 401,
+    // missing ones with 407), as the response of a plain request (the forward proxy's
+    // answer is the response) and as a typed error for a tunnel (the CONNECT refused).
+    let wrong = client_via(&format!("http://{user}:wrong@{}", proxy.addr), &origins.ca);
+    let response = wrong.get(&origins.plain.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    drop(response);
+    let secure = format!("https://localhost:{}/", origins.tls.addr.port());
+    match wrong.get(&secure).send().await {
+        Err(ClientError::Proxy(ProxyError::Refused { status, .. })) => assert_eq!(status, 401),
+        other => panic!("{other:?}"),
+    }
+    let anonymous = client_via(&format!("http://{}", proxy.addr), &origins.ca);
+    match anonymous.get(&secure).send().await {
+        Err(ClientError::Proxy(ProxyError::Refused { status, headers })) => {
+            assert_eq!(status, 407);
+            assert!(headers.contains_key("proxy-authenticate"), "{headers:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let stats = wrong.pool_stats(&secure).unwrap_or_default();
+    assert_eq!(stats.in_use, 0, "no pool slot leaked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_through_dante() {
+    let Some(proxy) = dante(true) else {
+        return;
+    };
+    let origins = origins();
+    let (user, password) = SOCKS_USER;
+    for scheme in ["socks5", "socks5h"] {
+        let url = format!("{scheme}://{user}:{password}@{}", proxy.addr);
+        exercise(&client_via(&url, &origins.ca), &origins, true).await;
+    }
+    let wrong = client_via(
+        &format!("socks5h://{user}:wrong@{}", proxy.addr),
+        &origins.ca,
+    );
+    let url = origins.plain.url("/");
+    match wrong.get(&url).send().await {
+        Err(ClientError::Proxy(ProxyError::AuthenticationFailed { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(wrong.pool_stats(&url).unwrap_or_default().in_use, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_stalls_or_closes_is_a_typed_error() {
+    let origins = origins();
+    let url = origins.plain.url("/");
+    // Accepts and never answers: the sock_connect timeout covers the handshake.
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalled_addr = stalled.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = stalled.accept().await {
+            held.push(socket);
+        }
+    });
+    // Reads the greeting and closes.
+    let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closing_addr = closing.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = closing.accept().await {
+            let mut greeting = [0u8; 3];
+            let _ = tokio::io::AsyncReadExt::read_exact(&mut socket, &mut greeting).await;
+        }
+    });
+    let client = client_via(&format!("socks5://{stalled_addr}"), &origins.ca);
+    let started = std::time::Instant::now();
+    match client.get(&url).send().await {
+        Err(ClientError::Timeout(kind)) => {
+            assert_eq!(kind, tether_core::time::TimeoutKind::SockConnect)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(client.pool_stats(&url).unwrap_or_default().in_use, 0);
+    let client = client_via(&format!("socks5://{closing_addr}"), &origins.ca);
+    match client.get(&url).send().await {
+        Err(ClientError::Proxy(ProxyError::Closed)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.pool_stats(&url).unwrap_or_default().in_use, 0);
+}

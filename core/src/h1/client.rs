@@ -202,8 +202,20 @@ impl ClientConnection {
             None => BodyEncoder::None,
         };
 
+        let absolute = self.config.absolute_form && *method != Method::CONNECT;
         let out = self.out.staging();
-        encode::write_request_line(out, method, target);
+        match (absolute, uri.scheme_str(), authority) {
+            (true, Some(scheme), Some(authority)) => {
+                out.put_slice(method.as_str().as_bytes());
+                out.put_u8(b' ');
+                out.put_slice(scheme.as_bytes());
+                out.put_slice(b"://");
+                out.put_slice(authority.as_bytes());
+                out.put_slice(target.as_bytes());
+                out.put_slice(b" HTTP/1.1\r\n");
+            }
+            _ => encode::write_request_line(out, method, target),
+        }
         if facts.host_count == 0 {
             if let Some(authority) = authority {
                 out.put_slice(b"host: ");

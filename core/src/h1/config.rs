@@ -128,12 +128,17 @@ pub struct ServerConnectionConfig {
 pub struct ClientConnectionConfig {
     /// Size limits for responses.
     pub limits: Limits,
+    /// Send request targets in absolute form (`GET http://host/path HTTP/1.1`), as a request
+    /// to an HTTP forward proxy must be (RFC 9112 §3.2.2); userinfo is never sent. Default:
+    /// origin form (`GET /path`).
+    pub absolute_form: bool,
 }
 
 impl Default for ClientConnectionConfig {
     fn default() -> ClientConnectionConfig {
         ClientConnectionConfig {
             limits: Limits::client(),
+            absolute_form: false,
         }
     }
 }

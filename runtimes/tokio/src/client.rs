@@ -5,6 +5,7 @@ use crate::clock::runtime;
 use crate::tls::TlsConfig;
 use http::Method;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tether_core::pool::{Origin, PoolStats};
 use tether_rt::client::{
@@ -119,11 +120,54 @@ impl Connector for TokioConnector {
             }
         })
     }
+
+    fn connect_plain(&self, host: &str, port: u16) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            let tcp = connect_host(&host, port).await?;
+            Ok(Box::new(crate::TokioIo(tcp)) as Box<dyn Io>)
+        })
+    }
+
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<Result<SocketAddr, ClientError>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(ClientError::Dns)?
+                .next()
+                .ok_or_else(|| {
+                    ClientError::Dns(io::Error::new(io::ErrorKind::NotFound, "no address"))
+                })
+        })
+    }
+
+    fn start_tls(
+        &self,
+        io: Box<dyn Io>,
+        host: &str,
+    ) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
+        let host = host.to_owned();
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let started = tls_timing_wanted().then(std::time::Instant::now);
+            let stream = crate::tls::connect(crate::io::RtIo(io), &host, &tls).await;
+            if let Some(started) = started {
+                tls_handshake(started.elapsed(), stream.is_ok());
+            }
+            stream
+        })
+    }
 }
 
 /// The first address of `origin` that accepts, in the resolver's order.
 async fn connect_tcp(origin: &Origin) -> Result<TcpStream, ClientError> {
-    let addrs: Vec<_> = tokio::net::lookup_host((origin.host(), origin.port()))
+    connect_host(origin.host(), origin.port()).await
+}
+
+/// The first address of `host:port` that accepts, in the resolver's order.
+async fn connect_host(host: &str, port: u16) -> Result<TcpStream, ClientError> {
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
         .await
         .map_err(ClientError::Dns)?
         .collect();

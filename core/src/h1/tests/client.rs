@@ -54,6 +54,35 @@ fn request_encoding() {
 }
 
 #[test]
+fn absolute_form_for_a_forward_proxy_without_userinfo() {
+    let mut conn = ClientConnection::new(config_absolute());
+    let request = Request::get("http://user:pw@example.com:8080/p?q=1")
+        .body(())
+        .unwrap();
+    conn.send_request(&request).unwrap();
+    conn.send_end(None).unwrap();
+    assert_eq!(
+        wire(&mut conn),
+        "GET http://example.com:8080/p?q=1 HTTP/1.1\r\nhost: example.com:8080\r\n\r\n"
+    );
+    // A request without a scheme and authority stays in origin form.
+    let mut conn = ClientConnection::new(config_absolute());
+    let request = Request::get("/only-a-path")
+        .header("host", "h")
+        .body(())
+        .unwrap();
+    conn.send_request(&request).unwrap();
+    assert!(wire(&mut conn).starts_with("GET /only-a-path HTTP/1.1\r\n"));
+}
+
+fn config_absolute() -> ClientConnectionConfig {
+    ClientConnectionConfig {
+        absolute_form: true,
+        ..ClientConnectionConfig::default()
+    }
+}
+
+#[test]
 fn chunked_request_with_trailers() {
     let mut conn = ClientConnection::new(ClientConnectionConfig::default());
     let request = Request::put("/upload")

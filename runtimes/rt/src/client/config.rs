@@ -8,6 +8,8 @@ use tether_core::pool::PoolConfig;
 use tether_core::time::{ClientTimeouts, TimeoutKind};
 use tether_core::ws::WsConfig;
 
+use super::proxy::{Proxy, ProxySettings};
+
 /// Client settings.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -27,6 +29,9 @@ pub struct ClientConfig {
     pub max_body_size: usize,
     /// WebSocket settings for `ws_connect`.
     pub websocket: WsConfig,
+    /// The proxies requests go through (none by default; the environment is read only by
+    /// [`ClientConfig::proxy_from_env`]).
+    pub proxy: ProxySettings,
 }
 
 impl Default for ClientConfig {
@@ -39,7 +44,24 @@ impl Default for ClientConfig {
             max_redirects: 10,
             max_body_size: 64 << 20,
             websocket: WsConfig::default(),
+            proxy: ProxySettings::default(),
         }
+    }
+}
+
+impl ClientConfig {
+    /// Reads the proxies from the environment as curl does (`http_proxy`, `https_proxy`,
+    /// `all_proxy`, `no_proxy`; see [`ProxySettings::from_env`]). Never done unless asked.
+    pub fn proxy_from_env(mut self) -> ClientConfig {
+        self.proxy = ProxySettings::from_env();
+        self
+    }
+
+    /// Sends every request through `proxy` (see [`ProxySettings`] for one per scheme and
+    /// exceptions).
+    pub fn proxy(mut self, proxy: Proxy) -> ClientConfig {
+        self.proxy = ProxySettings::all(proxy);
+        self
     }
 }
 
@@ -103,6 +125,10 @@ pub enum ClientError {
     /// TLS could not be set up for an `https://` or `wss://` connection.
     #[error("TLS error: {0}")]
     Tls(#[from] TlsError),
+    /// The proxy refused the tunnel (its status and fields, or its SOCKS5 reply), rejected
+    /// the credentials, broke its protocol or closed during the handshake.
+    #[error("proxy error: {0}")]
+    Proxy(#[from] tether_core::proxy::ProxyError),
 }
 
 /// Why a URL cannot be requested (the source of [`ClientError::InvalidUrl`]).

@@ -30,6 +30,41 @@ pub trait Connector: MaybeSend + MaybeSync + 'static {
     /// Opens a transport to `origin`. Failures are [`ClientError::Dns`],
     /// [`ClientError::Connect`] or [`ClientError::Tls`].
     fn connect(&self, origin: &Origin) -> BoxFuture<Result<Box<dyn Io>, ClientError>>;
+
+    /// For proxies: a plain connection to `host:port` (the proxy). The default says the
+    /// adapter cannot ([`ClientError::Connect`] with `ErrorKind::Unsupported`).
+    fn connect_plain(&self, host: &str, port: u16) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
+        let _ = (host, port);
+        Box::pin(async { Err(ClientError::Connect(unsupported())) })
+    }
+
+    /// For `socks5://` proxies: the address of `host:port`, resolved by the client.
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> BoxFuture<Result<std::net::SocketAddr, ClientError>> {
+        let _ = (host, port);
+        Box::pin(async { Err(ClientError::Dns(unsupported())) })
+    }
+
+    /// For proxies: TLS to `host` over a transport already open (to an `https://` proxy, or
+    /// through a tunnel to an `https`/`wss` origin).
+    fn start_tls(
+        &self,
+        io: Box<dyn Io>,
+        host: &str,
+    ) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
+        let _ = (io, host);
+        Box::pin(async { Err(ClientError::Connect(unsupported())) })
+    }
+}
+
+fn unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this runtime adapter cannot connect through proxies",
+    )
 }
 
 /// Size of a connection's read buffer.
@@ -53,11 +88,14 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(rt: Rt, stream: Box<dyn Io>) -> Conn {
+    /// A connection over `stream`; `absolute_form` for one to an HTTP forward proxy.
+    pub(super) fn new(rt: Rt, stream: Box<dyn Io>, absolute_form: bool) -> Conn {
+        let mut config = ClientConnectionConfig::default();
+        config.absolute_form = absolute_form;
         Conn {
             rt,
             transport: Transport::new(stream, READ_BUFFER, READ_BUFFER),
-            http: ClientConnection::new(ClientConnectionConfig::default()),
+            http: ClientConnection::new(config),
             sleep: Timer::default(),
         }
     }
@@ -242,6 +280,7 @@ mod tests {
             Conn::new(
                 rt(),
                 Box::new(crate::runtime::test_support::TokioIo(client)),
+                false,
             ),
             server,
         )

@@ -158,6 +158,8 @@ impl Client {
     /// Pool counts for the origin of `url` (idle, in use, opening, waiting).
     pub fn pool_stats(&self, url: &str) -> Option<PoolStats> {
         let origin = Origin::from_uri(&url.parse().ok()?)?;
+        // Keyed as requests are: through the proxy the settings name for it.
+        let origin = proxy::route::routed(&self.shared.config, origin);
         Some(self.shared.pool.lock().ok()?.stats(&origin))
     }
 

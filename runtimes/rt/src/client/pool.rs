@@ -241,7 +241,12 @@ impl Client {
                     &*self.shared.rt,
                     &mut Timer::default(),
                     timer,
-                    self.shared.connector.connect(origin),
+                    super::proxy::route::open(
+                        &*self.shared.rt,
+                        &*self.shared.connector,
+                        &self.shared.config,
+                        origin,
+                    ),
                 )
                 .await??;
                 std::mem::forget(opening);
@@ -254,7 +259,11 @@ impl Client {
                 Ok(Lease::new(
                     self,
                     id,
-                    Conn::new(self.shared.rt.clone(), stream),
+                    Conn::new(
+                        self.shared.rt.clone(),
+                        stream,
+                        super::proxy::route::forwarding(&self.shared.config, origin).is_some(),
+                    ),
                     false,
                 ))
             }

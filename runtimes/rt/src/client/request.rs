@@ -3,6 +3,7 @@
 
 use super::config::{ClientError, UrlError};
 use super::log;
+use super::proxy::route;
 use super::redirect;
 use super::response::ClientResponse;
 use super::{Client, Shared};
@@ -222,11 +223,16 @@ impl RequestBuilder {
                 HeaderValue::from_static("100-continue"),
             );
         }
-        let (mut uri, mut origin) = parse_url(&url, HTTP_SCHEMES)?;
+        let (mut uri, origin) = parse_url(&url, HTTP_SCHEMES)?;
+        let mut origin = route::routed(&client.shared.config, origin);
         log::record_origin(span, &origin);
         let mut retries = 0;
         for redirects in 0..=max_redirects {
-            let head = build_head(&client.shared, &method, &uri, &headers, &body)?;
+            let mut head = build_head(&client.shared, &method, &uri, &headers, &body)?;
+            if let Some(Some(credentials)) = route::forwarding(&client.shared.config, &origin) {
+                head.headers_mut()
+                    .insert(http::header::PROXY_AUTHORIZATION, credentials);
+            }
             let mut response = client
                 .exchange(&origin, &head, &mut body, &mut timer, &mut retries)
                 .await?;
@@ -253,6 +259,7 @@ impl RequestBuilder {
                 return done(response);
             }
             let (next_uri, next_origin) = parse_url(&next, HTTP_SCHEMES)?;
+            let next_origin = route::routed(&client.shared.config, next_origin);
             log::redirect(response.status(), &next);
             if next_origin != origin {
                 log::record_origin(span, &next_origin);

@@ -88,6 +88,7 @@ impl WsRequest {
         let client = self.client;
         let shared = &client.shared;
         let (uri, origin) = parse_url(&self.url, WS_SCHEMES)?;
+        let origin = super::proxy::route::routed(&shared.config, origin);
         let mut timer = RequestTimer::new(self.timeouts, client.now());
         let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
         let (handshake, mut request) =
@@ -98,11 +99,11 @@ impl WsRequest {
             &*shared.rt,
             &mut Timer::default(),
             &mut timer,
-            shared.connector.connect(&origin),
+            super::proxy::route::open(&*shared.rt, &*shared.connector, &shared.config, &origin),
         )
         .await??;
         timer.connected();
-        let mut conn = Conn::new(shared.rt.clone(), stream);
+        let mut conn = Conn::new(shared.rt.clone(), stream, false);
         conn.http.send_request(&request)?;
         conn.http.send_end(None)?;
         conn.flush(&mut timer).await?;

@@ -21,7 +21,6 @@
 //! `rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)`).
 
 use tether_rt::client::{ClientError, Io, TlsError};
-use tokio::net::TcpStream;
 
 /// The rustls crate this adapter is built with, to name its types.
 #[cfg(feature = "tls")]
@@ -183,11 +182,14 @@ mod enabled {
 
     /// Wraps `tcp` in TLS for `host` (SNI and certificate name; an IP address is checked
     /// against the certificate's IP addresses).
-    pub(crate) async fn connect(
-        tcp: TcpStream,
+    pub(crate) async fn connect<S>(
+        tcp: S,
         host: &str,
         config: &TlsConfig,
-    ) -> Result<Box<dyn Io>, ClientError> {
+    ) -> Result<Box<dyn Io>, ClientError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let client_config = config.client_config()?;
         // `Uri::host` keeps the brackets of an IPv6 literal.
         let bare = host
@@ -281,8 +283,8 @@ mod disabled {
     pub struct TlsConfig {}
 
     /// Fails: built without the `tls` feature.
-    pub(crate) async fn connect(
-        _tcp: TcpStream,
+    pub(crate) async fn connect<S>(
+        _tcp: S,
         _host: &str,
         _config: &TlsConfig,
     ) -> Result<Box<dyn Io>, ClientError> {

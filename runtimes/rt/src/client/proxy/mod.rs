@@ -5,6 +5,7 @@
 
 mod handshake;
 mod no_proxy;
+pub(crate) mod route;
 
 pub use handshake::open_tunnel;
 pub use no_proxy::NoProxy;
