@@ -326,3 +326,55 @@ async fn outside_tethers_server_the_extractor_says_so() {
     );
     assert_eq!(rejection.into_response().status(), StatusCode::BAD_REQUEST);
 }
+
+/// Another connection to a running service; the client's end.
+fn another_connection(service: &crate::Service<()>) -> DuplexStream {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let serving = service.clone();
+    tokio::spawn(async move {
+        serving
+            .serve_connection(TokioIo(server), crate::ConnectionInfo::default())
+            .await
+    });
+    client
+}
+
+#[tokio::test]
+async fn a_scheduler_without_room_answers_503_and_switches_nothing() {
+    let session = Arc::new(Session::default());
+    let mut config = deflating();
+    config.jobs = crate::jobs::SchedulerConfig::default()
+        .with_limit(1)
+        .with_pending_limit(0);
+    let (mut first, _, service, _) = open(echo_app(session.clone(), None), config).await;
+    first.send_text("the one session").await.unwrap();
+    assert!(within(first.recv()).await.is_some());
+    let (_, request) = client_handshake(&WsConfig::default());
+    let mut second = another_connection(&service);
+    second.write_all(request.as_bytes()).await.unwrap();
+    let (head, _) = read_head(&mut second).await;
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    // The refused session's callback is gone (the running one holds its own flag).
+    within(async {
+        while !session.dropped.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // Once the first session ends, its place is free again.
+    first.close(1000, "done").await.unwrap();
+    assert_eq!(within(first.recv()).await, None);
+    within(async {
+        loop {
+            let mut third = another_connection(&service);
+            third.write_all(request.as_bytes()).await.unwrap();
+            let (head, _) = read_head(&mut third).await;
+            if head.starts_with("HTTP/1.1 101") {
+                break;
+            }
+            assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
