@@ -587,6 +587,8 @@ async fn flush<IO: Read + Write + Unpin>(
     transport.flush().await
 }
 
+#[cfg(all(test, feature = "axum"))]
+mod axum_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(all(test, feature = "tower"))]

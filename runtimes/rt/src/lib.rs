@@ -17,6 +17,8 @@
 //!   client connection, timeouts and pool; the adapter gives it a [`Connector`].
 //! * [`websocket`]: the WebSocket pump and its [`WebSocket`] handle (Stream/Sink).
 //! * [`jobs`]: the supervised job scheduler (aiojobs).
+//! * `tower` (feature `tower`): tower services and axum routers as an app's fallback;
+//!   `axum` (feature `axum`): the WebSocket extractor for such a router.
 //! * [`runtime`]: the [`Runtime`] an adapter implements, and [`Task`], a joinable,
 //!   abortable task built on it; [`io`]: the stream traits an adapter implements.
 
@@ -24,6 +26,8 @@
 #![deny(missing_docs)]
 
 mod app;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod body;
 pub mod client;
 mod connection;

@@ -3,7 +3,7 @@
 
 use crate::body::Body;
 use crate::jobs::Scheduler;
-use crate::response::{Response, ResponseBody};
+use crate::response::{Response, ResponseBody, Upgrade};
 use crate::router::Params;
 use crate::websocket::WebSocket;
 use futures_channel::oneshot;
@@ -86,15 +86,27 @@ impl<S> Request<S> {
     /// The request as an `http::Request` with its body, for code written against the `http`
     /// types (a tower service: `App::fallback_service`, feature `tower`).
     /// The connection's addresses go along in the extensions as a [`ConnectionInfo`]; the
-    /// route's parameters, the state and the WebSocket upgrade stay behind.
+    /// route's parameters and the state stay behind. With the feature `axum`, a request that
+    /// carries an `Upgrade` field also takes what the `axum::WebSocketUpgrade` extractor
+    /// needs to accept it (the WebSocket settings in force and the scheduler its session
+    /// runs on); other requests pay nothing for it.
     pub fn into_http(self) -> http::Request<Body> {
         let RequestParts {
             mut head,
             body,
             connection,
+            #[cfg(feature = "axum")]
+            scheduler,
+            #[cfg(feature = "axum")]
+            ws_config,
             ..
         } = *self.inner;
         head.extensions.insert(connection);
+        #[cfg(feature = "axum")]
+        if head.headers.contains_key(http::header::UPGRADE) {
+            head.extensions
+                .insert(crate::axum::UpgradeContext::new(ws_config, scheduler));
+        }
         http::Request::from_parts(head, body)
     }
 
@@ -185,15 +197,15 @@ impl<S> Request<S> {
         let head = http::Request::from_parts(self.inner.head.clone(), ());
         match core_ws::accept(&head, protocols, &self.inner.ws_config) {
             Ok((response, negotiated)) => {
-                let (tx, rx) = oneshot::channel();
+                let (upgrade, pending) = PendingWebSocket::accepted(negotiated);
                 let (head, ()) = response.into_parts();
                 Ok((
                     Response {
                         head,
                         body: ResponseBody::Empty,
-                        upgrade: Some(Box::new((negotiated, tx))),
+                        upgrade: Some(upgrade),
                     },
-                    PendingWebSocket { rx },
+                    pending,
                 ))
             }
             Err(refusal) => {
@@ -217,6 +229,15 @@ impl<S> Request<S> {
 #[derive(Debug)]
 pub struct PendingWebSocket {
     rx: oneshot::Receiver<WebSocket>,
+}
+
+impl PendingWebSocket {
+    /// The upgrade for a `101` to carry to the connection, and the WebSocket it gives once
+    /// the connection has switched.
+    pub(crate) fn accepted(negotiated: core_ws::Negotiated) -> (Box<Upgrade>, PendingWebSocket) {
+        let (tx, rx) = oneshot::channel();
+        (Box::new((negotiated, tx)), PendingWebSocket { rx })
+    }
 }
 
 impl Future for PendingWebSocket {

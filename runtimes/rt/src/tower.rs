@@ -17,8 +17,10 @@
 //! * A service error, or a service that is not ready because it failed, is answered `500`.
 //!
 //! What a service cannot do here: upgrade the connection through hyper's `OnUpgrade`
-//! (axum's own `WebSocketUpgrade` extractor needs it). Use an [`App`] route and
-//! [`Request::websocket`](crate::Request::websocket) for WebSockets.
+//! (axum's own `WebSocketUpgrade` extractor needs it, and refuses every upgrade on tether).
+//! For WebSockets, take `tether_rt::axum::WebSocketUpgrade` in the axum handler instead
+//! (feature `axum`), or use an [`App`] route and
+//! [`Request::websocket`](crate::Request::websocket).
 
 use crate::app::{App, BoxError};
 use crate::body::{Body, BodyError};
@@ -145,15 +147,37 @@ impl Response {
     /// A response from an `http::Response` whose body is any `http_body::Body` (what tower
     /// services and axum handlers return). The body is written as its frames come; with an
     /// exact size hint it is sent with `Content-Length`, else chunked (close-delimited for
-    /// HTTP/1.0 clients).
+    /// HTTP/1.0 clients); the body of a 1xx, 204 or 304 is dropped unread. With the feature
+    /// `axum`, the `101` of `axum::WebSocketUpgrade::on_upgrade` brings its upgrade along,
+    /// which the connection completes as for [`Request::websocket`](crate::Request::websocket).
     pub fn from_http<B>(response: http::Response<B>) -> Response
     where
         B: http_body::Body + MaybeSend + 'static,
         B::Error: Into<BoxError>,
     {
-        let (head, body) = response.into_parts();
+        let (mut head, body) = response.into_parts();
+        // The `101` of an axum handler that took `axum::WebSocketUpgrade` carries its
+        // upgrade, which the connection completes as an App route's.
+        #[cfg(feature = "axum")]
+        let upgrade = crate::axum::take_upgrade(&mut head);
+        #[cfg(not(feature = "axum"))]
+        let upgrade = None;
         let exact_len = body.size_hint().exact();
-        let body = if exact_len == Some(0) && body.is_end_stream() {
+        // A 1xx (the `101` of an upgrade), 204 or 304 never carries a body, whatever the
+        // body says of itself: a layer's wrapper of an empty body may not say it has ended,
+        // and framing it (`Content-Length: 0`) would make the core refuse the head.
+        let status = head.status;
+        let never_a_body = status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        if status.is_informational() || status == StatusCode::NO_CONTENT {
+            // Nor any framing field (RFC 9110 §8.6, RFC 9112 §6.1), which the core refuses on
+            // these: axum's router sets `Content-Length` from an exact size hint on every
+            // response, a 204 and the `101` of a WebSocket upgrade included.
+            head.headers.remove(http::header::CONTENT_LENGTH);
+            head.headers.remove(http::header::TRANSFER_ENCODING);
+        }
+        let body = if never_a_body || (exact_len == Some(0) && body.is_end_stream()) {
             ResponseBody::Empty
         } else {
             ResponseBody::Stream(StreamedBody::Frames(Frames {
@@ -164,7 +188,7 @@ impl Response {
         Response {
             head,
             body,
-            upgrade: None,
+            upgrade,
         }
     }
 }

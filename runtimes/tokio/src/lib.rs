@@ -44,6 +44,14 @@ pub mod proxy {
     pub use tether_rt::client::{NoProxy, Proxy, ProxyScheme, ProxySettings, ProxyUrlError};
 }
 
+/// WebSockets in an axum router served by this adapter (feature `axum`): see
+/// [`tether_rt::axum`]. axum's own `WebSocketUpgrade` needs hyper's upgrades, which tether
+/// does not have; this one uses tether's.
+#[cfg(feature = "axum")]
+pub mod axum {
+    pub use tether_rt::axum::{UpgradeRejection, WebSocketUpgrade};
+}
+
 /// Supervised background jobs (aiojobs): see [`tether_rt::jobs`].
 pub mod jobs {
     pub use tether_rt::jobs::*;

@@ -209,3 +209,27 @@ fn the_axum_example_serves_and_stops_gracefully_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "the example exited with {status}");
 }
+
+#[test]
+fn an_axum_204_goes_out_without_framing() {
+    // axum's router sets `Content-Length: 0` on it (from the body's size hint); a 204 may
+    // not carry one, and tether's core would refuse the head (a 500 before the fix).
+    let router = axum::Router::new().route(
+        "/gone",
+        axum::routing::delete(|| async { axum::http::StatusCode::NO_CONTENT }),
+    );
+    let server = TokioServer::start(App::new().fallback_service(router), ServerConfig::default());
+    let answer = raw_exchange(
+        &server,
+        "DELETE /gone HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 204 No Content\r\n"),
+        "{answer}"
+    );
+    assert!(
+        !answer.to_ascii_lowercase().contains("content-length"),
+        "{answer}"
+    );
+    server.stop().unwrap();
+}

@@ -226,3 +226,36 @@ async fn a_body_that_is_always_ready_is_written_as_it_comes_not_queued_whole() {
         .expect("the connection ends once the client has gone")
         .unwrap();
 }
+
+#[tokio::test]
+async fn statuses_without_a_body_get_none_whatever_the_body_says() {
+    // A body that is empty but does not say it has ended (a layer's wrapper), and for the
+    // 204 a `Content-Length: 0` field (axum's router sets one from the size hint): a 204 and
+    // a 304 never carry a body, so none is framed (the core refuses a `Content-Length` on a
+    // 204, and the answer would have been a 500).
+    for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
+        let app = App::new().fallback_service(tower::service_fn(
+            move |_request: http::Request<Body>| async move {
+                let body = Scripted {
+                    steps: VecDeque::new(),
+                    exact: Some(0),
+                };
+                let mut response = http::Response::new(body);
+                *response.status_mut() = status;
+                if status == StatusCode::NO_CONTENT {
+                    response
+                        .headers_mut()
+                        .insert("content-length", HeaderValue::from_static("0"));
+                }
+                Ok::<_, Infallible>(response)
+            },
+        ));
+        let answer = exchange(app, GET).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{answer:?}"
+        );
+        assert!(!answer.contains("content-length"), "{answer:?}");
+        assert!(!answer.contains("transfer-encoding"), "{answer:?}");
+    }
+}

@@ -1,6 +1,8 @@
-//! The axum application of the example, unchanged from what `axum::serve` would run: path
-//! and query extractors, JSON with shared state, a streamed body, server-sent events, a slow
-//! route, and tower-http's compression and trace layers. The tests serve the same router.
+//! The axum application of the example, as `axum::serve` would run it: path and query
+//! extractors, JSON with shared state, a streamed body, server-sent events, a slow route,
+//! tower-http's compression and trace layers; and a WebSocket echo, whose one change is the
+//! extractor: tether's `WebSocketUpgrade` in place of axum's (which needs hyper's upgrades).
+//! The tests serve the same router.
 
 use axum::extract::{Json, Path, Query, State};
 use axum::response::sse::{Event, Sse};
@@ -12,6 +14,8 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tether_tokio::axum::WebSocketUpgrade;
+use tether_tokio::websocket::{Message, WebSocket};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
@@ -58,6 +62,27 @@ async fn slow() -> &'static str {
     "finished"
 }
 
+/// `GET /ws`: a WebSocket echo of text and binary messages, with the subprotocols `echo` and
+/// `chat` (in that order of preference); permessage-deflate, heartbeat and limits are the
+/// server's (`ServerConfig::websocket`).
+async fn websocket(upgrade: WebSocketUpgrade) -> axum::response::Response {
+    upgrade.protocols(["echo", "chat"]).on_upgrade(echo)
+}
+
+async fn echo(mut socket: WebSocket) {
+    while let Some(message) = socket.recv().await {
+        let reply = match message {
+            Message::Text(text) => Message::Text(text),
+            Message::Binary(data) => Message::Binary(data),
+            // Pings are answered by the connection itself.
+            _ => continue,
+        };
+        if socket.send_message(reply).await.is_err() {
+            break;
+        }
+    }
+}
+
 /// The router.
 pub fn router() -> Router {
     Router::new()
@@ -70,6 +95,7 @@ pub fn router() -> Router {
         .route("/stream", get(streamed))
         .route("/sse", get(events))
         .route("/slow", get(slow))
+        .route("/ws", get(websocket))
         .with_state(AppState::default())
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
