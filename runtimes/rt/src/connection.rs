@@ -151,6 +151,9 @@ where
     let mut transport = Transport::new(io, READ_BUFFER, READ_BUFFER);
     let mut inbound = Inbound::default();
     let mut running: Option<Running> = None;
+    // What the handler answered, to be sent before this turn's flush (one place for both
+    // the handler that answers at once and the one that answers later).
+    let mut answer: Option<Result<Response, TaskError>> = None;
     let mut streaming: Option<StreamedBody> = None;
     let mut upgrade: Option<Box<Upgrade>> = None;
     let mut peer_gone = false;
@@ -166,7 +169,9 @@ where
         Stage::Abort => return,
     }
     loop {
-        while inbound.may_take_event(&conn) {
+        // An answer goes out before any further event is taken: asking the core for body
+        // events is what sends `100 Continue`, which a response must come before.
+        while answer.is_none() && inbound.may_take_event(&conn) {
             let Some(event) = conn.poll_event() else {
                 break;
             };
@@ -187,18 +192,8 @@ where
                     // Most handlers answer at once: take the answer now, and write it with
                     // this turn's flush, instead of a turn of the select below.
                     match poll_once(&mut handler).await {
-                        Some(done) => {
-                            access.answered(&done, &*rt);
-                            (streaming, upgrade) = respond(&*rt, now, &mut conn, done);
-                        }
+                        Some(done) => answer = Some(done),
                         None => running = Some(handler),
-                    }
-                    if write_ready_pieces(&mut conn, &mut streaming, &mut access)
-                        == BodyEnd::Aborted
-                    {
-                        log.ending(End::ResponseAborted);
-                        let _ = flush(now, &mut conn, &mut transport).await;
-                        return;
                     }
                 }
                 ServerEvent::Data(data) => {
@@ -241,6 +236,18 @@ where
                 }
                 _ => {}
             }
+        }
+        if let Some(done) = answer.take() {
+            access.answered(&done, &*rt);
+            (streaming, upgrade) = respond(&*rt, now, &mut conn, done);
+            if write_ready_pieces(&mut conn, &mut streaming, &mut access) == BodyEnd::Aborted {
+                log.ending(End::ResponseAborted);
+                let _ = flush(now, &mut conn, &mut transport).await;
+                return;
+            }
+            // The core may have events again (the upgrade, the next pipelined request):
+            // take them before this turn's flush.
+            continue;
         }
         if flush(now, &mut conn, &mut transport).await.is_err() {
             log.ending(End::WriteFailed);
@@ -339,13 +346,7 @@ where
             Wake::Body => {}
             Wake::Handler(done) => {
                 running = None;
-                access.answered(&done, &*rt);
-                (streaming, upgrade) = respond(&*rt, now, &mut conn, done);
-                if write_ready_pieces(&mut conn, &mut streaming, &mut access) == BodyEnd::Aborted {
-                    log.ending(End::ResponseAborted);
-                    let _ = flush(now, &mut conn, &mut transport).await;
-                    return;
-                }
+                answer = Some(done);
             }
             Wake::Piece(piece) => {
                 if write_piece(&mut conn, &mut streaming, &mut access, piece) == BodyEnd::Aborted {
