@@ -252,3 +252,27 @@ async fn a_proxy_that_stalls_or_closes_is_a_typed_error() {
     }
     assert_eq!(client.pool_stats(&url).unwrap_or_default().in_use, 0);
 }
+
+/// The async-std/smol adapter's client through Dante too (same shared layer, its own
+/// connector: TCP, resolution and TLS over the tunnel from async-net and futures-rustls).
+#[test]
+fn the_smol_client_through_dante() {
+    let Some(proxy) = dante(true) else {
+        return;
+    };
+    let origins = origins();
+    let (user, password) = SOCKS_USER;
+    let via = Proxy::parse(&format!("socks5://{user}:{password}@{}", proxy.addr)).unwrap();
+    let client = tether_async_std::Client::with_spawner(
+        ClientConfig::default().proxy(via),
+        tether_async_std::tls::TlsConfig::with_root_certificates(vec![origins.ca.clone()]),
+        tether_async_std::Spawner::smol(),
+    );
+    smol::block_on(async {
+        let secure = format!("https://localhost:{}/", origins.tls.addr.port());
+        for url in [origins.plain.url("/"), secure] {
+            let mut response = client.get(&url).send().await.expect("through Dante");
+            assert_eq!(response.text().await.unwrap(), "Hello, World!");
+        }
+    });
+}

@@ -54,6 +54,30 @@ fn the_client_example_prints_status_headers_and_body() {
 }
 
 #[test]
+fn the_client_example_goes_through_a_proxy() {
+    let Some(proxy) = tether_tests::proxies::dante(true) else {
+        return;
+    };
+    let server = TokioServer::start(demo::app(), demo::config());
+    let (user, password) = tether_tests::proxies::SOCKS_USER;
+    let via = format!("socks5h://{user}:{password}@{}", proxy.addr);
+    let url = format!("http://localhost:{}/", server.addr.port());
+    let out = run_example("client", &[&url, "--proxy", &via], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.ends_with("\n\nHello, World!"), "{stdout}");
+    // A proxy URL that cannot be used is said so.
+    let out = run_example("client", &[&url, "--proxy", "ftp://proxy"], "");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unsupported proxy scheme"), "{stderr}");
+}
+
+#[test]
 fn the_ws_client_example_echoes_stdin_lines() {
     let server = TokioServer::start(demo::app(), demo::config());
     let url = server.url("/ws").replace("http://", "ws://");

@@ -6,6 +6,7 @@ use crate::tls::TlsConfig;
 use async_net::TcpStream;
 use http::Method;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tether_core::pool::{Origin, PoolStats};
 use tether_rt::client::{
@@ -126,11 +127,55 @@ impl Connector for NetConnector {
             }
         })
     }
+
+    fn connect_plain(&self, host: &str, port: u16) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            let tcp = connect_host(&host, port).await?;
+            Ok(Box::new(crate::FuturesIo(tcp)) as Box<dyn Io>)
+        })
+    }
+
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<Result<SocketAddr, ClientError>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            async_net::resolve((host.as_str(), port))
+                .await
+                .map_err(ClientError::Dns)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    ClientError::Dns(io::Error::new(io::ErrorKind::NotFound, "no address"))
+                })
+        })
+    }
+
+    fn start_tls(
+        &self,
+        io: Box<dyn Io>,
+        host: &str,
+    ) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
+        let host = host.to_owned();
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let started = tls_timing_wanted().then(std::time::Instant::now);
+            let stream = crate::tls::connect(crate::io::RtIo(io), &host, &tls).await;
+            if let Some(started) = started {
+                tls_handshake(started.elapsed(), stream.is_ok());
+            }
+            stream
+        })
+    }
 }
 
 /// The first address of `origin` that accepts, in the resolver's order.
 async fn connect_tcp(origin: &Origin) -> Result<TcpStream, ClientError> {
-    let addrs = async_net::resolve((origin.host(), origin.port()))
+    connect_host(origin.host(), origin.port()).await
+}
+
+/// The first address of `host:port` that accepts, in the resolver's order.
+async fn connect_host(host: &str, port: u16) -> Result<TcpStream, ClientError> {
+    let addrs = async_net::resolve((host, port))
         .await
         .map_err(ClientError::Dns)?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");

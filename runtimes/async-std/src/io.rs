@@ -52,3 +52,35 @@ impl<T: AsyncWrite + Unpin> tether_rt::io::Write for FuturesIo<T> {
         true
     }
 }
+
+/// The other way round: a transport of the shared layer (a proxy's tunnel) as a
+/// `futures-io` stream, for rustls to run TLS over it.
+pub(crate) struct RtIo(pub(crate) Box<dyn tether_rt::client::Io>);
+
+impl AsyncRead for RtIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        tether_rt::io::Read::poll_read(Pin::new(&mut self.0), cx, buf)
+    }
+}
+
+impl AsyncWrite for RtIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        tether_rt::io::Write::poll_write(Pin::new(&mut self.0), cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tether_rt::io::Write::poll_flush(Pin::new(&mut self.0), cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tether_rt::io::Write::poll_shutdown(Pin::new(&mut self.0), cx)
+    }
+}

@@ -61,6 +61,13 @@ pub mod axum {
     pub use tether_rt::axum::{UpgradeRejection, WebSocketUpgrade};
 }
 
+/// Proxies for the client: [`proxy::ProxySettings`] in `ClientConfig::proxy`, and the
+/// errors a proxy's answer becomes ([`proxy::ProxyError`] in `ClientError::Proxy`).
+pub mod proxy {
+    pub use tether_core::proxy::{MalformedReason, ProxyError, Socks5Reply};
+    pub use tether_rt::client::{NoProxy, Proxy, ProxyScheme, ProxySettings, ProxyUrlError};
+}
+
 /// Supervised background jobs (aiojobs): see [`tether_rt::jobs`].
 pub mod jobs {
     pub use tether_rt::jobs::*;

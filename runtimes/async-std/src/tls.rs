@@ -19,7 +19,6 @@
 //! [`rustls::Error`] itself, so that certificate problems can be matched:
 //! `rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)`).
 
-use async_net::TcpStream;
 use tether_rt::client::{ClientError, Io, TlsError};
 
 /// The rustls crate this adapter is built with, to name its types.
@@ -177,11 +176,14 @@ mod enabled {
 
     /// Wraps `tcp` in TLS for `host` (SNI and certificate name; an IP address is checked
     /// against the certificate's IP addresses).
-    pub(crate) async fn connect(
-        tcp: TcpStream,
+    pub(crate) async fn connect<S>(
+        tcp: S,
         host: &str,
         config: &TlsConfig,
-    ) -> Result<Box<dyn Io>, ClientError> {
+    ) -> Result<Box<dyn Io>, ClientError>
+    where
+        S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static,
+    {
         let client_config = config.client_config()?;
         // `Uri::host` keeps the brackets of an IPv6 literal.
         let bare = host
@@ -275,8 +277,8 @@ mod disabled {
     pub struct TlsConfig {}
 
     /// Fails: built without the `tls` feature.
-    pub(crate) async fn connect(
-        _tcp: TcpStream,
+    pub(crate) async fn connect<S>(
+        _tcp: S,
         _host: &str,
         _config: &TlsConfig,
     ) -> Result<Box<dyn Io>, ClientError> {

@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! cargo run -p tether-tokio --example client -- http://127.0.0.1:8080/ [--total-ms N] [--read-ms N]
+//! cargo run -p tether-tokio --example client -- https://example.com/ --proxy socks5h://127.0.0.1:1080
+//! cargo run -p tether-tokio --example client -- https://example.com/ --proxy-from-env
 //! ```
 
 use std::time::Duration;
 use tether_core::time::ClientTimeouts;
+use tether_tokio::proxy::Proxy;
 use tether_tokio::{Client, ClientConfig};
 
 #[tokio::main]
@@ -13,6 +16,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let mut url = None;
     let mut timeouts = ClientTimeouts::default();
+    let mut config = ClientConfig::default();
     while let Some(arg) = args.next() {
         let value = |args: &mut dyn Iterator<Item = String>| -> Option<Duration> {
             args.next()?.parse().ok().map(Duration::from_millis)
@@ -22,16 +26,28 @@ async fn main() {
             "--read-ms" => timeouts = timeouts.with_sock_read(value(&mut args)),
             "--connect-ms" => timeouts = timeouts.with_connect(value(&mut args)),
             "--sock-connect-ms" => timeouts = timeouts.with_sock_connect(value(&mut args)),
+            "--proxy" => match args.next().as_deref().map(Proxy::parse) {
+                Some(Ok(proxy)) => config = config.proxy(proxy),
+                Some(Err(e)) => {
+                    eprintln!("error: --proxy: {e}");
+                    std::process::exit(2);
+                }
+                None => {
+                    eprintln!("error: --proxy needs a URL");
+                    std::process::exit(2);
+                }
+            },
+            "--proxy-from-env" => config = config.proxy_from_env(),
             _ => url = Some(arg),
         }
     }
     let Some(url) = url else {
         eprintln!(
-            "usage: client URL [--total-ms N] [--read-ms N] [--connect-ms N] [--sock-connect-ms N]"
+            "usage: client URL [--total-ms N] [--read-ms N] [--connect-ms N] [--sock-connect-ms N] \
+             [--proxy URL | --proxy-from-env]"
         );
         std::process::exit(2);
     };
-    let mut config = ClientConfig::default();
     config.timeouts = timeouts;
     let client = Client::new(config);
     let mut response = match client.get(&url).send().await {
