@@ -6,8 +6,8 @@
 
 use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
-use tether_core::proxy::{basic_credentials, ConnectTunnel};
-use tether_fuzz::{check_proxy, Handshake};
+use tether_core::proxy::{basic_credentials, ConnectTunnel, ProxyHandshake};
+use tether_fuzz::check_proxy;
 
 fuzz_target!(|input: &[u8]| {
     let [seed, choice, answer @ ..] = input else {
@@ -22,6 +22,6 @@ fuzz_target!(|input: &[u8]| {
         );
     }
     check_proxy(*seed, answer, || {
-        Handshake::Connect(ConnectTunnel::new(host, 443, &fields, None))
+        ProxyHandshake::Connect(ConnectTunnel::new(host, 443, &fields, None))
     });
 });

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tether_core::proxy::{Socks5Credentials, Socks5Handshake, Socks5Target};
-use tether_fuzz::{check_proxy, Handshake};
+use tether_core::proxy::{ProxyHandshake, Socks5Credentials, Socks5Handshake, Socks5Target};
+use tether_fuzz::check_proxy;
 
 fuzz_target!(|input: &[u8]| {
     let [seed, choice, answer @ ..] = input else {
@@ -20,6 +20,6 @@ fuzz_target!(|input: &[u8]| {
     };
     let credentials = (choice & 4 != 0).then(|| Socks5Credentials::new("user", "pass").unwrap());
     check_proxy(*seed, answer, || {
-        Handshake::Socks5(Socks5Handshake::new(&target, credentials.clone(), None))
+        ProxyHandshake::Socks5(Socks5Handshake::new(&target, credentials.clone(), None))
     });
 });

@@ -27,7 +27,7 @@ pub mod ws;
 pub use chunked::{chunked_lenient, chunked_strict, Chunked};
 pub use client::{check_client, ClientDriver, ClientRequest};
 pub use extensions::{check_extensions, extensions_config};
-pub use proxy::{check_proxy, Handshake, Outcome};
+pub use proxy::{check_proxy, Outcome};
 pub use record::{assert_same, fields, without_continue, Fields, Norm, Recorder};
 pub use server::{check_server, ServerDriver};
 pub use split::{event_limit, split, whole, Clock, Piece};

@@ -9,62 +9,21 @@
 
 use crate::split::{split, whole, Clock, Piece};
 use bytes::Bytes;
-use tether_core::proxy::{ConnectTunnel, ProxyError, ProxyEvent, Socks5Handshake};
+use tether_core::proxy::{ProxyError, ProxyEvent, ProxyHandshake};
 use tether_core::time::Instant;
-
-/// One of the two handshakes, driven the same way.
-pub enum Handshake {
-    /// HTTP `CONNECT`.
-    Connect(ConnectTunnel),
-    /// SOCKS5.
-    Socks5(Socks5Handshake),
-}
-
-impl Handshake {
-    fn transmit(&mut self, now: Instant) -> Option<Bytes> {
-        match self {
-            Handshake::Connect(m) => m.poll_transmit(now),
-            Handshake::Socks5(m) => m.poll_transmit(now),
-        }
-    }
-    fn input(&mut self, now: Instant, data: &[u8]) {
-        match self {
-            Handshake::Connect(m) => m.handle_input(now, data),
-            Handshake::Socks5(m) => m.handle_input(now, data),
-        }
-    }
-    fn eof(&mut self) {
-        match self {
-            Handshake::Connect(m) => m.handle_eof(),
-            Handshake::Socks5(m) => m.handle_eof(),
-        }
-    }
-    fn event(&mut self) -> Option<ProxyEvent> {
-        match self {
-            Handshake::Connect(m) => m.poll_event(),
-            Handshake::Socks5(m) => m.poll_event(),
-        }
-    }
-    fn timeout(&self) -> Option<Instant> {
-        match self {
-            Handshake::Connect(m) => m.poll_timeout(),
-            Handshake::Socks5(m) => m.poll_timeout(),
-        }
-    }
-}
 
 /// What a run sent and how it ended (an `Established` leftover with the rest of the input
 /// added back).
 pub type Outcome = (Vec<u8>, ProxyEvent);
 
-fn drive(mut machine: Handshake, data: &[u8], pieces: Vec<Piece<'_>>) -> Outcome {
+fn drive(mut machine: ProxyHandshake, data: &[u8], pieces: Vec<Piece<'_>>) -> Outcome {
     let now = Instant::ZERO;
     let mut sent = Vec::new();
     let mut event: Option<ProxyEvent> = None;
     let mut received = 0usize;
     let mut after = Vec::new();
     for piece in pieces {
-        while let Some(bytes) = machine.transmit(now) {
+        while let Some(bytes) = machine.poll_transmit(now) {
             assert!(
                 !matches!(event, Some(ProxyEvent::Failed(_))),
                 "bytes to send after a failure"
@@ -75,25 +34,25 @@ fn drive(mut machine: Handshake, data: &[u8], pieces: Vec<Piece<'_>>) -> Outcome
             after.extend_from_slice(piece.bytes);
             continue;
         }
-        machine.input(now, piece.bytes);
+        machine.handle_input(now, piece.bytes);
         received += piece.bytes.len();
-        if let Some(e) = machine.event() {
+        if let Some(e) = machine.poll_event() {
             check_event(&e, data, received);
             event = Some(e);
-            assert_eq!(machine.timeout(), None, "a deadline after the outcome");
+            assert_eq!(machine.poll_timeout(), None, "a deadline after the outcome");
         }
     }
     if event.is_none() {
-        machine.eof();
+        machine.handle_eof();
         let e = machine
-            .event()
+            .poll_event()
             .expect("an outcome once the input has ended");
         check_event(&e, data, received);
         event = Some(e);
     }
-    assert!(machine.event().is_none(), "a second event");
+    assert!(machine.poll_event().is_none(), "a second event");
     let mut event = event.expect("an outcome");
-    while let Some(bytes) = machine.transmit(now) {
+    while let Some(bytes) = machine.poll_transmit(now) {
         assert!(
             matches!(event, ProxyEvent::Established { .. }),
             "bytes to send after a failure"
@@ -122,7 +81,7 @@ fn check_event(event: &ProxyEvent, data: &[u8], received: usize) {
 }
 
 /// Runs the handshake `make` builds on `data` whole and split by `seed`; both must agree.
-pub fn check_proxy(seed: u8, data: &[u8], make: impl Fn() -> Handshake) -> Outcome {
+pub fn check_proxy(seed: u8, data: &[u8], make: impl Fn() -> ProxyHandshake) -> Outcome {
     let whole_run = drive(make(), data, whole(data));
     let split_run = drive(make(), data, split(seed, data, Clock::Gentle));
     assert_eq!(whole_run.1, split_run.1, "whole and split runs differ");
@@ -141,10 +100,10 @@ pub fn check_proxy(seed: u8, data: &[u8], make: impl Fn() -> Handshake) -> Outco
 mod tests {
     use super::*;
     use http::HeaderMap;
-    use tether_core::proxy::{Socks5Credentials, Socks5Target};
+    use tether_core::proxy::{ConnectTunnel, Socks5Credentials, Socks5Handshake, Socks5Target};
 
-    fn connect() -> Handshake {
-        Handshake::Connect(ConnectTunnel::new(
+    fn connect() -> ProxyHandshake {
+        ProxyHandshake::Connect(ConnectTunnel::new(
             "example.com",
             443,
             &HeaderMap::new(),
@@ -152,10 +111,10 @@ mod tests {
         ))
     }
 
-    fn socks5() -> Handshake {
+    fn socks5() -> ProxyHandshake {
         let target = Socks5Target::Domain("example.com".into(), 443);
         let credentials = Socks5Credentials::new("u", "p").ok();
-        Handshake::Socks5(Socks5Handshake::new(&target, credentials, None))
+        ProxyHandshake::Socks5(Socks5Handshake::new(&target, credentials, None))
     }
 
     #[test]

@@ -1237,7 +1237,9 @@ pub fn redirect_locations_resolve_as_rfc_3986_says(driver: &'static ClientDriver
 
 // ---- against servers we did not write: Python aiohttp and Node ws ----
 
-fn peer_aiohttp_server() -> Option<PeerServer> {
+/// The aiohttp test server (`tests/peers/client_aiohttp_server.py`), if Python with aiohttp is
+/// there.
+pub fn peer_aiohttp_server() -> Option<PeerServer> {
     let python = python_with("aiohttp")?;
     let mut command = Command::new(python);
     command.arg(peers_dir().join("client_aiohttp_server.py"));

@@ -276,3 +276,72 @@ fn the_smol_client_through_dante() {
         }
     });
 }
+
+/// A request or a WebSocket that names its own proxy, on a client with none (aiohttp's
+/// per-request `proxy=`): aiohttp's redirect chain (absolute paths, relative paths, full
+/// URLs) through tinyproxy and through Dante, and a wss WebSocket through each. Nothing is
+/// pooled on the direct route; a request whose named proxy closes fails with the proxy's
+/// error, which shows the named proxy is the one used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_websockets_name_their_own_proxy() {
+    let (Some(http_proxy), Some(socks)) = (tinyproxy(true), dante(true)) else {
+        return;
+    };
+    let Some(peer) = tether_tests::client_suite::peer_aiohttp_server() else {
+        return;
+    };
+    let origins = origins();
+    let direct = Client::with_tls(
+        ClientConfig::default(),
+        TlsConfig::with_root_certificates(vec![origins.ca.clone()]),
+    );
+    let (user, password) = HTTP_PROXY_USER;
+    let (socks_user, socks_password) = SOCKS_USER;
+    let proxies = [
+        format!("http://{user}:{password}@{}", http_proxy.addr),
+        format!("socks5h://{socks_user}:{socks_password}@{}", socks.addr),
+    ];
+    let chain = peer.url("/redirect/6");
+    for url in &proxies {
+        let proxy = Proxy::parse(url).unwrap();
+        let mut response = direct
+            .get(&chain)
+            .proxy(proxy.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("redirects through {url}: {e:?}"));
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "final");
+        let ws = format!("wss://localhost:{}/ws", origins.tls.addr.port());
+        let (mut socket, protocol) = direct
+            .ws(&ws)
+            .protocol("echo")
+            .proxy(proxy)
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("wss through {url}: {e:?}"));
+        assert_eq!(protocol.as_deref(), Some("echo"));
+        socket.send_text("named proxy").await.unwrap();
+        assert_eq!(
+            socket.recv().await,
+            Some(Message::Text("named proxy".into()))
+        );
+        socket.close(1000, "done").await.unwrap();
+        while socket.recv().await.is_some() {}
+    }
+    let stats = direct.pool_stats(&chain).unwrap_or_default();
+    assert_eq!((stats.idle, stats.in_use), (0, 0), "nothing went direct");
+
+    let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closing_addr = closing.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = closing.accept().await {
+            drop(socket);
+        }
+    });
+    let named = Proxy::parse(&format!("socks5://{closing_addr}")).unwrap();
+    match direct.get(&chain).proxy(named).send().await {
+        Err(ClientError::Proxy(ProxyError::Closed)) => {}
+        other => panic!("{other:?}"),
+    }
+}

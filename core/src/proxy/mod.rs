@@ -1,6 +1,6 @@
 //! Client handshakes with proxies, sans-IO: the HTTP `CONNECT` tunnel ([`ConnectTunnel`],
 //! RFC 9110 §9.3.6) and SOCKS5 ([`Socks5Handshake`], RFC 1928, with username/password per
-//! RFC 1929).
+//! RFC 1929), and [`ProxyHandshake`], either of them behind one type.
 //!
 //! Both follow the core's driving contract: `poll_transmit` for the bytes to write,
 //! `handle_input`/`handle_eof` for what the proxy sent, `poll_timeout`/`handle_timeout` for
@@ -13,10 +13,12 @@
 
 mod connect;
 mod error;
+mod handshake;
 mod socks5;
 
 pub use connect::{basic_credentials, ConnectTunnel};
 pub use error::{MalformedReason, ProxyError, Socks5Reply};
+pub use handshake::ProxyHandshake;
 pub use socks5::{Socks5Credentials, Socks5Handshake, Socks5Target};
 
 use bytes::Bytes;

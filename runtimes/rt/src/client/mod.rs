@@ -159,8 +159,8 @@ impl Client {
     pub fn pool_stats(&self, url: &str) -> Option<PoolStats> {
         let origin = Origin::from_uri(&url.parse().ok()?)?;
         // Keyed as requests are: through the proxy the settings name for it.
-        let origin = proxy::route::routed(&self.shared.config, origin);
-        Some(self.shared.pool.lock().ok()?.stats(&origin))
+        let route = proxy::route::Route::new(&self.shared.config.proxy, None, origin);
+        Some(self.shared.pool.lock().ok()?.stats(&route.origin))
     }
 
     /// Closes idle connections and refuses new requests. Responses being read finish.

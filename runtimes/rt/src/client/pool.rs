@@ -7,6 +7,7 @@
 use super::config::ClientError;
 use super::io::{with_deadline, Conn};
 use super::log;
+use super::proxy::route::Route;
 use super::request::RequestBody;
 use super::response::ClientResponse;
 use super::Client;
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tether_core::pool::{self, Acquire, ConnId, Grant, Origin, PoolEvent, WaiterId};
+use tether_core::pool::{self, Acquire, ConnId, Grant, PoolEvent, WaiterId};
 use tether_core::time::{Instant, RequestTimer};
 
 impl Client {
@@ -30,7 +31,7 @@ impl Client {
     /// connection when a reused one turns out stale.
     pub(super) async fn exchange(
         &self,
-        origin: &Origin,
+        route: &Route,
         head: &Request<()>,
         body: &mut RequestBody,
         timer: &mut RequestTimer,
@@ -44,7 +45,7 @@ impl Client {
                     "a streamed body cannot be sent twice",
                 )));
             };
-            let mut lease = self.acquire(origin, timer).await?;
+            let mut lease = self.acquire(route, timer).await?;
             timer.connected();
             let sending = trace.then(|| self.now());
             let mut response_started = false;
@@ -173,12 +174,8 @@ impl Client {
         }));
     }
 
-    /// A connection for `origin`: reused, newly opened, or after a wait.
-    async fn acquire(
-        &self,
-        origin: &Origin,
-        timer: &mut RequestTimer,
-    ) -> Result<Lease, ClientError> {
+    /// A connection along `route`: reused, newly opened, or after a wait.
+    async fn acquire(&self, route: &Route, timer: &mut RequestTimer) -> Result<Lease, ClientError> {
         self.ensure_reaper();
         let trace = log::enabled();
         let mut waited = None;
@@ -187,7 +184,7 @@ impl Client {
             .pool
             .lock()
             .map_err(|_| ClientError::Closed)?
-            .acquire(origin, self.now())
+            .acquire(&route.origin, self.now())
             .map_err(|_| ClientError::Closed)?;
         self.drain_pool_events();
         let grant = match answer {
@@ -228,7 +225,7 @@ impl Client {
                     None => {
                         // Closed under us: release it as broken and open anew.
                         self.release(id, None, false, None);
-                        Box::pin(self.acquire(origin, timer)).await
+                        Box::pin(self.acquire(route, timer)).await
                     }
                 }
             }
@@ -241,12 +238,7 @@ impl Client {
                     &*self.shared.rt,
                     &mut Timer::default(),
                     timer,
-                    super::proxy::route::open(
-                        &*self.shared.rt,
-                        &*self.shared.connector,
-                        &self.shared.config,
-                        origin,
-                    ),
+                    super::proxy::route::open(&*self.shared.rt, &*self.shared.connector, route),
                 )
                 .await??;
                 std::mem::forget(opening);
@@ -259,11 +251,7 @@ impl Client {
                 Ok(Lease::new(
                     self,
                     id,
-                    Conn::new(
-                        self.shared.rt.clone(),
-                        stream,
-                        super::proxy::route::forwarding(&self.shared.config, origin).is_some(),
-                    ),
+                    Conn::new(self.shared.rt.clone(), stream, route.is_forwarding()),
                     false,
                 ))
             }

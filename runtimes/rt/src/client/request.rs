@@ -3,7 +3,8 @@
 
 use super::config::{ClientError, UrlError};
 use super::log;
-use super::proxy::route;
+use super::proxy::route::Route;
+use super::proxy::Proxy;
 use super::redirect;
 use super::response::ClientResponse;
 use super::{Client, Shared};
@@ -61,6 +62,8 @@ pub struct RequestBuilder {
     timeouts: ClientTimeouts,
     expect_continue: bool,
     follow_redirects: bool,
+    /// The proxy this request goes through instead of the client's choice.
+    proxy: Option<Proxy>,
 }
 
 impl std::fmt::Debug for RequestBuilder {
@@ -83,6 +86,7 @@ impl RequestBuilder {
             body: RequestBody::Empty,
             expect_continue: false,
             follow_redirects: true,
+            proxy: None,
         }
     }
 
@@ -172,6 +176,14 @@ impl RequestBuilder {
         self
     }
 
+    /// Sends this request (and the redirects it follows) through `proxy`, whatever the
+    /// client's [`ProxySettings`](super::ProxySettings) say, `NO_PROXY` included (aiohttp's
+    /// per-request `proxy=`).
+    pub fn proxy(mut self, proxy: Proxy) -> RequestBuilder {
+        self.proxy = Some(proxy);
+        self
+    }
+
     fn with_type(mut self, content_type: &'static str) -> RequestBuilder {
         self.headers
             .map
@@ -209,6 +221,7 @@ impl RequestBuilder {
             timeouts,
             expect_continue,
             follow_redirects,
+            proxy,
         } = self;
         let mut headers = headers.checked()?;
         let max_redirects = if follow_redirects {
@@ -224,17 +237,18 @@ impl RequestBuilder {
             );
         }
         let (mut uri, origin) = parse_url(&url, HTTP_SCHEMES)?;
-        let mut origin = route::routed(&client.shared.config, origin);
-        log::record_origin(span, &origin);
+        let settings = &client.shared.config.proxy;
+        let mut route = Route::new(settings, proxy.as_ref(), origin);
+        log::record_origin(span, &route.origin);
         let mut retries = 0;
         for redirects in 0..=max_redirects {
             let mut head = build_head(&client.shared, &method, &uri, &headers, &body)?;
-            if let Some(Some(credentials)) = route::forwarding(&client.shared.config, &origin) {
+            if let Some(credentials) = route.forward_authorization() {
                 head.headers_mut()
-                    .insert(http::header::PROXY_AUTHORIZATION, credentials);
+                    .insert(http::header::PROXY_AUTHORIZATION, credentials.clone());
             }
             let mut response = client
-                .exchange(&origin, &head, &mut body, &mut timer, &mut retries)
+                .exchange(&route, &head, &mut body, &mut timer, &mut retries)
                 .await?;
             let done = |response: ClientResponse| {
                 log::done(response.status(), redirects, retries);
@@ -259,15 +273,15 @@ impl RequestBuilder {
                 return done(response);
             }
             let (next_uri, next_origin) = parse_url(&next, HTTP_SCHEMES)?;
-            let next_origin = route::routed(&client.shared.config, next_origin);
+            let next_route = Route::new(settings, proxy.as_ref(), next_origin);
             log::redirect(response.status(), &next);
-            if next_origin != origin {
-                log::record_origin(span, &next_origin);
+            if next_route.origin != route.origin {
+                log::record_origin(span, &next_route.origin);
             }
-            redirect::drop_credentials(&origin, &next_origin, &mut headers);
+            redirect::drop_credentials(&route.origin, &next_route.origin, &mut headers);
             response.discard().await?;
             timer.retrying(client.now());
-            (uri, origin) = (next_uri, next_origin);
+            (uri, route) = (next_uri, next_route);
         }
         Err(ClientError::TooManyRedirects(max_redirects))
     }

@@ -3,6 +3,8 @@
 
 use super::config::ClientError;
 use super::io::{with_deadline, Conn};
+use super::proxy::route::{self, Route};
+use super::proxy::Proxy;
 use super::request::{add_headers, parse_url, Fields};
 use super::Client;
 use crate::runtime::{Rt, Runtime, Timer};
@@ -10,6 +12,7 @@ use crate::websocket::{self, WebSocket};
 use http::header::HeaderName;
 use http::StatusCode;
 use tether_core::h1::ClientEvent;
+use tether_core::pool::Origin;
 use tether_core::time::{ClientTimeouts, RequestTimer};
 use tether_core::ws::{ClientHandshake, HandshakeError, WsConfig};
 
@@ -25,6 +28,8 @@ pub struct WsRequest {
     headers: Fields,
     config: WsConfig,
     timeouts: ClientTimeouts,
+    /// The proxy this connection goes through instead of the client's choice.
+    proxy: Option<Proxy>,
 }
 
 impl std::fmt::Debug for WsRequest {
@@ -44,8 +49,16 @@ impl WsRequest {
             headers: Fields::default(),
             config: client.shared.config.websocket.clone(),
             timeouts: client.shared.config.timeouts,
+            proxy: None,
             client,
         }
+    }
+
+    /// Connects through `proxy` (any kind: a WebSocket always goes through a tunnel),
+    /// whatever the client's [`ProxySettings`](super::ProxySettings) say.
+    pub fn proxy(mut self, proxy: Proxy) -> WsRequest {
+        self.proxy = Some(proxy);
+        self
     }
 
     /// Offers a subprotocol (in order of preference).
@@ -88,7 +101,13 @@ impl WsRequest {
         let client = self.client;
         let shared = &client.shared;
         let (uri, origin) = parse_url(&self.url, WS_SCHEMES)?;
-        let origin = super::proxy::route::routed(&shared.config, origin);
+        // An `http://` URL is still a WebSocket: through an HTTP proxy it takes a tunnel, not
+        // a forwarded request.
+        let origin = match origin.scheme() {
+            "http" => Origin::new("ws", origin.host(), origin.port()),
+            _ => origin,
+        };
+        let route = Route::new(&shared.config.proxy, self.proxy.as_ref(), origin);
         let mut timer = RequestTimer::new(self.timeouts, client.now());
         let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
         let (handshake, mut request) =
@@ -99,7 +118,7 @@ impl WsRequest {
             &*shared.rt,
             &mut Timer::default(),
             &mut timer,
-            super::proxy::route::open(&*shared.rt, &*shared.connector, &shared.config, &origin),
+            route::open(&*shared.rt, &*shared.connector, &route),
         )
         .await??;
         timer.connected();

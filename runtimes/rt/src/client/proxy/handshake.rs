@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tether_core::proxy::{
-    basic_credentials, ConnectTunnel, ProxyError, ProxyEvent, Socks5Credentials, Socks5Handshake,
-    Socks5Target,
+    basic_credentials, ConnectTunnel, ProxyError, ProxyEvent, ProxyHandshake, Socks5Credentials,
+    Socks5Handshake, Socks5Target,
 };
 
 /// Buffer for the proxy's answers (a `CONNECT` answer head is at most 16 KiB).
@@ -38,13 +38,13 @@ pub async fn open_tunnel(
     port: u16,
     resolved: Option<SocketAddr>,
 ) -> Result<Box<dyn Io>, ProxyError> {
-    let mut handshake = Handshake::new(proxy, host, port, resolved)?;
+    let mut handshake = handshake_for(proxy, host, port, resolved)?;
     let mut transport = Transport::new(io, READ_BUFFER, READ_BUFFER);
     let leftover = loop {
         let now = rt.now();
-        if let Some(event) = handshake.event() {
+        if let Some(event) = handshake.poll_event() {
             // A tunnel's last messages may still be due (see the core's `proxy` module).
-            transport.queue_from(|| handshake.transmit(now));
+            transport.queue_from(|| handshake.poll_transmit(now));
             match event {
                 ProxyEvent::Established { leftover } => {
                     transport.flush().await.map_err(|_| ProxyError::Closed)?;
@@ -54,18 +54,18 @@ pub async fn open_tunnel(
                 _ => return Err(ProxyError::Closed),
             }
         }
-        transport.queue_from(|| handshake.transmit(now));
+        transport.queue_from(|| handshake.poll_transmit(now));
         if transport.flush().await.is_err() {
-            handshake.eof();
+            handshake.handle_eof();
             continue;
         }
         match transport.read().await {
             Input::Data(n) => {
                 let now = rt.now();
                 let data = transport.received(n).to_vec();
-                handshake.input(now, &data);
+                handshake.handle_input(now, &data);
             }
-            Input::Eof | Input::Failed(_) => handshake.eof(),
+            Input::Eof | Input::Failed(_) => handshake.handle_eof(),
         }
     };
     let io = transport.into_inner();
@@ -79,75 +79,40 @@ pub async fn open_tunnel(
     })
 }
 
-/// The core's handshake for a proxy scheme.
-enum Handshake {
-    Connect(ConnectTunnel),
-    Socks5(Socks5Handshake),
-}
-
-impl Handshake {
-    fn new(
-        proxy: &Proxy,
-        host: &str,
-        port: u16,
-        resolved: Option<SocketAddr>,
-    ) -> Result<Handshake, ProxyError> {
-        Ok(match proxy.scheme() {
-            ProxyScheme::Http | ProxyScheme::Https => {
-                let mut fields = http::HeaderMap::new();
-                if let Some((user, password)) = proxy.credentials() {
-                    fields.insert(
-                        http::header::PROXY_AUTHORIZATION,
-                        basic_credentials(user, password),
-                    );
-                }
-                Handshake::Connect(ConnectTunnel::new(host, port, &fields, None))
+/// The core's handshake for `proxy`'s scheme, to `host:port`.
+fn handshake_for(
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    resolved: Option<SocketAddr>,
+) -> Result<ProxyHandshake, ProxyError> {
+    Ok(match proxy.scheme() {
+        ProxyScheme::Http | ProxyScheme::Https => {
+            let mut fields = http::HeaderMap::new();
+            if let Some((user, password)) = proxy.credentials() {
+                fields.insert(
+                    http::header::PROXY_AUTHORIZATION,
+                    basic_credentials(user, password),
+                );
             }
-            scheme @ (ProxyScheme::Socks5 | ProxyScheme::Socks5h) => {
-                let target = match (scheme, resolved) {
-                    (ProxyScheme::Socks5, Some(address)) => Socks5Target::Ip(address),
-                    (ProxyScheme::Socks5, None) => match host.parse() {
-                        Ok(ip) => Socks5Target::Ip(SocketAddr::new(ip, port)),
-                        Err(_) => return Err(ProxyError::InvalidTarget),
-                    },
-                    _ => Socks5Target::Domain(host.to_string(), port),
-                };
-                let credentials = proxy
-                    .credentials()
-                    .map(|(user, password)| Socks5Credentials::new(user, password))
-                    .transpose()?;
-                Handshake::Socks5(Socks5Handshake::new(&target, credentials, None))
-            }
-        })
-    }
-
-    fn transmit(&mut self, now: tether_core::time::Instant) -> Option<Bytes> {
-        match self {
-            Handshake::Connect(m) => m.poll_transmit(now),
-            Handshake::Socks5(m) => m.poll_transmit(now),
+            ConnectTunnel::new(host, port, &fields, None).into()
         }
-    }
-
-    fn input(&mut self, now: tether_core::time::Instant, data: &[u8]) {
-        match self {
-            Handshake::Connect(m) => m.handle_input(now, data),
-            Handshake::Socks5(m) => m.handle_input(now, data),
+        scheme @ (ProxyScheme::Socks5 | ProxyScheme::Socks5h) => {
+            let target = match (scheme, resolved) {
+                (ProxyScheme::Socks5, Some(address)) => Socks5Target::Ip(address),
+                (ProxyScheme::Socks5, None) => match host.parse() {
+                    Ok(ip) => Socks5Target::Ip(SocketAddr::new(ip, port)),
+                    Err(_) => return Err(ProxyError::InvalidTarget),
+                },
+                _ => Socks5Target::Domain(host.to_string(), port),
+            };
+            let credentials = proxy
+                .credentials()
+                .map(|(user, password)| Socks5Credentials::new(user, password))
+                .transpose()?;
+            Socks5Handshake::new(&target, credentials, None).into()
         }
-    }
-
-    fn eof(&mut self) {
-        match self {
-            Handshake::Connect(m) => m.handle_eof(),
-            Handshake::Socks5(m) => m.handle_eof(),
-        }
-    }
-
-    fn event(&mut self) -> Option<ProxyEvent> {
-        match self {
-            Handshake::Connect(m) => m.poll_event(),
-            Handshake::Socks5(m) => m.poll_event(),
-        }
-    }
+    })
 }
 
 /// A transport with bytes already received in front of it.

@@ -10,8 +10,11 @@ pub(crate) mod route;
 pub use handshake::open_tunnel;
 pub use no_proxy::NoProxy;
 
+use http::HeaderValue;
 use percent_encoding::percent_decode_str;
 use std::fmt;
+use std::sync::Arc;
+use tether_core::proxy::basic_credentials;
 
 /// How the client talks to a proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,22 +53,35 @@ impl ProxyScheme {
 /// A proxy: its scheme, address and credentials, from a URL such as
 /// `http://user:pass@proxy:3128` or `socks5h://proxy` (the port defaults to 80, 443 or 1080;
 /// percent-encoded credentials are decoded).
+///
+/// Cheap to clone (its parts are shared), so a request that names its own proxy costs no
+/// copies.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Proxy {
+    parts: Arc<ProxyParts>,
+}
+
+/// What a proxy URL says, and what requests through it need, worked out once.
+#[derive(PartialEq, Eq, Hash)]
+struct ProxyParts {
     scheme: ProxyScheme,
     host: String,
     port: u16,
     credentials: Option<(String, String)>,
+    /// How the pool tells connections through this proxy apart: its URL without password.
+    pool_key: String,
+    /// The credentials as a Basic `Proxy-Authorization` value.
+    authorization: Option<HeaderValue>,
 }
 
 impl fmt::Debug for Proxy {
     /// Never prints the password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Proxy")
-            .field("scheme", &self.scheme)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("scheme", &self.scheme())
+            .field("host", &self.host())
+            .field("port", &self.port())
+            .field("user", &self.credentials().map(|(user, _)| user))
             .finish()
     }
 }
@@ -125,42 +141,67 @@ impl Proxy {
         if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '@') {
             return Err(ProxyUrlError::Malformed);
         }
-        Ok(Proxy {
+        let mut parts = ProxyParts {
             scheme,
             host: host.to_ascii_lowercase(),
             port: port.unwrap_or(scheme.default_port()),
+            authorization: credentials
+                .as_ref()
+                .map(|(user, password)| basic_credentials(user, password)),
             credentials,
+            pool_key: String::new(),
+        };
+        parts.pool_key = parts.to_string();
+        Ok(Proxy {
+            parts: Arc::new(parts),
         })
     }
 
     /// How the client talks to it.
     pub fn scheme(&self) -> ProxyScheme {
-        self.scheme
+        self.parts.scheme
     }
 
     /// Its host (an IPv6 address without brackets).
     pub fn host(&self) -> &str {
-        &self.host
+        &self.parts.host
     }
 
     /// Its port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.parts.port
     }
 
     /// The user name and password from the URL's userinfo, if any.
     pub fn credentials(&self) -> Option<(&str, &str)> {
-        self.credentials
+        self.parts
+            .credentials
             .as_ref()
             .map(|(user, password)| (user.as_str(), password.as_str()))
+    }
+
+    /// The key that keeps the pool's connections through this proxy apart from others.
+    pub(crate) fn pool_key(&self) -> &str {
+        &self.parts.pool_key
+    }
+
+    /// The credentials as a Basic `Proxy-Authorization` value, if there are any.
+    pub(crate) fn authorization(&self) -> Option<&HeaderValue> {
+        self.parts.authorization.as_ref()
     }
 }
 
 impl fmt::Display for Proxy {
     /// The proxy's URL with its user but never its password: `socks5h://user@proxy:1080`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.parts.fmt(f)
+    }
+}
+
+impl fmt::Display for ProxyParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.scheme.as_str())?;
-        if let Some((user, _)) = self.credentials() {
+        if let Some((user, _)) = &self.credentials {
             write!(f, "{user}@")?;
         }
         if self.host.contains(':') {

@@ -11,57 +11,75 @@
 //! An `https://` proxy is reached over TLS first. All of it runs under the caller's
 //! `sock_connect` deadline, as a direct connection's DNS, TCP and TLS do.
 
-use super::{open_tunnel, Proxy, ProxyScheme};
-use crate::client::config::{ClientConfig, ClientError};
+use super::{open_tunnel, Proxy, ProxyScheme, ProxySettings};
+use crate::client::config::ClientError;
 use crate::client::io::{Connector, Io};
 use crate::runtime::Runtime;
 use http::HeaderValue;
 use tether_core::pool::Origin;
 
-/// The proxy `config` sends requests to `origin` through, if any.
-fn proxy_for<'a>(config: &'a ClientConfig, origin: &Origin) -> Option<&'a Proxy> {
-    config.proxy.proxy_for(origin.scheme(), origin.host())
+/// Where requests to one origin go, decided once per origin a request visits: the origin as
+/// the pool keys it (marked with its proxy), and the proxy.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    /// The pool's key: the origin, marked with the proxy if there is one.
+    pub(crate) origin: Origin,
+    proxy: Option<Proxy>,
 }
 
-/// `origin` as the pool knows it: marked with its proxy, if it has one.
-pub(crate) fn routed(config: &ClientConfig, origin: Origin) -> Origin {
-    match proxy_for(config, &origin) {
-        Some(proxy) => {
-            let key = proxy.to_string();
-            origin.via_proxy(&key)
+impl Route {
+    /// The route to `origin`: through `chosen`, the proxy a request named for itself, or
+    /// else the one the client's `settings` give it.
+    pub(crate) fn new(settings: &ProxySettings, chosen: Option<&Proxy>, origin: Origin) -> Route {
+        let proxy = match chosen {
+            Some(proxy) => Some(proxy),
+            None => settings.proxy_for(origin.scheme(), origin.host()),
+        };
+        Route::through(proxy.cloned(), origin)
+    }
+
+    /// The route to `origin` through `proxy` (or direct).
+    pub(crate) fn through(proxy: Option<Proxy>, origin: Origin) -> Route {
+        let origin = match &proxy {
+            Some(proxy) => origin.via_proxy(proxy.pool_key()),
+            None => origin,
+        };
+        Route { origin, proxy }
+    }
+
+    /// Whether requests go to a forward proxy (in absolute form) rather than through a
+    /// tunnel or direct.
+    pub(crate) fn is_forwarding(&self) -> bool {
+        self.proxy.as_ref().is_some_and(|proxy| {
+            self.origin.scheme() == "http"
+                && matches!(proxy.scheme(), ProxyScheme::Http | ProxyScheme::Https)
+        })
+    }
+
+    /// The `Proxy-Authorization` a forwarded request carries, if any.
+    pub(crate) fn forward_authorization(&self) -> Option<&HeaderValue> {
+        match &self.proxy {
+            Some(proxy) if self.is_forwarding() => proxy.authorization(),
+            _ => None,
         }
-        None => origin,
     }
 }
 
-/// Whether requests to `origin` go to a forward proxy (absolute form), and the
-/// `Proxy-Authorization` they carry then.
-pub(crate) fn forwarding(config: &ClientConfig, origin: &Origin) -> Option<Option<HeaderValue>> {
-    let proxy = proxy_for(config, origin)?;
-    let forward = origin.scheme() == "http"
-        && matches!(proxy.scheme(), ProxyScheme::Http | ProxyScheme::Https);
-    forward.then(|| {
-        proxy
-            .credentials()
-            .map(|(user, password)| tether_core::proxy::basic_credentials(user, password))
-    })
-}
-
-/// Opens a transport to `origin`, through its proxy if it has one.
+/// Opens a transport along `route`: to its origin, through its proxy if it has one.
 pub(crate) async fn open(
     rt: &dyn Runtime,
     connector: &dyn Connector,
-    config: &ClientConfig,
-    origin: &Origin,
+    route: &Route,
 ) -> Result<Box<dyn Io>, ClientError> {
-    let Some(proxy) = proxy_for(config, origin) else {
+    let origin = &route.origin;
+    let Some(proxy) = &route.proxy else {
         return connector.connect(origin).await;
     };
     let mut io = connector.connect_plain(proxy.host(), proxy.port()).await?;
     if proxy.scheme() == ProxyScheme::Https {
         io = connector.start_tls(io, proxy.host()).await?;
     }
-    if forwarding(config, origin).is_some() {
+    if route.is_forwarding() {
         return Ok(io);
     }
     // `Origin` keeps an IPv6 host in brackets; the handshakes want it bare.
