@@ -11,6 +11,8 @@
 //! * [`h1`]: HTTP/1.1 server and client connections.
 //! * [`ws`]: WebSocket handshake and connection, with heartbeat and permessage-deflate.
 //! * [`proxy`]: the client's handshakes with HTTP `CONNECT` and SOCKS5 proxies.
+//! * [`auth`]: HTTP authentication for clients: challenge parsing, Basic and Digest
+//!   credentials.
 //! * [`pool`]: connection-pool bookkeeping for clients; [`time::RequestTimer`]: aiohttp's
 //!   four client timeouts as deadlines.
 //!
@@ -31,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod h1;
 mod output;
 pub mod pool;

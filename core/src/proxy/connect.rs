@@ -6,8 +6,6 @@
 
 use super::{MalformedReason, Progress, ProxyError, ProxyEvent};
 use crate::time::Instant;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
@@ -16,14 +14,6 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// The most header fields accepted in a proxy's response head.
 const MAX_FIELDS: usize = 64;
-
-/// The `Proxy-Authorization` value for HTTP Basic credentials (RFC 7617): `Basic` and the
-/// base64 of `user:password`.
-pub fn basic_credentials(user: &str, password: &str) -> HeaderValue {
-    let token = BASE64.encode(format!("{user}:{password}"));
-    // Base64 is always a valid field value.
-    HeaderValue::try_from(format!("Basic {token}")).unwrap_or(HeaderValue::from_static(""))
-}
 
 /// The client's side of a `CONNECT` handshake with an HTTP proxy.
 #[derive(Debug)]

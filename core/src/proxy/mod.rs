@@ -16,7 +16,8 @@ mod error;
 mod handshake;
 mod socks5;
 
-pub use connect::{basic_credentials, ConnectTunnel};
+pub use crate::auth::basic_credentials;
+pub use connect::ConnectTunnel;
 pub use error::{MalformedReason, ProxyError, Socks5Reply};
 pub use handshake::ProxyHandshake;
 pub use socks5::{Socks5Credentials, Socks5Handshake, Socks5Target};
