@@ -8,7 +8,9 @@ use tether_core::pool::PoolConfig;
 use tether_core::time::{ClientTimeouts, TimeoutKind};
 use tether_core::ws::WsConfig;
 
+use super::auth::Authenticator;
 use super::proxy::{Proxy, ProxySettings};
+use std::sync::Arc;
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -32,6 +34,9 @@ pub struct ClientConfig {
     /// The proxies requests go through (none by default; the environment is read only by
     /// [`ClientConfig::proxy_from_env`]).
     pub proxy: ProxySettings,
+    /// Authenticates every request that does not name its own authenticator, for the
+    /// origin the request started at (never across a redirect to another origin).
+    pub auth: Option<Arc<dyn Authenticator>>,
 }
 
 impl Default for ClientConfig {
@@ -45,6 +50,7 @@ impl Default for ClientConfig {
             max_body_size: 64 << 20,
             websocket: WsConfig::default(),
             proxy: ProxySettings::default(),
+            auth: None,
         }
     }
 }
@@ -54,6 +60,13 @@ impl ClientConfig {
     /// `all_proxy`, `no_proxy`; see [`ProxySettings::from_env`]). Never done unless asked.
     pub fn proxy_from_env(mut self) -> ClientConfig {
         self.proxy = ProxySettings::from_env();
+        self
+    }
+
+    /// Authenticates requests with `auth` ([`BasicAuth`](super::BasicAuth),
+    /// [`BearerAuth`](super::BearerAuth), [`DigestAuth`](super::DigestAuth) or your own).
+    pub fn auth(mut self, auth: Arc<dyn Authenticator>) -> ClientConfig {
+        self.auth = Some(auth);
         self
     }
 
@@ -129,6 +142,10 @@ pub enum ClientError {
     /// the credentials, broke its protocol or closed during the handshake.
     #[error("proxy error: {0}")]
     Proxy(#[from] tether_core::proxy::ProxyError),
+    /// The authenticator could not authorize the request (a token refresh failed, a Digest
+    /// challenge it cannot answer).
+    #[error("authentication failed: {0}")]
+    Auth(#[from] super::auth::AuthError),
 }
 
 /// Why a URL cannot be requested (the source of [`ClientError::InvalidUrl`]).

@@ -101,6 +101,11 @@ pub(super) fn redirect(status: StatusCode, location: &str) {
     tracing::debug!(target: TARGET, status = status.as_u16(), location, "redirect");
 }
 
+/// A challenge (`status`: 401) is answered by sending the request again with credentials.
+pub(super) fn auth_retry(status: StatusCode) {
+    tracing::debug!(target: TARGET, status = status.as_u16(), "authentication retry");
+}
+
 /// For a runtime adapter's [`Connector`](super::Connector): whether a TLS handshake's time
 /// is wanted (someone listens to the client's events). Read the clock for it only then.
 pub fn tls_timing_wanted() -> bool {

@@ -12,6 +12,7 @@
 //! * [`ClientError`]: every failure, typed: the URL ([`UrlError`]), a header
 //!   ([`HeaderError`]), TLS ([`TlsError`]), timeouts, IO, the protocol.
 
+mod auth;
 mod config;
 mod io;
 mod log;
@@ -26,6 +27,10 @@ mod service;
 mod testing;
 mod ws;
 
+pub use auth::{
+    AuthError, AuthFuture, AuthRequest, AuthResponse, AuthTarget, Authenticator, BasicAuth,
+    BearerAuth, DigestAuth, Retry,
+};
 pub use config::{ClientConfig, ClientError, HeaderError, TlsError, UrlError};
 pub use io::{Connector, Io};
 pub use log::{tls_handshake, tls_timing_wanted};

@@ -1,6 +1,7 @@
 //! Building a request ([`RequestBuilder`]): the URL and its query, the header fields, the
 //! body; then sending it, redirects and all.
 
+use super::auth::{self, AuthResponse, AuthTarget, Authenticator, Retry, Scoped};
 use super::config::{ClientError, UrlError};
 use super::log;
 use super::proxy::route::Route;
@@ -10,7 +11,8 @@ use super::response::ClientResponse;
 use super::{Client, Shared};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Uri};
+use http::{Method, Request, StatusCode, Uri};
+use std::sync::Arc;
 use tether_core::pool::Origin;
 use tether_core::time::{ClientTimeouts, RequestTimer};
 
@@ -64,6 +66,8 @@ pub struct RequestBuilder {
     follow_redirects: bool,
     /// The proxy this request goes through instead of the client's choice.
     proxy: Option<Proxy>,
+    /// The authenticator this request uses instead of the client's.
+    auth: Option<Arc<dyn Authenticator>>,
 }
 
 impl std::fmt::Debug for RequestBuilder {
@@ -87,6 +91,7 @@ impl RequestBuilder {
             expect_continue: false,
             follow_redirects: true,
             proxy: None,
+            auth: None,
         }
     }
 
@@ -184,6 +189,13 @@ impl RequestBuilder {
         self
     }
 
+    /// Authenticates this request with `auth` instead of the client's authenticator (see
+    /// [`Authenticator`] for when it is asked and when a request is sent again).
+    pub fn auth(mut self, auth: Arc<dyn Authenticator>) -> RequestBuilder {
+        self.auth = Some(auth);
+        self
+    }
+
     fn with_type(mut self, content_type: &'static str) -> RequestBuilder {
         self.headers
             .map
@@ -222,6 +234,7 @@ impl RequestBuilder {
             expect_continue,
             follow_redirects,
             proxy,
+            auth,
         } = self;
         let mut headers = headers.checked()?;
         let max_redirects = if follow_redirects {
@@ -238,14 +251,26 @@ impl RequestBuilder {
         }
         let (mut uri, origin) = parse_url(&url, HTTP_SCHEMES)?;
         let settings = &client.shared.config.proxy;
+        let auth = auth
+            .or_else(|| client.shared.config.auth.clone())
+            .map(|auth| Scoped::new(auth, &origin));
         let mut route = Route::new(settings, proxy.as_ref(), origin);
         log::record_origin(span, &route.origin);
         let mut retries = 0;
-        for redirects in 0..=max_redirects {
+        let mut redirects = 0;
+        let mut auth_retries = 0;
+        loop {
             let mut head = build_head(&client.shared, &method, &uri, &headers, &body)?;
             if let Some(credentials) = route.forward_authorization() {
                 head.headers_mut()
                     .insert(http::header::PROXY_AUTHORIZATION, credentials.clone());
+            }
+            // Credentials only for the origin the request started at.
+            let auth = auth.as_ref().filter(|auth| auth.covers(&route.origin));
+            if let Some(auth) = auth {
+                let rt = &*client.shared.rt;
+                let target = AuthTarget::Origin;
+                auth::authorize(&*auth.auth, rt, &method, &uri, target, head.headers_mut()).await?;
             }
             let mut response = client
                 .exchange(&route, &head, &mut body, &mut timer, &mut retries)
@@ -254,6 +279,23 @@ impl RequestBuilder {
                 log::done(response.status(), redirects, retries);
                 Ok(response)
             };
+            if let Some(auth) = auth {
+                let challenged = response.status() == StatusCode::UNAUTHORIZED
+                    && auth_retries < MAX_AUTH_RETRIES
+                    && !body.is_spent();
+                // The response's fields, copied: a response is not held across the wait.
+                let fields = challenged.then(|| response.headers().clone());
+                if let Some(fields) = fields {
+                    if !challenge(auth, &uri, &head, &fields, auth_retries).await? {
+                        return done(response);
+                    }
+                    log::auth_retry(response.status());
+                    response.discard().await?;
+                    timer.retrying(client.now());
+                    auth_retries += 1;
+                    continue;
+                }
+            }
             let Some(next) = redirect::target(response.status(), response.headers(), &uri) else {
                 return done(response);
             };
@@ -282,9 +324,33 @@ impl RequestBuilder {
             response.discard().await?;
             timer.retrying(client.now());
             (uri, route) = (next_uri, next_route);
+            redirects += 1;
         }
-        Err(ClientError::TooManyRedirects(max_redirects))
     }
+}
+
+/// How many times one request is sent again for authentication: once for a challenge, and
+/// once more for a Digest nonce gone stale meanwhile.
+const MAX_AUTH_RETRIES: u32 = 2;
+
+/// Asks `auth` whether to send the request `head` again after a `401` with `fields`.
+async fn challenge(
+    auth: &Scoped,
+    uri: &Uri,
+    head: &Request<()>,
+    fields: &HeaderMap,
+    retries: u32,
+) -> Result<bool, ClientError> {
+    let target = AuthTarget::Origin;
+    let answer = AuthResponse {
+        uri,
+        status: target.challenge_status(),
+        headers: fields,
+        sent: head.headers().get(target.credentials_header()),
+        target,
+        retries,
+    };
+    Ok(auth.auth.challenged(&answer).await? == Retry::Yes)
 }
 
 /// Header fields given to a builder, checked as they come; the first that cannot be sent is
