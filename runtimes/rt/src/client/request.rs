@@ -331,10 +331,11 @@ impl RequestBuilder {
 
 /// How many times one request is sent again for authentication: once for a challenge, and
 /// once more for a Digest nonce gone stale meanwhile.
-const MAX_AUTH_RETRIES: u32 = 2;
+pub(super) const MAX_AUTH_RETRIES: u32 = 2;
 
-/// Asks `auth` whether to send the request `head` again after a `401` with `fields`.
-async fn challenge(
+/// Asks `auth` whether to send the request `head` again (or connect a WebSocket again)
+/// after a `401` with `fields`.
+pub(super) async fn challenge(
     auth: &Scoped,
     uri: &Uri,
     head: &Request<()>,

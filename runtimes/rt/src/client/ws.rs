@@ -1,16 +1,18 @@
 //! WebSocket connections ([`WsRequest`]): the opening handshake on a connection of its own
 //! (never pooled), then the socket handed to the shared WebSocket pump.
 
+use super::auth::{self, AuthTarget, Authenticator, Scoped};
 use super::config::ClientError;
 use super::io::{with_deadline, Conn};
 use super::proxy::route::{self, Route};
 use super::proxy::Proxy;
-use super::request::{add_headers, parse_url, Fields};
+use super::request::{add_headers, challenge, parse_url, Fields, MAX_AUTH_RETRIES};
 use super::Client;
 use crate::runtime::{Rt, Runtime, Timer};
 use crate::websocket::{self, WebSocket};
 use http::header::HeaderName;
-use http::StatusCode;
+use http::{Method, StatusCode};
+use std::sync::Arc;
 use tether_core::h1::ClientEvent;
 use tether_core::pool::Origin;
 use tether_core::time::{ClientTimeouts, RequestTimer};
@@ -30,6 +32,8 @@ pub struct WsRequest {
     timeouts: ClientTimeouts,
     /// The proxy this connection goes through instead of the client's choice.
     proxy: Option<Proxy>,
+    /// The authenticator the handshake uses instead of the client's.
+    auth: Option<Arc<dyn Authenticator>>,
 }
 
 impl std::fmt::Debug for WsRequest {
@@ -50,8 +54,16 @@ impl WsRequest {
             config: client.shared.config.websocket.clone(),
             timeouts: client.shared.config.timeouts,
             proxy: None,
+            auth: None,
             client,
         }
+    }
+
+    /// Authenticates the handshake with `auth` instead of the client's authenticator; a
+    /// `401` challenge is answered by connecting once more, as a request is sent again.
+    pub fn auth(mut self, auth: Arc<dyn Authenticator>) -> WsRequest {
+        self.auth = Some(auth);
+        self
     }
 
     /// Connects through `proxy` (any kind: a WebSocket always goes through a tunnel),
@@ -110,56 +122,78 @@ impl WsRequest {
         let route = Route::new(&shared.config.proxy, self.proxy.as_ref(), origin);
         let mut timer = RequestTimer::new(self.timeouts, client.now());
         let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
-        let (handshake, mut request) =
-            ClientHandshake::new(&uri, random_key(&*shared.rt), &protocols, &self.config)?;
-        add_headers(request.headers_mut(), shared, &headers, is_handshake_header)?;
-        timer.connecting(client.now());
-        let stream = with_deadline(
-            &*shared.rt,
-            &mut Timer::default(),
-            &mut timer,
-            route::open(&*shared.rt, &*shared.connector, &route),
-        )
-        .await??;
-        timer.connected();
-        let mut conn = Conn::new(shared.rt.clone(), stream, false);
-        conn.http.send_request(&request)?;
-        conn.http.send_end(None)?;
-        conn.flush(&mut timer).await?;
-        timer.sent(client.now());
-        let mut response = None;
+        let auth = self
+            .auth
+            .or_else(|| shared.config.auth.clone())
+            .map(|auth| Scoped::new(auth, &route.origin));
+        let mut auth_retries = 0;
         loop {
-            match conn.next_event(&mut timer).await? {
-                ClientEvent::Response(head) => response = Some(head),
-                ClientEvent::Upgraded { trailing } => {
-                    let Some(head) = response else {
-                        return Err(ClientError::Closed);
-                    };
-                    let negotiated = handshake.validate(&head)?;
-                    let core = tether_core::ws::WebSocket::client(
-                        self.config,
-                        negotiated.deflate,
-                        client.now(),
-                        mask_keys(shared.rt.clone()),
-                    );
-                    let socket = websocket::spawn_session(
-                        &shared.rt,
-                        conn.transport.into_inner(),
-                        core,
-                        trailing,
-                        negotiated.protocol.as_deref(),
-                    );
-                    return Ok((socket, negotiated.protocol));
-                }
-                ClientEvent::End { .. } | ClientEvent::Closed => {
-                    let status = response
-                        .map(|r| r.status())
-                        .unwrap_or(StatusCode::BAD_GATEWAY);
-                    return Err(HandshakeError::NotSwitching(status).into());
-                }
-                ClientEvent::Error(e) => return Err(e.into()),
-                _ => timer.read(client.now()),
+            let (handshake, mut request) =
+                ClientHandshake::new(&uri, random_key(&*shared.rt), &protocols, &self.config)?;
+            add_headers(request.headers_mut(), shared, &headers, is_handshake_header)?;
+            if let Some(auth) = &auth {
+                let (method, target) = (Method::GET, AuthTarget::Origin);
+                let fields = request.headers_mut();
+                auth::authorize(&*auth.auth, &*shared.rt, &method, &uri, target, fields).await?;
             }
+            timer.connecting(client.now());
+            let stream = with_deadline(
+                &*shared.rt,
+                &mut Timer::default(),
+                &mut timer,
+                route::open(&*shared.rt, &*shared.connector, &route),
+            )
+            .await??;
+            timer.connected();
+            let mut conn = Conn::new(shared.rt.clone(), stream, false);
+            conn.http.send_request(&request)?;
+            conn.http.send_end(None)?;
+            conn.flush(&mut timer).await?;
+            timer.sent(client.now());
+            let mut response = None;
+            let refused = loop {
+                match conn.next_event(&mut timer).await? {
+                    ClientEvent::Response(head) => response = Some(head),
+                    ClientEvent::Upgraded { trailing } => {
+                        let Some(head) = response else {
+                            return Err(ClientError::Closed);
+                        };
+                        let negotiated = handshake.validate(&head)?;
+                        let core = tether_core::ws::WebSocket::client(
+                            self.config,
+                            negotiated.deflate,
+                            client.now(),
+                            mask_keys(shared.rt.clone()),
+                        );
+                        let socket = websocket::spawn_session(
+                            &shared.rt,
+                            conn.transport.into_inner(),
+                            core,
+                            trailing,
+                            negotiated.protocol.as_deref(),
+                        );
+                        return Ok((socket, negotiated.protocol));
+                    }
+                    ClientEvent::End { .. } | ClientEvent::Closed => break response,
+                    ClientEvent::Error(e) => return Err(e.into()),
+                    _ => timer.read(client.now()),
+                }
+            };
+            let status = refused
+                .as_ref()
+                .map_or(StatusCode::BAD_GATEWAY, |r| r.status());
+            // A challenge answered by connecting again, as a request would be sent again.
+            if let (Some(auth), Some(head), StatusCode::UNAUTHORIZED) = (&auth, &refused, status) {
+                if auth_retries < MAX_AUTH_RETRIES
+                    && challenge(auth, &uri, &request, head.headers(), auth_retries).await?
+                {
+                    conn.transport.shutdown().await;
+                    timer.retrying(client.now());
+                    auth_retries += 1;
+                    continue;
+                }
+            }
+            return Err(HandshakeError::NotSwitching(status).into());
         }
     }
 }
@@ -322,5 +356,32 @@ mod tests {
         let mut masks = mask_keys(rt);
         let masks: HashSet<[u8; 4]> = (0..100).map(|_| masks()).collect();
         assert!(masks.len() > 90, "{}", masks.len());
+    }
+
+    #[tokio::test]
+    async fn a_digest_challenge_to_the_handshake_is_answered_on_a_new_connection() {
+        use crate::client::{Authenticator, DigestAuth};
+        let auth: std::sync::Arc<dyn Authenticator> =
+            std::sync::Arc::new(DigestAuth::new("u", "p"));
+        let (client, server) = testing::client(ClientConfig::default(), |request| {
+            if request
+                .to_ascii_lowercase()
+                .contains("\r\nauthorization: digest ")
+            {
+                upgrade(request)
+            } else {
+                Reply::SendAndClose(
+                    b"HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Digest realm=\"r\", \
+                      nonce=\"n\", qop=\"auth\"\r\ncontent-length: 0\r\n\r\n"
+                        .to_vec(),
+                )
+            }
+        });
+        let (socket, _) = client.ws(URL).auth(auth).connect().await.unwrap();
+        drop(socket);
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        assert!(requests[1].contains("uri=\"/ws\""), "{}", requests[1]);
+        assert_eq!(server.connections(), 2, "a new connection for the answer");
     }
 }
