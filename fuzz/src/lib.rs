@@ -14,6 +14,8 @@
 //! `ws_extensions` fuzzes the permessage-deflate negotiation of the handshake ([`extensions`]).
 //! `proxy_connect` and `proxy_socks5` feed arbitrary proxy answers to the client's proxy
 //! handshakes (`proxy.rs`).
+//! `auth_challenge` parses arbitrary `WWW-Authenticate` values: the encoding of what parses
+//! parses back the same, and accepted Digest challenges are answered (its own file only).
 
 mod chunked;
 mod client;
