@@ -37,6 +37,17 @@ pub use tether_rt::{
     StartError, Teardown, TeardownFailure, WebSocket,
 };
 
+/// Authentication for the client: an [`auth::Authenticator`] in `ClientConfig::auth` or
+/// per request (`RequestBuilder::auth`, `WsRequest::auth`); Basic, Bearer (with a shared
+/// refresh) and Digest come with it. Failures are `ClientError::Auth`.
+pub mod auth {
+    pub use tether_core::auth::{Challenge, DigestAlgorithm, DigestError};
+    pub use tether_rt::client::{
+        AuthError, AuthFuture, AuthRequest, AuthResponse, AuthTarget, Authenticator, BasicAuth,
+        BearerAuth, DigestAuth, Retry,
+    };
+}
+
 /// Proxies for the client: [`proxy::ProxySettings`] in `ClientConfig::proxy`, and the
 /// errors a proxy's answer becomes ([`proxy::ProxyError`] in `ClientError::Proxy`).
 pub mod proxy {
