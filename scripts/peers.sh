@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop tests talk to, on a fresh Debian machine:
 # curl, tinyproxy and Dante (Debian; plus the system user Dante checks SOCKS5 passwords
-# against, `tethersocks`, with no shell and no home), a Python venv with h11, websockets and aiohttp (PyPI) under
-# target/peers-venv, and Node's ws (npm) under target/peers-node.
+# against, `tethersocks`, with no shell and no home), Apache and lighttpd (Debian; the Digest
+# authentication servers, started by the tests on loopback ports; the system services the
+# packages bring are stopped and disabled so nothing stays on port 80), a Python venv with
+# h11, websockets and aiohttp (PyPI) under target/peers-venv, and Node's ws (npm) under
+# target/peers-node.
 # Prints nothing but progress; exports nothing (scripts/test.sh sets TETHER_PYTHON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +20,26 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 # The real proxies of the client's proxy tests (started by the tests, on loopback ports).
 command -v tinyproxy >/dev/null || missing+=(tinyproxy)
 [ -x /usr/sbin/danted ] || missing+=(dante-server)
+# The real servers of the client's Digest tests: Apache's mod_auth_digest (MD5) and
+# lighttpd's mod_auth (MD5 and SHA-256).
+servers=()
+[ -x /usr/sbin/apache2 ] || servers+=(apache2)
+[ -x /usr/sbin/lighttpd ] || servers+=(lighttpd)
+missing+=("${servers[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "peers: installing ${missing[*]} from Debian"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+# The tests run their own Apache and lighttpd; the services Debian may start on port 80 at
+# install are not wanted (only the ones this script installed are touched).
+for service in "${servers[@]}"; do
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now "$service" >/dev/null 2>&1 || true
+  else
+    as_root service "$service" stop >/dev/null 2>&1 || true
+  fi
+done
 
 # Dante's username/password method checks the system's password database.
 if ! id tethersocks >/dev/null 2>&1; then

@@ -8,7 +8,13 @@
 * /method (any method): "<method> <body length> <content-type or ->";
 * GET /loop: 302 to itself;
 * GET /ws: a WebSocket echo with a heartbeat (0.2 s) and compression (aiohttp's default);
-  the text "info" answers JSON {compress, protocol}, the text "close-me" closes with 4001.
+  the text "info" answers JSON {compress, protocol}, the text "close-me" closes with 4001;
+* GET /bearer: "bearer ok" for `Authorization: Bearer <the valid token>`, else 401 with
+  `WWW-Authenticate: Bearer realm="tether", error="invalid_token"`; the valid token is
+  "fresh-1" at start;
+* POST /bearer/rotate: makes "fresh-<k+1>" the valid token (and "fresh-<k>" invalid), and
+  answers the new token, as an expiry would (the client then has to refresh);
+* GET /bearer/stats: JSON {"ok": n, "unauthorized": m}, how /bearer answered so far.
 """
 import asyncio
 import json
@@ -85,6 +91,41 @@ async def websocket(request):
     return ws
 
 
+class Bearer:
+    """The one valid token and how /bearer answered, shared by all connections."""
+
+    def __init__(self):
+        self.generation = 1
+        self.ok = 0
+        self.unauthorized = 0
+
+    def token(self):
+        return f"fresh-{self.generation}"
+
+
+bearer_state = Bearer()
+
+
+async def bearer(request):
+    if request.headers.get("Authorization") == f"Bearer {bearer_state.token()}":
+        bearer_state.ok += 1
+        return web.Response(text="bearer ok")
+    bearer_state.unauthorized += 1
+    raise web.HTTPUnauthorized(
+        headers={"WWW-Authenticate": 'Bearer realm="tether", error="invalid_token"'})
+
+
+async def bearer_rotate(request):
+    await request.read()
+    bearer_state.generation += 1
+    return web.Response(text=bearer_state.token())
+
+
+async def bearer_stats(request):
+    return web.json_response({"ok": bearer_state.ok,
+                              "unauthorized": bearer_state.unauthorized})
+
+
 async def main():
     app = web.Application(client_max_size=4 << 20)
     app.router.add_get("/cl", content_length)
@@ -95,6 +136,9 @@ async def main():
     app.router.add_route("*", "/method", method)
     app.router.add_get("/loop", loop)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/bearer", bearer)
+    app.router.add_post("/bearer/rotate", bearer_rotate)
+    app.router.add_get("/bearer/stats", bearer_stats)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

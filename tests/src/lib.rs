@@ -14,7 +14,9 @@ use std::time::Duration;
 use tether_core::h1::{ServerConnection, ServerConnectionConfig, ServerEvent};
 use tether_core::time::Instant;
 
+pub mod auth_servers;
 pub mod client_suite;
+pub mod daemons;
 pub mod pki;
 pub mod proxies;
 pub mod server_suite;

@@ -4,10 +4,8 @@
 //! user that `scripts/peers.sh` creates). Both are Debian packages `scripts/peers.sh`
 //! installs.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use crate::daemons::{find, free_port, scratch, start};
+use std::net::SocketAddr;
 
 /// The Dante user (created by `scripts/peers.sh`, shell `nologin`) and its password.
 pub const SOCKS_USER: (&str, &str) = ("tethersocks", "s0cks-pass");
@@ -15,86 +13,8 @@ pub const SOCKS_USER: (&str, &str) = ("tethersocks", "s0cks-pass");
 /// The Basic credentials tinyproxy is started with when asked to require them.
 pub const HTTP_PROXY_USER: (&str, &str) = ("alice", "s3cret");
 
-/// A proxy process, killed when dropped.
-pub struct Proxy {
-    child: Child,
-    /// Where it listens.
-    pub addr: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Proxy {
-    /// What the proxy logged so far (for a failing test's message).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn scratch(name: &str, port: u16) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tether-{name}-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-/// Starts `program` with `args`, logging to `dir`, and waits until `addr` accepts.
-fn start(program: &Path, args: &[&str], dir: PathBuf, addr: SocketAddr) -> Proxy {
-    let log = std::fs::File::create(dir.join("log")).expect("log file");
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
-    let proxy = Proxy { child, addr, dir };
-    let started = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{} did not listen on {addr}: {}",
-            program.display(),
-            std::fs::read_to_string(proxy.dir.join("log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    proxy
-}
-
-/// Finds `program` (in `PATH` or `/usr/sbin`), or skips (fails under
-/// `TETHER_REQUIRE_PEERS`).
-fn find(program: &str) -> Option<PathBuf> {
-    let candidates = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let found = candidates
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file());
-    if found.is_none() {
-        assert!(
-            !crate::peers_required(),
-            "{program} missing: run scripts/test.sh, which installs it"
-        );
-        eprintln!("skipping: {program} not installed (scripts/test.sh installs it)");
-    }
-    found
-}
+/// A proxy process, stopped when dropped.
+pub type Proxy = crate::daemons::Daemon;
 
 /// tinyproxy on a free port; with `auth`, it requires [`HTTP_PROXY_USER`].
 pub fn tinyproxy(auth: bool) -> Option<Proxy> {
