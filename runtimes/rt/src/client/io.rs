@@ -88,6 +88,14 @@ pub(super) struct Conn {
 }
 
 impl Conn {
+    /// Whether the peer closed (or wrote to, or broke) this idle connection: one read
+    /// polled, which the runtime answers from its readiness state without a system call
+    /// when nothing arrived.
+    pub(super) async fn closed_while_idle(&mut self) -> bool {
+        let mut read = pin!(self.transport.read());
+        poll_once(&mut read).await.is_some()
+    }
+
     /// A connection over `stream`; `absolute_form` for one to an HTTP forward proxy.
     pub(super) fn new(rt: Rt, stream: Box<dyn Io>, absolute_form: bool) -> Conn {
         let mut config = ClientConnectionConfig::default();

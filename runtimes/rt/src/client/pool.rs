@@ -217,13 +217,27 @@ impl Client {
                     .lock()
                     .ok()
                     .and_then(|mut idle| idle.remove(&id));
+                // A connection the server (or a proxy such as tinyproxy, which closes after
+                // each response without saying so) closed while it was idle is not handed
+                // out: a request that is not idempotent could not be retried on it.
+                let conn = match conn {
+                    Some(mut conn) => {
+                        if conn.closed_while_idle().await {
+                            conn.transport.shutdown().await;
+                            None
+                        } else {
+                            Some(conn)
+                        }
+                    }
+                    None => None,
+                };
                 match conn {
                     Some(conn) => {
                         log::connection(true, waited, None);
                         Ok(Lease::new(self, id, conn, true))
                     }
                     None => {
-                        // Closed under us: release it as broken and open anew.
+                        // Closed under us or by the peer: release it as broken and open anew.
                         self.release(id, None, false, None);
                         Box::pin(self.acquire(route, timer)).await
                     }
