@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop tests talk to, on a fresh Debian machine:
-# curl, tinyproxy and Dante (Debian; plus the system user Dante checks SOCKS5 passwords
-# against, `tethersocks`, with no shell and no home), Apache and lighttpd (Debian; the Digest
+# curl, tinyproxy, squid (squid-openssl, the build that serves `https_port`: an HTTPS proxy)
+# and Dante (Debian; plus the system user Dante checks SOCKS5 passwords against,
+# `tethersocks`, with no shell and no home), Apache and lighttpd (Debian; the Digest
 # authentication servers, started by the tests on loopback ports; the system services the
 # packages bring are stopped and disabled so nothing stays on port 80), a Python venv with
 # h11, websockets and aiohttp (PyPI) under target/peers-venv, and Node's ws (npm) under
@@ -26,10 +27,28 @@ servers=()
 [ -x /usr/sbin/apache2 ] || servers+=(apache2)
 [ -x /usr/sbin/lighttpd ] || servers+=(lighttpd)
 missing+=("${servers[@]}")
+# squid-openssl, not squid: only the OpenSSL build has `https_port`. Checked by package,
+# not by binary: both builds install /usr/sbin/squid.
+dpkg-query -W -f='${Status}' squid-openssl 2>/dev/null | grep -q 'ok installed' ||
+  missing+=(squid-openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "peers: installing ${missing[*]} from Debian"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  # No service started by the install (squid's would listen on 3128): a policy-rc.d that
+  # says no, for the install only, unless the machine has one already.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" ||
+    { [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -z "$own_policy" ] || as_root rm -f /usr/sbin/policy-rc.d
+fi
+# The tests start their own squid: none left running as a service, nor started at boot.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet squid 2>/dev/null; then
+  as_root systemctl disable --now squid
 fi
 # The tests run their own Apache and lighttpd; the services Debian may start on port 80 at
 # install are not wanted (only the ones this script installed are touched).

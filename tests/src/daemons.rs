@@ -13,7 +13,12 @@ pub struct Daemon {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it listens for TLS (squid's `https_port`), when started with a certificate.
+    pub tls_addr: Option<SocketAddr>,
     dir: PathBuf,
+    /// The prefix of the shared memory segments it made, removed after it (squid makes
+    /// some even as a single process, and removes them only on a clean exit).
+    pub(crate) shm_prefix: Option<String>,
 }
 
 impl Daemon {
@@ -44,6 +49,17 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let (Some(prefix), Ok(entries)) = (&self.shm_prefix, std::fs::read_dir("/dev/shm")) {
+            for entry in entries.flatten() {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(prefix.as_str())
+                {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 }
 
@@ -63,6 +79,14 @@ pub(crate) fn scratch(name: &str, port: u16) -> PathBuf {
 /// Starts `program` with `args`, its output appended to `dir/log` (where a server may write
 /// its own log too), and waits until `addr` accepts.
 pub(crate) fn start(program: &Path, args: &[&str], dir: PathBuf, addr: SocketAddr) -> Daemon {
+    let daemon = spawn(program, args, dir, addr);
+    daemon.wait_for(addr, program);
+    daemon
+}
+
+/// Starts `program` with `args`, its output appended to `dir/log`, to listen on `addr`
+/// (not waited for: see [`Daemon::wait_for`]).
+pub(crate) fn spawn(program: &Path, args: &[&str], dir: PathBuf, addr: SocketAddr) -> Daemon {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -75,18 +99,29 @@ pub(crate) fn start(program: &Path, args: &[&str], dir: PathBuf, addr: SocketAdd
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
-    let daemon = Daemon { child, addr, dir };
-    let started = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{} did not listen on {addr}: {}",
-            program.display(),
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    Daemon {
+        child,
+        addr,
+        tls_addr: None,
+        dir,
+        shm_prefix: None,
     }
-    daemon
+}
+
+impl Daemon {
+    /// Waits until `addr` accepts (panics with the log after 10 s).
+    pub(crate) fn wait_for(&self, addr: SocketAddr, program: &Path) {
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{} did not listen on {addr}: {}",
+                program.display(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// Finds `program` (in `PATH` or `/usr/sbin`), or skips (fails under

@@ -1,14 +1,15 @@
-//! tether behind real proxies: curl reaches the tokio server through tinyproxy (plain
-//! requests in absolute form and `CONNECT` tunnels, with Basic authentication) and through
-//! Dante (SOCKS5 with username/password, local and proxy-side name resolution). This shows
-//! the proxies the client's proxy tests use are set up as those tests expect.
+//! tether behind real proxies: curl reaches the tokio server through tinyproxy and squid
+//! (plain requests in absolute form and `CONNECT` tunnels, with Basic authentication; squid
+//! also as an HTTPS proxy, TLS to the proxy) and through Dante (SOCKS5 with
+//! username/password, local and proxy-side name resolution). This shows the proxies the
+//! client's proxy tests use are set up as those tests expect.
 
 #[path = "../../runtimes/tokio/examples/demo/app.rs"]
 #[allow(dead_code)]
 mod demo;
 
 use std::process::Command;
-use tether_tests::proxies::{dante, tinyproxy, HTTP_PROXY_USER, SOCKS_USER};
+use tether_tests::proxies::{dante, squid, tinyproxy, HTTP_PROXY_USER, SOCKS_USER};
 use tether_tests::{curl, TokioServer};
 
 /// curl's status code and body for `url` with `args`.
@@ -44,6 +45,49 @@ fn curl_reaches_tether_through_tinyproxy_with_basic_auth() {
     server.stop().unwrap();
 }
 
+/// Through squid's `http_port` and its `https_port` (an HTTPS proxy, whose certificate is
+/// the origin's, for `localhost`): absolute-form requests and `CONNECT` tunnels, to the
+/// plain origin and, in a tunnel, to the TLS one (TLS inside TLS).
+#[test]
+fn curl_reaches_tether_through_squid() {
+    let origins = origins();
+    let (Some(proxy), Some(_)) = (squid(true, Some(&origins.pki)), curl()) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tether-squid-curl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = origins.pki.write(&dir, "curl");
+    let ca = files.ca.to_string_lossy().into_owned();
+    let plain = origins.plain.url("/");
+    let secure = format!("https://localhost:{}/", origins.tls.addr.port());
+    let (user, password) = HTTP_PROXY_USER;
+    let tls_port = proxy.tls_addr.expect("an https_port").port();
+    let proxy_ca = vec!["--proxy-cacert".to_string(), ca.clone()];
+    for (scheme, host, extra) in [
+        ("http", proxy.addr.to_string(), vec![]),
+        ("https", format!("localhost:{tls_port}"), proxy_ca),
+    ] {
+        let via = |credentials: &str| {
+            let url = format!("{scheme}://{credentials}{host}");
+            [vec!["-x".to_string(), url], extra.clone()].concat()
+        };
+        let (anonymous, wrong) = (via(""), via(&format!("{user}:wrong@")));
+        assert_eq!(fetch(&anonymous, &plain).0, "407", "{scheme} proxy");
+        assert_eq!(fetch(&wrong, &plain).0, "407", "{scheme} proxy");
+        let authorized = via(&format!("{user}:{password}@"));
+        let (code, body) = fetch(&authorized, &plain);
+        assert_eq!((code.as_str(), body.as_str()), ("200", "Hello, World!"));
+        // Through a CONNECT tunnel, to the plain origin and to the TLS one.
+        let tunnel = [authorized.clone(), vec!["-p".into()]].concat();
+        let (code, body) = fetch(&tunnel, &plain);
+        assert_eq!((code.as_str(), body.as_str()), ("200", "Hello, World!"));
+        let tls = [authorized, vec!["--cacert".into(), ca.clone()]].concat();
+        let (code, body) = fetch(&tls, &secure);
+        assert_eq!((code.as_str(), body.as_str()), ("200", "Hello, World!"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn curl_reaches_tether_through_dante_with_username_and_password() {
     let (Some(proxy), Some(_)) = (dante(true), curl()) else {
@@ -66,7 +110,7 @@ fn curl_reaches_tether_through_dante_with_username_and_password() {
 // ---- tether's own client through the same proxies ----
 
 use std::time::Duration;
-use tether_tests::pki::pki;
+use tether_tests::pki::{pki, Pki};
 use tether_tokio::proxy::{Proxy, ProxyError};
 use tether_tokio::tls::{ServerTls, TlsConfig};
 use tether_tokio::websocket::Message;
@@ -78,6 +122,8 @@ struct Origins {
     plain: TokioServer,
     tls: TokioServer,
     ca: rustls::pki_types::CertificateDer<'static>,
+    /// The TLS one's certificates, which an HTTPS proxy on loopback serves too.
+    pki: Pki,
 }
 
 fn origins() -> Origins {
@@ -91,7 +137,8 @@ fn origins() -> Origins {
                 .unwrap()
                 .tls(tls)
         }),
-        ca: pki.ca,
+        ca: pki.ca.clone(),
+        pki,
     }
 }
 
@@ -103,8 +150,8 @@ fn client_via(proxy: &str, ca: &rustls::pki_types::CertificateDer<'static>) -> C
 
 /// A POST body, GETs, https, and a WebSocket over wss, all through `proxy`; then the pool
 /// holds only idle connections, one per route where the proxy keeps connections open
-/// (`keeps_plain`: tinyproxy closes a client's connection after each forwarded response;
-/// its tunnels stay).
+/// (`keeps_plain`: tinyproxy closes a client's connection after each forwarded response,
+/// squid keeps it; tunnels stay).
 async fn exercise(client: &Client, origins: &Origins, keeps_plain: bool) {
     // The POST first, on a new connection: a POST is not retried on a reused connection
     // that the proxy closed under it (it may have been received).
@@ -188,6 +235,47 @@ async fn the_client_through_tinyproxy() {
     }
     let stats = wrong.pool_stats(&secure).unwrap_or_default();
     assert_eq!(stats.in_use, 0, "no pool slot leaked");
+}
+
+/// Through squid as an HTTP proxy and as an HTTPS one (`https://` proxy URL: TLS to the
+/// proxy, trusted through the same test CA, then forwarded requests and `CONNECT` tunnels
+/// inside that TLS). Wrong credentials: squid's 407 as the response of a plain request, and
+/// as a typed error for a tunnel, with the challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_through_squid() {
+    let origins = origins();
+    let Some(proxy) = squid(true, Some(&origins.pki)) else {
+        return;
+    };
+    let (user, password) = HTTP_PROXY_USER;
+    let tls_port = proxy.tls_addr.expect("an https_port").port();
+    let plain = origins.plain.url("/");
+    let secure = format!("https://localhost:{}/", origins.tls.addr.port());
+    for (scheme, host) in [
+        ("http", proxy.addr.to_string()),
+        ("https", format!("localhost:{tls_port}")),
+    ] {
+        let via = format!("{scheme}://{host}");
+        let client = client_via(&format!("{scheme}://{user}:{password}@{host}"), &origins.ca);
+        exercise(&client, &origins, true).await;
+
+        let wrong = client_via(&format!("{scheme}://{user}:wrong@{host}"), &origins.ca);
+        let response = wrong.get(&plain).send().await.unwrap();
+        assert_eq!(response.status(), 407, "{via}");
+        assert!(response.headers().contains_key("proxy-authenticate"));
+        drop(response);
+        match wrong.get(&secure).send().await {
+            Err(ClientError::Proxy(ProxyError::Refused { status, headers })) => {
+                assert_eq!(status, 407, "{via}");
+                assert!(headers.contains_key("proxy-authenticate"), "{headers:?}");
+            }
+            other => panic!("{via}: {other:?}\n{}", proxy.log()),
+        }
+        for url in [&plain, &secure] {
+            let stats = wrong.pool_stats(url).unwrap_or_default();
+            assert_eq!(stats.in_use, 0, "no pool slot leaked ({via}, {url})");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
