@@ -53,8 +53,34 @@ pub fn tinyproxy(auth: bool) -> Option<Proxy> {
 /// files in its scratch directory; its service name (`-n`, which names its shared memory)
 /// is its own, so instances run side by side.
 pub fn squid(auth: bool, tls: Option<&Pki>) -> Option<Proxy> {
+    let auth = if auth {
+        SquidAuth::Basic
+    } else {
+        SquidAuth::None
+    };
+    squid_with(auth, tls)
+}
+
+/// How squid authenticates its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SquidAuth {
+    /// Not at all.
+    None,
+    /// Basic, [`HTTP_PROXY_USER`] against an Apache-MD5 password file.
+    Basic,
+    /// Digest (MD5, `qop=auth`), [`HTTP_PROXY_USER`] against a plain password file
+    /// (`digest_file_auth`), in the realm `tether-proxy`.
+    Digest,
+}
+
+/// [`squid`] with Basic, Digest or no authentication.
+pub fn squid_with(auth: SquidAuth, tls: Option<&Pki>) -> Option<Proxy> {
     let program = find("squid")?;
-    let openssl = if auth { Some(find("openssl")?) } else { None };
+    let openssl = if auth == SquidAuth::Basic {
+        Some(find("openssl")?)
+    } else {
+        None
+    };
     let port = free_port();
     let dir = scratch("squid", port);
     // Run as root, squid drops to the `proxy` user, which writes its logs and pid file here.
@@ -99,6 +125,15 @@ pub fn squid(auth: bool, tls: Option<&Pki>) -> Option<Proxy> {
              auth_param basic realm tether\nacl authed proxy_auth REQUIRED\n\
              http_access allow authed\n",
             at("passwd")
+        ));
+    } else if auth == SquidAuth::Digest {
+        let (user, password) = HTTP_PROXY_USER;
+        std::fs::write(dir.join("digest"), format!("{user}:{password}\n")).expect("digest file");
+        config.push_str(&format!(
+            "auth_param digest program /usr/lib/squid/digest_file_auth {}\n\
+             auth_param digest realm tether-proxy\nacl authed proxy_auth REQUIRED\n\
+             http_access allow authed\n",
+            at("digest")
         ));
     } else {
         config.push_str("http_access allow loopback\n");

@@ -9,7 +9,9 @@
 mod demo;
 
 use std::process::Command;
-use tether_tests::proxies::{dante, squid, tinyproxy, HTTP_PROXY_USER, SOCKS_USER};
+use tether_tests::proxies::{
+    dante, squid, squid_with, tinyproxy, SquidAuth, HTTP_PROXY_USER, SOCKS_USER,
+};
 use tether_tests::{curl, TokioServer};
 
 /// curl's status code and body for `url` with `args`.
@@ -109,8 +111,10 @@ fn curl_reaches_tether_through_dante_with_username_and_password() {
 
 // ---- tether's own client through the same proxies ----
 
+use std::sync::Arc;
 use std::time::Duration;
 use tether_tests::pki::{pki, Pki};
+use tether_tokio::auth::{Authenticator, DigestAuth};
 use tether_tokio::proxy::{Proxy, ProxyError};
 use tether_tokio::tls::{ServerTls, TlsConfig};
 use tether_tokio::websocket::Message;
@@ -274,6 +278,52 @@ async fn the_client_through_squid() {
         for url in [&plain, &secure] {
             let stats = wrong.pool_stats(url).unwrap_or_default();
             assert_eq!(stats.in_use, 0, "no pool slot leaked ({via}, {url})");
+        }
+    }
+}
+
+/// squid asking for Digest (its `digest_file_auth`), answered by a `DigestAuth` set on the
+/// proxy: the forwarded requests' `407` and the `CONNECT` tunnels' `407` (answered on a new
+/// connection), over plain HTTP and to squid's `https_port`; a wrong password is the 407
+/// response, or the typed refusal of the tunnel, and leaks no pool slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_answers_squids_digest_challenges() {
+    let origins = origins();
+    let Some(proxy) = squid_with(SquidAuth::Digest, Some(&origins.pki)) else {
+        return;
+    };
+    let (user, password) = HTTP_PROXY_USER;
+    let tls_port = proxy.tls_addr.expect("an https_port").port();
+    let plain = origins.plain.url("/");
+    let secure = format!("https://localhost:{}/", origins.tls.addr.port());
+    for url in [
+        proxy.addr.to_string(),
+        format!("https://localhost:{tls_port}"),
+    ] {
+        let digest: Arc<dyn Authenticator> = Arc::new(DigestAuth::new(user, password));
+        let proxied = Proxy::parse(&url).unwrap().with_auth(digest);
+        let mut config = ClientConfig::default().proxy(proxied);
+        config.timeouts.sock_connect = Some(Duration::from_secs(5));
+        let tls = TlsConfig::with_root_certificates(vec![origins.ca.clone()]);
+        let client = Client::with_tls(config, tls);
+        exercise(&client, &origins, true).await;
+
+        let wrong: Arc<dyn Authenticator> = Arc::new(DigestAuth::new(user, "wrong"));
+        let wrong_proxy = Proxy::parse(&url).unwrap().with_auth(wrong);
+        let tls = TlsConfig::with_root_certificates(vec![origins.ca.clone()]);
+        let wrong = Client::with_tls(ClientConfig::default().proxy(wrong_proxy), tls);
+        let response = wrong.get(&plain).send().await.unwrap();
+        assert_eq!(response.status(), 407, "{url}: {}", proxy.log());
+        drop(response);
+        match wrong.get(&secure).send().await {
+            Err(ClientError::Proxy(ProxyError::Refused { status, .. })) => {
+                assert_eq!(status, 407, "{url}")
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+        for target in [&plain, &secure] {
+            let stats = wrong.pool_stats(target).unwrap_or_default();
+            assert_eq!(stats.in_use, 0, "no pool slot leaked ({url}, {target})");
         }
     }
 }

@@ -7,12 +7,12 @@ use super::request::Outgoing;
 use crate::io::{Read, Write};
 use crate::runtime::{poll_once, BoxFuture, Rt, Runtime, Timer};
 use crate::runtime::{MaybeSend, MaybeSync};
-use crate::transport::{Input, Transport};
+use crate::transport::{Input, Step, Transport};
 use http::{Request, StatusCode};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::pin;
-use std::task::Poll;
+use std::task::{ready, Poll};
 use std::time::Duration;
 use tether_core::h1::{ClientConnection, ClientConnectionConfig, ClientEvent};
 use tether_core::pool::Origin;
@@ -88,6 +88,13 @@ pub(super) struct Conn {
 }
 
 impl Conn {
+    /// Whether another request may use this connection: the core says so, and nothing of
+    /// the last request is still unwritten (a body cut short by an early answer: the
+    /// server may be discarding it, or waiting for it, and the next request would follow).
+    pub(super) fn is_reusable(&self) -> bool {
+        self.http.is_reusable() && !self.transport.has_output()
+    }
+
     /// Whether the peer closed (or wrote to, or broke) this idle connection: one read
     /// polled, which the runtime answers from its readiness state without a system call
     /// when nothing arrived.
@@ -188,12 +195,16 @@ impl Conn {
                 use futures_util::StreamExt;
                 while let Some(piece) = stream.next().await {
                     self.http.send_data(piece)?;
-                    self.flush(timer).await?;
+                    if let Some(early) = self.flush_watching(timer, response_started).await? {
+                        return Ok(early);
+                    }
                 }
             }
         }
         self.http.send_end(None)?;
-        self.flush(timer).await?;
+        if let Some(early) = self.flush_watching(timer, response_started).await? {
+            return Ok(early);
+        }
         timer.sent(rt.now());
         loop {
             match self.next_event(timer).await? {
@@ -205,6 +216,58 @@ impl Conn {
             }
             timer.read(rt.now());
         }
+    }
+
+    /// Writes what the core has to send while reading what the server says: a server may
+    /// answer (401, 407, 413) before it has read the whole body, and stop reading it; a
+    /// client that only wrote would wait for buffer space forever (RFC 9112 §9.5: a client
+    /// watches for a response while it sends). Returns that final response head, if one
+    /// came before the writing ended; the connection is then not reused (its request was
+    /// not finished). A write that fails still lets the answer already sent be read.
+    async fn flush_watching(
+        &mut self,
+        timer: &mut RequestTimer,
+        response_started: &mut bool,
+    ) -> Result<Option<http::Response<()>>, ClientError> {
+        let Conn {
+            rt,
+            transport,
+            http,
+            sleep,
+        } = self;
+        transport.queue_from(|| http.poll_transmit(rt.now()));
+        let mut write_failed = false;
+        let work = poll_fn(|cx| loop {
+            while let Some(event) = http.poll_event() {
+                match event {
+                    ClientEvent::Informational(_) => *response_started = true,
+                    ClientEvent::Response(head) => return Poll::Ready(Ok(Some(head))),
+                    ClientEvent::Error(e) => return Poll::Ready(Err(e.into())),
+                    ClientEvent::Closed => return Poll::Ready(Err(unexpected_eof())),
+                    _ => {}
+                }
+            }
+            let input = if write_failed {
+                ready!(transport.poll_read(cx))
+            } else if !transport.has_output() {
+                return Poll::Ready(Ok(None));
+            } else {
+                match ready!(transport.poll_step(cx, true)) {
+                    Step::Flushed => return Poll::Ready(Ok(None)),
+                    Step::WriteFailed => {
+                        write_failed = true;
+                        continue;
+                    }
+                    Step::Input(input) => input,
+                }
+            };
+            match input {
+                Input::Data(n) => http.handle_input(rt.now(), transport.received(n)),
+                Input::Eof => http.handle_eof(),
+                Input::Failed(e) => return Poll::Ready(Err(ClientError::Io(e))),
+            }
+        });
+        with_deadline(&**rt, sleep, timer, work).await?
     }
 
     /// Waits for `100 Continue` (`None`) or a final response head (`Some`).

@@ -280,7 +280,7 @@ impl Client {
         reusable_hint: bool,
         keep_alive: Option<Duration>,
     ) {
-        let reusable = reusable_hint && conn.as_ref().is_some_and(|c| c.http.is_reusable());
+        let reusable = reusable_hint && conn.as_ref().is_some_and(|c| c.is_reusable());
         if let (true, Some(conn)) = (reusable, conn) {
             if let Ok(mut idle) = self.shared.idle.lock() {
                 idle.insert(id, conn);
@@ -525,14 +525,40 @@ mod tests {
         let mut second = client.get(URL).send().await.expect("retried");
         assert_eq!(second.text().await.unwrap(), "ok");
         assert_eq!(server.connections(), 2);
-        // A POST is not retried.
-        server.wait_closed(2).await;
+    }
+
+    #[tokio::test]
+    async fn a_post_the_server_may_have_received_is_not_retried() {
+        // The first request on each connection is answered; the second is read, and the
+        // connection closed without an answer: it may have been acted on.
+        let requests = std::sync::atomic::AtomicUsize::new(0);
+        let (client, server) = testing::client(ClientConfig::default(), move |_| {
+            match requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Reply::Send(OK.to_vec()),
+                _ => Reply::Close,
+            }
+        });
+        let mut first = client.get(URL).send().await.unwrap();
+        assert_eq!(first.text().await.unwrap(), "ok");
         let result = client.post(URL).body("data").send().await;
         assert!(
             matches!(result, Err(ClientError::Io(_) | ClientError::Protocol(_))),
             "{result:?}"
         );
+        assert_eq!(server.connections(), 1, "not sent again");
         assert_eq!(client.pool_stats(URL).unwrap().in_use, 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_not_used_even_for_a_post() {
+        let (client, server) = testing::client(ClientConfig::default(), |_| {
+            Reply::SendAndClose(OK.to_vec())
+        });
+        client.get(URL).send().await.unwrap().text().await.unwrap();
+        server.wait_closed(1).await;
+        let mut response = client.post(URL).body("data").send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "ok");
+        assert_eq!(server.connections(), 2, "a fresh connection");
     }
 
     #[tokio::test]

@@ -261,14 +261,20 @@ impl RequestBuilder {
         let mut auth_retries = 0;
         loop {
             let mut head = build_head(&client.shared, &method, &uri, &headers, &body)?;
+            let rt = &*client.shared.rt;
             if let Some(credentials) = route.forward_authorization() {
                 head.headers_mut()
                     .insert(http::header::PROXY_AUTHORIZATION, credentials.clone());
             }
+            let proxy_auth = route.forward_auth();
+            if let Some(proxy_auth) = proxy_auth {
+                let target = AuthTarget::Proxy;
+                auth::authorize(&**proxy_auth, rt, &method, &uri, target, head.headers_mut())
+                    .await?;
+            }
             // Credentials only for the origin the request started at.
             let auth = auth.as_ref().filter(|auth| auth.covers(&route.origin));
             if let Some(auth) = auth {
-                let rt = &*client.shared.rt;
                 let target = AuthTarget::Origin;
                 auth::authorize(&*auth.auth, rt, &method, &uri, target, head.headers_mut()).await?;
             }
@@ -279,18 +285,33 @@ impl RequestBuilder {
                 log::done(response.status(), redirects, retries);
                 Ok(response)
             };
-            if let Some(auth) = auth {
-                let challenged = response.status() == StatusCode::UNAUTHORIZED
-                    && auth_retries < MAX_AUTH_RETRIES
-                    && !body.is_spent();
+            // A challenge from the origin (401) or the forward proxy (407), to an
+            // authenticator that may answer it.
+            let challenger = match response.status() {
+                StatusCode::UNAUTHORIZED => auth.map(|auth| (&*auth.auth, AuthTarget::Origin)),
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
+                    proxy_auth.map(|auth| (&**auth, AuthTarget::Proxy))
+                }
+                _ => None,
+            };
+            if let Some((authenticator, target)) = challenger {
+                let challenged = auth_retries < MAX_AUTH_RETRIES && !body.is_spent();
                 // The response's fields, copied: a response is not held across the wait.
                 let fields = challenged.then(|| response.headers().clone());
                 if let Some(fields) = fields {
-                    if !challenge(auth, &uri, &head, &fields, auth_retries).await? {
+                    let (head, tries) = (&head, auth_retries);
+                    if !challenge(authenticator, target, &uri, head, &fields, tries).await? {
                         return done(response);
                     }
                     log::auth_retry(response.status());
-                    response.discard().await?;
+                    match &body {
+                        RequestBody::Empty => response.discard().await?,
+                        RequestBody::Full(bytes) if bytes.is_empty() => response.discard().await?,
+                        // A challenge to a request with a body may come before the server
+                        // read it, and some (squid) never read on: the connection is not
+                        // reused for the retry.
+                        _ => drop(response),
+                    }
                     timer.retrying(client.now());
                     auth_retries += 1;
                     continue;
@@ -331,18 +352,18 @@ impl RequestBuilder {
 
 /// How many times one request is sent again for authentication: once for a challenge, and
 /// once more for a Digest nonce gone stale meanwhile.
-pub(super) const MAX_AUTH_RETRIES: u32 = 2;
+pub(crate) const MAX_AUTH_RETRIES: u32 = 2;
 
 /// Asks `auth` whether to send the request `head` again (or connect a WebSocket again)
-/// after a `401` with `fields`.
+/// after a challenge from `target` (a `401`, or a proxy's `407`) with `fields`.
 pub(super) async fn challenge(
-    auth: &Scoped,
+    auth: &dyn Authenticator,
+    target: AuthTarget,
     uri: &Uri,
     head: &Request<()>,
     fields: &HeaderMap,
     retries: u32,
 ) -> Result<bool, ClientError> {
-    let target = AuthTarget::Origin;
     let answer = AuthResponse {
         uri,
         status: target.challenge_status(),
@@ -351,7 +372,7 @@ pub(super) async fn challenge(
         target,
         retries,
     };
-    Ok(auth.auth.challenged(&answer).await? == Retry::Yes)
+    Ok(auth.challenged(&answer).await? == Retry::Yes)
 }
 
 /// Header fields given to a builder, checked as they come; the first that cannot be sent is

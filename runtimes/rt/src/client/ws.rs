@@ -185,7 +185,15 @@ impl WsRequest {
             // A challenge answered by connecting again, as a request would be sent again.
             if let (Some(auth), Some(head), StatusCode::UNAUTHORIZED) = (&auth, &refused, status) {
                 if auth_retries < MAX_AUTH_RETRIES
-                    && challenge(auth, &uri, &request, head.headers(), auth_retries).await?
+                    && challenge(
+                        &*auth.auth,
+                        AuthTarget::Origin,
+                        &uri,
+                        &request,
+                        head.headers(),
+                        auth_retries,
+                    )
+                    .await?
                 {
                     conn.transport.shutdown().await;
                     timer.retrying(client.now());

@@ -9,13 +9,14 @@ use crate::io::{Read, Write};
 use crate::runtime::Runtime;
 use crate::transport::{Input, Transport};
 use bytes::Bytes;
+use http::HeaderValue;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tether_core::proxy::{
-    basic_credentials, ConnectTunnel, ProxyError, ProxyEvent, ProxyHandshake, Socks5Credentials,
-    Socks5Handshake, Socks5Target,
+    ConnectTunnel, ProxyError, ProxyEvent, ProxyHandshake, Socks5Credentials, Socks5Handshake,
+    Socks5Target,
 };
 
 /// Buffer for the proxy's answers (a `CONNECT` answer head is at most 16 KiB).
@@ -38,7 +39,22 @@ pub async fn open_tunnel(
     port: u16,
     resolved: Option<SocketAddr>,
 ) -> Result<Box<dyn Io>, ProxyError> {
-    let mut handshake = handshake_for(proxy, host, port, resolved)?;
+    let authorization = proxy.authorization().cloned();
+    open_tunnel_with(rt, io, proxy, authorization, host, port, resolved).await
+}
+
+/// [`open_tunnel`], with `authorization` as the `CONNECT`'s `Proxy-Authorization` (an
+/// authenticator's answer) instead of the proxy URL's Basic credentials.
+pub(crate) async fn open_tunnel_with(
+    rt: &dyn Runtime,
+    io: Box<dyn Io>,
+    proxy: &Proxy,
+    authorization: Option<HeaderValue>,
+    host: &str,
+    port: u16,
+    resolved: Option<SocketAddr>,
+) -> Result<Box<dyn Io>, ProxyError> {
+    let mut handshake = handshake_for(proxy, authorization, host, port, resolved)?;
     let mut transport = Transport::new(io, READ_BUFFER, READ_BUFFER);
     let leftover = loop {
         let now = rt.now();
@@ -79,9 +95,11 @@ pub async fn open_tunnel(
     })
 }
 
-/// The core's handshake for `proxy`'s scheme, to `host:port`.
+/// The core's handshake for `proxy`'s scheme, to `host:port`; a `CONNECT` carries
+/// `authorization`.
 fn handshake_for(
     proxy: &Proxy,
+    authorization: Option<HeaderValue>,
     host: &str,
     port: u16,
     resolved: Option<SocketAddr>,
@@ -89,11 +107,8 @@ fn handshake_for(
     Ok(match proxy.scheme() {
         ProxyScheme::Http | ProxyScheme::Https => {
             let mut fields = http::HeaderMap::new();
-            if let Some((user, password)) = proxy.credentials() {
-                fields.insert(
-                    http::header::PROXY_AUTHORIZATION,
-                    basic_credentials(user, password),
-                );
+            if let Some(value) = authorization {
+                fields.insert(http::header::PROXY_AUTHORIZATION, value);
             }
             ConnectTunnel::new(host, port, &fields, None).into()
         }

@@ -10,6 +10,7 @@ pub(crate) mod route;
 pub use handshake::open_tunnel;
 pub use no_proxy::NoProxy;
 
+use super::auth::Authenticator;
 use http::HeaderValue;
 use percent_encoding::percent_decode_str;
 use std::fmt;
@@ -56,13 +57,31 @@ impl ProxyScheme {
 ///
 /// Cheap to clone (its parts are shared), so a request that names its own proxy costs no
 /// copies.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct Proxy {
     parts: Arc<ProxyParts>,
 }
 
+/// Two proxies are the same if their URLs are (password included) and they use the same
+/// authenticator, if any.
+impl PartialEq for Proxy {
+    fn eq(&self, other: &Proxy) -> bool {
+        self.parts.pool_key == other.parts.pool_key
+            && self.parts.credentials == other.parts.credentials
+    }
+}
+
+impl Eq for Proxy {}
+
+impl std::hash::Hash for Proxy {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts.pool_key.hash(state);
+        self.parts.credentials.hash(state);
+    }
+}
+
 /// What a proxy URL says, and what requests through it need, worked out once.
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Clone)]
 struct ProxyParts {
     scheme: ProxyScheme,
     host: String,
@@ -72,6 +91,8 @@ struct ProxyParts {
     pool_key: String,
     /// The credentials as a Basic `Proxy-Authorization` value.
     authorization: Option<HeaderValue>,
+    /// Answers the proxy's `407` challenges instead (Digest, say), if set.
+    auth: Option<Arc<dyn Authenticator>>,
 }
 
 impl fmt::Debug for Proxy {
@@ -150,6 +171,7 @@ impl Proxy {
                 .map(|(user, password)| basic_credentials(user, password)),
             credentials,
             pool_key: String::new(),
+            auth: None,
         };
         parts.pool_key = parts.to_string();
         Ok(Proxy {
@@ -178,6 +200,26 @@ impl Proxy {
             .credentials
             .as_ref()
             .map(|(user, password)| (user.as_str(), password.as_str()))
+    }
+
+    /// The same proxy, authenticated by `auth` instead of Basic credentials from its URL:
+    /// `auth` sets the `Proxy-Authorization` of each `CONNECT` and forwarded request, and
+    /// answers the proxy's `407` (a tunnel refused with 407 is opened again, on a new
+    /// connection, once). Connections through it are pooled apart from those through the
+    /// same proxy with other credentials.
+    pub fn with_auth(self, auth: Arc<dyn Authenticator>) -> Proxy {
+        let mut parts = (*self.parts).clone();
+        parts.pool_key = format!("{parts}#auth{:p}", Arc::as_ptr(&auth));
+        parts.authorization = None;
+        parts.auth = Some(auth);
+        Proxy {
+            parts: Arc::new(parts),
+        }
+    }
+
+    /// The authenticator that answers this proxy's challenges, if one was set.
+    pub(crate) fn auth(&self) -> Option<&Arc<dyn Authenticator>> {
+        self.parts.auth.as_ref()
     }
 
     /// The key that keeps the pool's connections through this proxy apart from others.

@@ -11,12 +11,17 @@
 //! An `https://` proxy is reached over TLS first. All of it runs under the caller's
 //! `sock_connect` deadline, as a direct connection's DNS, TCP and TLS do.
 
+use super::handshake::open_tunnel_with;
 use super::{open_tunnel, Proxy, ProxyScheme, ProxySettings};
+use crate::client::auth::{self, AuthResponse, AuthTarget, Authenticator, Retry};
 use crate::client::config::ClientError;
 use crate::client::io::{Connector, Io};
+use crate::client::request::MAX_AUTH_RETRIES;
 use crate::runtime::Runtime;
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use std::sync::Arc;
 use tether_core::pool::Origin;
+use tether_core::proxy::ProxyError;
 
 /// Where requests to one origin go, decided once per origin a request visits: the origin as
 /// the pool keys it (marked with its proxy), and the proxy.
@@ -56,6 +61,14 @@ impl Route {
         })
     }
 
+    /// The authenticator of the forward proxy requests go to, if it has one.
+    pub(crate) fn forward_auth(&self) -> Option<&Arc<dyn Authenticator>> {
+        match &self.proxy {
+            Some(proxy) if self.is_forwarding() => proxy.auth(),
+            _ => None,
+        }
+    }
+
     /// The `Proxy-Authorization` a forwarded request carries, if any.
     pub(crate) fn forward_authorization(&self) -> Option<&HeaderValue> {
         match &self.proxy {
@@ -75,12 +88,8 @@ pub(crate) async fn open(
     let Some(proxy) = &route.proxy else {
         return connector.connect(origin).await;
     };
-    let mut io = connector.connect_plain(proxy.host(), proxy.port()).await?;
-    if proxy.scheme() == ProxyScheme::Https {
-        io = connector.start_tls(io, proxy.host()).await?;
-    }
     if route.is_forwarding() {
-        return Ok(io);
+        return connect_to_proxy(connector, proxy).await;
     }
     // `Origin` keeps an IPv6 host in brackets; the handshakes want it bare.
     let host = origin.host();
@@ -94,9 +103,88 @@ pub(crate) async fn open(
         }
         _ => None,
     };
-    let tunnel = open_tunnel(rt, io, proxy, bare, origin.port(), resolved).await?;
+    let tunnel = match proxy.auth() {
+        Some(auth)
+            if proxy.scheme() != ProxyScheme::Socks5 && proxy.scheme() != ProxyScheme::Socks5h =>
+        {
+            authenticated_tunnel(rt, connector, proxy, &**auth, bare, origin.port()).await?
+        }
+        _ => {
+            let io = connect_to_proxy(connector, proxy).await?;
+            open_tunnel(rt, io, proxy, bare, origin.port(), resolved).await?
+        }
+    };
     match origin.scheme() {
         "https" | "wss" => connector.start_tls(tunnel, host).await,
         _ => Ok(tunnel),
+    }
+}
+
+/// A connection to `proxy` itself: TCP, then TLS for an `https://` proxy.
+async fn connect_to_proxy(
+    connector: &dyn Connector,
+    proxy: &Proxy,
+) -> Result<Box<dyn Io>, ClientError> {
+    let io = connector.connect_plain(proxy.host(), proxy.port()).await?;
+    match proxy.scheme() {
+        ProxyScheme::Https => connector.start_tls(io, proxy.host()).await,
+        _ => Ok(io),
+    }
+}
+
+/// A `CONNECT` tunnel to `host:port` whose `Proxy-Authorization` `auth` gives; a `407`
+/// it can answer is answered on a new connection to the proxy (proxies close the one they
+/// refused on), as a request is sent again after a `401`.
+async fn authenticated_tunnel(
+    rt: &dyn Runtime,
+    connector: &dyn Connector,
+    proxy: &Proxy,
+    auth: &dyn Authenticator,
+    host: &str,
+    port: u16,
+) -> Result<Box<dyn Io>, ClientError> {
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let target: Uri = authority
+        .parse()
+        .map_err(|_| ClientError::Proxy(ProxyError::InvalidTarget))?;
+    let mut retries = 0;
+    loop {
+        let mut fields = HeaderMap::new();
+        let target_kind = AuthTarget::Proxy;
+        auth::authorize(
+            auth,
+            rt,
+            &Method::CONNECT,
+            &target,
+            target_kind,
+            &mut fields,
+        )
+        .await?;
+        let sent = fields.remove(http::header::PROXY_AUTHORIZATION);
+        let io = connect_to_proxy(connector, proxy).await?;
+        match open_tunnel_with(rt, io, proxy, sent.clone(), host, port, None).await {
+            Err(ProxyError::Refused { status, headers })
+                if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+                    && retries < MAX_AUTH_RETRIES =>
+            {
+                let answer = AuthResponse {
+                    uri: &target,
+                    status,
+                    headers: &headers,
+                    sent: sent.as_ref(),
+                    target: target_kind,
+                    retries,
+                };
+                if auth.challenged(&answer).await? == Retry::No {
+                    return Err(ProxyError::Refused { status, headers }.into());
+                }
+                retries += 1;
+            }
+            opened => return Ok(opened?),
+        }
     }
 }
