@@ -14,12 +14,14 @@
   "fresh-1" at start;
 * POST /bearer/rotate: makes "fresh-<k+1>" the valid token (and "fresh-<k>" invalid), and
   answers the new token, as an expiry would (the client then has to refresh);
-* GET /bearer/stats: JSON {"ok": n, "unauthorized": m}, how /bearer answered so far.
+* GET /bearer/stats: JSON {"ok": n, "unauthorized": m}, how /bearer answered so far;
+* GET /basic: "basic ok" for Basic credentials alice / s3cret (decoded by aiohttp's
+  `BasicAuth`), else 401 with `WWW-Authenticate: Basic realm="tether"`.
 """
 import asyncio
 import json
 
-from aiohttp import WSMsgType, web
+from aiohttp import BasicAuth, WSMsgType, web
 
 
 async def content_length(request):
@@ -126,6 +128,17 @@ async def bearer_stats(request):
                               "unauthorized": bearer_state.unauthorized})
 
 
+async def basic(request):
+    """aiohttp's own parser of Basic credentials decides."""
+    try:
+        credentials = BasicAuth.decode(request.headers.get("Authorization", ""))
+    except ValueError:
+        credentials = None
+    if credentials and (credentials.login, credentials.password) == ("alice", "s3cret"):
+        return web.Response(text="basic ok")
+    raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="tether"'})
+
+
 async def main():
     app = web.Application(client_max_size=4 << 20)
     app.router.add_get("/cl", content_length)
@@ -139,6 +152,7 @@ async def main():
     app.router.add_get("/bearer", bearer)
     app.router.add_post("/bearer/rotate", bearer_rotate)
     app.router.add_get("/bearer/stats", bearer_stats)
+    app.router.add_get("/basic", basic)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -141,6 +141,46 @@ async fn digest_through_tinyproxy_and_dante() {
     }
 }
 
+/// Basic through each proxy, both ways an authenticator can serve: to the origin (aiohttp
+/// decodes it) through tinyproxy and Dante, and to tinyproxy itself (its Basic check) as the
+/// proxy's authenticator, for forwarded requests and `CONNECT` tunnels alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_through_tinyproxy_and_dante() {
+    let (Some(http_proxy), Some(socks)) = (tinyproxy(true), dante(true)) else {
+        return;
+    };
+    let Some(peer) = tether_tests::client_suite::peer_aiohttp_server() else {
+        return;
+    };
+    let (user, password) = HTTP_PROXY_USER;
+    let (socks_user, socks_password) = SOCKS_USER;
+    let proxy_basic: Arc<dyn Authenticator> = Arc::new(BasicAuth::new(user, password));
+    let proxies = [
+        Proxy::parse(&http_proxy.addr.to_string())
+            .unwrap()
+            .with_auth(proxy_basic),
+        Proxy::parse(&format!(
+            "socks5h://{socks_user}:{socks_password}@{}",
+            socks.addr
+        ))
+        .unwrap(),
+    ];
+    let url = peer.url("/basic");
+    for proxy in proxies {
+        let origin_basic: Arc<dyn Authenticator> = Arc::new(BasicAuth::new("alice", "s3cret"));
+        let config = ClientConfig::default().proxy(proxy.clone()).auth(origin_basic);
+        let client = Client::new(config);
+        for _ in 0..2 {
+            let mut response = client.get(&url).send().await.expect("through the proxy");
+            assert_eq!(response.status(), 200, "{proxy}");
+            assert_eq!(response.text().await.unwrap(), "basic ok");
+        }
+        let wrong: Arc<dyn Authenticator> = Arc::new(BasicAuth::new("alice", "wrong"));
+        let response = client.get(&url).auth(wrong).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{proxy}");
+    }
+}
+
 /// 50 requests meet an expired token at once; one refresh (which rotates the server's token,
 /// so a second refresh would break the first's token) serves them all. (A request that
 /// starts after the refresh has ended sends the new token at once: the server counts one

@@ -417,27 +417,32 @@ fn the_smol_client_through_dante() {
 
 /// A request or a WebSocket that names its own proxy, on a client with none (aiohttp's
 /// per-request `proxy=`): aiohttp's redirect chain (absolute paths, relative paths, full
-/// URLs) through tinyproxy and through Dante, and a wss WebSocket through each. Nothing is
-/// pooled on the direct route; a request whose named proxy closes fails with the proxy's
-/// error, which shows the named proxy is the one used.
+/// URLs) through tinyproxy, Dante, squid and squid's HTTPS port, and a wss WebSocket
+/// through each. Nothing is pooled on the direct route; a request whose named proxy closes
+/// fails with the proxy's error, which shows the named proxy is the one used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_and_websockets_name_their_own_proxy() {
-    let (Some(http_proxy), Some(socks)) = (tinyproxy(true), dante(true)) else {
+    let origins = origins();
+    let (Some(http_proxy), Some(socks), Some(squid)) =
+        (tinyproxy(true), dante(true), squid(true, Some(&origins.pki)))
+    else {
         return;
     };
     let Some(peer) = tether_tests::client_suite::peer_aiohttp_server() else {
         return;
     };
-    let origins = origins();
     let direct = Client::with_tls(
         ClientConfig::default(),
         TlsConfig::with_root_certificates(vec![origins.ca.clone()]),
     );
     let (user, password) = HTTP_PROXY_USER;
     let (socks_user, socks_password) = SOCKS_USER;
+    let squid_tls = squid.tls_addr.expect("an https_port").port();
     let proxies = [
         format!("http://{user}:{password}@{}", http_proxy.addr),
         format!("socks5h://{socks_user}:{socks_password}@{}", socks.addr),
+        format!("http://{user}:{password}@{}", squid.addr),
+        format!("https://{user}:{password}@localhost:{squid_tls}"),
     ];
     let chain = peer.url("/redirect/6");
     for url in &proxies {
