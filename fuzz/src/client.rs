@@ -208,8 +208,9 @@ impl ClientDriver {
 }
 
 /// Runs the response bytes `data` through a client that sent `first`, whole and in the
-/// pieces `seed` picks, and checks that both agree (events and request bytes).
-pub fn check_client(first: ClientRequest, seed: u8, data: &[u8]) {
+/// pieces `seed` picks, and checks that both agree (events and request bytes). Returns the
+/// events of the whole run.
+pub fn check_client(first: ClientRequest, seed: u8, data: &[u8]) -> Vec<Norm> {
     let limit = event_limit(data.len());
     let whole_run = ClientDriver::run(first, &whole(data), limit);
     let split_run = ClientDriver::run(first, &split(seed, data, Clock::Gentle), limit);
@@ -228,6 +229,7 @@ pub fn check_client(first: ClientRequest, seed: u8, data: &[u8]) {
             "Upgraded trailing bytes are not the tail of the input"
         );
     }
+    whole_run.rec.events
 }
 
 #[cfg(test)]

@@ -16,14 +16,22 @@
 //! handshakes (`proxy.rs`).
 //! `auth_challenge` parses arbitrary `WWW-Authenticate` values: the encoding of what parses
 //! parses back the same, and accepted Digest challenges are answered (its own file only).
+//! `h1_structured` generates request and response sequences ([`h1gen`]) and checks them
+//! through the same machinery plus body bounds and an encode -> parse round trip
+//! ([`structured`]); `h1_differential` compares tether's request framing with an RFC 9112
+//! reference model ([`oracle`], compared in [`differential`]).
 
 mod chunked;
 mod client;
+pub mod differential;
 mod extensions;
+pub mod h1gen;
+pub mod oracle;
 mod proxy;
 mod record;
 mod server;
 mod split;
+pub mod structured;
 pub mod ws;
 
 pub use chunked::{chunked_lenient, chunked_strict, Chunked};

@@ -282,6 +282,11 @@ impl ChunkedDecoder {
             }
             Err(_) => return Err(RemoteError::new(Kind::InvalidTrailers, base)),
         };
+        // httparse takes a bare LF as a line end; the chunk lines around it may not, and a
+        // proxy that does not would read a different trailer section (RFC 9112 §2.2).
+        if let Some(lf) = bare_lf_at(&view[..len]) {
+            return Err(RemoteError::new(Kind::BareLfInChunk, base + lf as u64));
+        }
         let mut trailers = HeaderMap::with_capacity(fields.len());
         for field in fields {
             let name = http::HeaderName::from_bytes(field.name.as_bytes());
@@ -297,4 +302,12 @@ impl ChunkedDecoder {
         self.state = ChunkedState::Done;
         Ok(Decoded::End(Some(trailers)))
     }
+}
+
+/// The position of the first LF in `lines` not preceded by CR.
+fn bare_lf_at(lines: &[u8]) -> Option<usize> {
+    lines
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| b == b'\n' && (i == 0 || lines[i - 1] != b'\r'))
 }

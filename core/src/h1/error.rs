@@ -116,6 +116,11 @@ pub enum RemoteErrorKind {
     /// Both `Content-Length` and `Transfer-Encoding` in a request (a smuggling vector).
     #[error("both Content-Length and Transfer-Encoding")]
     ContentLengthWithTransferEncoding,
+    /// A CONNECT request declaring content (`Transfer-Encoding`, or a `Content-Length` other
+    /// than 0): RFC 9110 §9.3.6 says it has none, while RFC 9112 §6.3 would frame the
+    /// declared body, so a proxy and a server could disagree on where the next request starts.
+    #[error("CONNECT request with content")]
+    ContentOnConnect,
     /// `Content-Length` is not plain digits, or overflows.
     #[error("invalid Content-Length")]
     InvalidContentLength,
@@ -153,7 +158,7 @@ pub enum RemoteErrorKind {
     /// A chunk size that does not fit in 64 bits.
     #[error("chunk size overflows")]
     ChunkSizeOverflow,
-    /// A bare LF where a chunk line must end in CRLF.
+    /// A bare LF where a chunk line or a trailer field line must end in CRLF.
     #[error("bare LF in chunk line")]
     BareLfInChunk,
     /// Chunk data not followed by exactly CRLF.

@@ -504,6 +504,9 @@ fn build_request(
     let version = http_version(minor);
     let (headers, facts) = build_headers(head, fields, leniency.duplicate_content_length, base)?;
     check_request_framing(version, &facts).map_err(|k| RemoteError::new(k, base))?;
+    if method == Method::CONNECT && (facts.has_te || facts.content_length.is_some_and(|n| n > 0)) {
+        return Err(RemoteError::new(Kind::ContentOnConnect, base));
+    }
     if facts.expect_other && !leniency.unknown_expectation {
         return Err(RemoteError::new(Kind::UnsupportedExpectation, base));
     }
@@ -584,7 +587,8 @@ fn check_request_framing(version: Version, facts: &HeadFacts) -> Result<(), Kind
     Ok(())
 }
 
-/// Body length of a request (RFC 9112 §6.3); framing was already validated.
+/// Body length of a request (RFC 9112 §6.3); framing was already validated (a CONNECT
+/// request declaring content was refused).
 pub(crate) fn request_body_length(method: &Method, facts: &HeadFacts) -> BodyLength {
     if *method == Method::CONNECT {
         BodyLength::Fixed(0)

@@ -156,3 +156,20 @@ fn byte_at_a_time_gives_the_same_result() {
     assert_eq!(whole, split);
     assert_eq!(first_error(&whole), None);
 }
+
+/// httparse takes a bare LF as a line end in the trailer section; the chunk lines around it
+/// must end in CRLF, and so must the trailer lines. Found by comparing with the
+/// `h1_differential` oracle: `0\r\nT: 1\n\r\n` was accepted with one trailer.
+#[test]
+fn bare_lf_in_trailer_section_is_refused() {
+    for (chunked, at) in [("0\r\nT: 1\n\r\n", 7), ("0\r\nT: 1\r\nU: 2\n\r\n", 13)] {
+        let events = body(chunked);
+        assert_eq!(first_error(&events), Some(K::BareLfInChunk), "{chunked:?}");
+        let offset = events.iter().find_map(|e| match e {
+            Ev::Error(_, offset) => Some(*offset),
+            _ => None,
+        });
+        assert_eq!(offset, Some((HEAD.len() + at) as u64), "{chunked:?}");
+    }
+    assert_eq!(first_error(&body("0\r\nT: 1\r\n\r\n")), None);
+}

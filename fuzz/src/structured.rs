@@ -1,0 +1,367 @@
+//! The checks of `h1_structured`: a generated sequence ([`h1gen`](crate::h1gen)) goes
+//! through the whole-vs-split machinery (so every invariant of `h1_server`/`h1_client`
+//! holds), the body bytes its events describe are checked against the declared framing,
+//! and when no mutation touched it, the parsed messages must be exactly the generated ones
+//! (an encode -> parse round trip).
+
+use crate::client::{check_client, ClientRequest};
+use crate::differential::{run_tether, SeenEnd};
+use crate::h1gen::{
+    mutate, render_requests, render_responses, ExpectedRequest, ExpectedResponse, Structured,
+};
+use crate::record::{Fields, Norm};
+use crate::server::check_server;
+
+/// Runs one structured input.
+pub fn check_structured(input: &Structured) {
+    match input {
+        Structured::Server {
+            seed,
+            requests,
+            mutations,
+        } => {
+            let (rendered, expected) = render_requests(requests);
+            let mut bytes = rendered.clone();
+            mutate(&mut bytes, mutations);
+            let (whole, _) = check_server(*seed, &bytes);
+            check_request_bodies(&whole.rec.events);
+            if bytes == rendered {
+                round_trip_requests(&bytes, &expected);
+            }
+        }
+        Structured::Client {
+            seed,
+            head,
+            responses,
+            mutations,
+        } => {
+            let (rendered, expected) = render_responses(responses, *head);
+            let mut bytes = rendered.clone();
+            mutate(&mut bytes, mutations);
+            let first = if *head {
+                ClientRequest::Head
+            } else {
+                ClientRequest::Get
+            };
+            let events = check_client(first, *seed, &bytes);
+            check_response_bodies(&events, *head);
+            if bytes == rendered {
+                round_trip_responses(&events, &expected);
+            }
+        }
+    }
+}
+
+/// The body length the fields declare without `Transfer-Encoding`: the `Content-Length`
+/// (every value the same), or `None` when it is chunked or unparsable.
+fn declared_length(headers: &Fields) -> Option<Option<u64>> {
+    let mut length = None;
+    for (name, value) in headers {
+        if name == "transfer-encoding" {
+            return None;
+        }
+        if name == "content-length" {
+            for item in value.split(|&b| b == b',') {
+                let n: u64 = std::str::from_utf8(item).ok()?.trim().parse().ok()?;
+                if length.is_some_and(|l| l != n) {
+                    return None;
+                }
+                length = Some(n);
+            }
+        }
+    }
+    Some(length)
+}
+
+/// Asserts, message by message, that the `Data` total never exceeds the allowed length
+/// and equals it at `End`.
+fn check_bounded(events: &[Norm], bound_of: impl Fn(&Norm, usize) -> Option<Option<u64>>) {
+    let mut bound: Option<u64> = None;
+    let mut total = 0u64;
+    let mut index = 0;
+    for event in events {
+        match event {
+            Norm::Request { .. } | Norm::Response { .. } => {
+                bound = bound_of(event, index).map(|b| b.unwrap_or(0));
+                total = 0;
+                index += 1;
+            }
+            Norm::Data(data) => {
+                total += data.len() as u64;
+                if let Some(bound) = bound {
+                    assert!(
+                        total <= bound,
+                        "{total} body bytes, framing allows {bound}\nevents: {events:#?}"
+                    );
+                }
+            }
+            Norm::End { .. } => {
+                if let Some(bound) = bound {
+                    assert_eq!(
+                        total, bound,
+                        "body ended after {total} bytes, framing says {bound}\nevents: {events:#?}"
+                    );
+                }
+                bound = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Request bodies: `Content-Length` (0 without one, and always for CONNECT).
+fn check_request_bodies(events: &[Norm]) {
+    check_bounded(events, |event, _| match event {
+        Norm::Request { method, .. } if method == "CONNECT" => Some(Some(0)),
+        Norm::Request { headers, .. } => declared_length(headers).map(|l| l.or(Some(0))),
+        _ => None,
+    });
+}
+
+/// Response bodies: none for 204, 304 and the answer to HEAD; else `Content-Length`
+/// (close-delimited and chunked ones are not bounded here).
+fn check_response_bodies(events: &[Norm], head: bool) {
+    check_bounded(events, |event, index| match event {
+        Norm::Response { status, .. } if *status == 204 || *status == 304 => Some(Some(0)),
+        Norm::Response { .. } if head && index == 0 => Some(Some(0)),
+        Norm::Response { headers, .. } => declared_length(headers).filter(Option::is_some),
+        _ => None,
+    });
+}
+
+/// The unmutated request stream parses as generated, up to the first request that must be
+/// refused (which is) or that ends the connection (after which nothing is read).
+pub fn round_trip_requests(bytes: &[u8], expected: &[ExpectedRequest]) {
+    let tether = run_tether(bytes, true);
+    let report = || format!("expected: {expected:#?}\ntether: {tether:#?}");
+    for (i, e) in expected.iter().enumerate() {
+        if !e.valid {
+            assert!(
+                tether.requests.len() == i && matches!(tether.end, SeenEnd::Error(_)),
+                "request {i} must be refused at its head\n{}",
+                report()
+            );
+            return;
+        }
+        let Some(seen) = tether.requests.get(i) else {
+            panic!("request {i} missing\n{}", report());
+        };
+        let same = seen.method == e.method
+            && seen.target == e.target
+            && seen.http10 == e.http10
+            && seen.fields == e.fields
+            && seen.body == e.body
+            && seen.trailers == Some(e.trailers)
+            && seen.end == Some(e.end);
+        assert!(same, "request {i} does not round-trip\n{}", report());
+        if !e.persistent {
+            assert!(
+                tether.requests.len() == i + 1 && tether.end == SeenEnd::Quiet,
+                "nothing may be read after request {i}\n{}",
+                report()
+            );
+            return;
+        }
+    }
+    assert!(
+        tether.requests.len() == expected.len() && tether.end == SeenEnd::Closed,
+        "clean end expected\n{}",
+        report()
+    );
+}
+
+/// The unmutated response stream parses as generated: interim statuses, final status,
+/// field count, body and trailers of each response, in order.
+pub fn round_trip_responses(events: &[Norm], expected: &[ExpectedResponse]) {
+    let mut seen = events.iter().filter(|e| !matches!(e, Norm::Note(_)));
+    for (i, e) in expected.iter().enumerate() {
+        let mut next = || seen.next().cloned();
+        for &status in &e.interim {
+            assert!(
+                matches!(next(), Some(Norm::Informational { status: s, .. }) if s == status),
+                "response {i}: interim {status} expected\nevents: {events:#?}"
+            );
+        }
+        let head_ok = matches!(next(), Some(Norm::Response { status, headers, .. })
+            if status == e.status && headers.len() == e.fields);
+        assert!(
+            head_ok,
+            "response {i}: head differs from {e:?}\nevents: {events:#?}"
+        );
+        let mut event = next();
+        if !e.body.is_empty() {
+            assert_eq!(
+                event,
+                Some(Norm::Data(e.body.clone())),
+                "response {i}: body"
+            );
+            event = next();
+        }
+        let trailers_ok = match &event {
+            Some(Norm::End { trailers }) => {
+                trailers.as_ref().map_or(0, Vec::len) == e.trailers.unwrap_or(0)
+            }
+            _ => false,
+        };
+        assert!(
+            trailers_ok,
+            "response {i}: End expected\nevents: {events:#?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::h1gen::{
+        GenBody, GenChunk, GenConnection, GenField, GenHost, GenRequest, GenResponse, GenTarget,
+        Twist, Word,
+    };
+
+    fn request(method: u8, body: GenBody, twist: Option<Twist>) -> GenRequest {
+        GenRequest {
+            method,
+            target: GenTarget::Natural(Word(b"abc".to_vec())),
+            http10: false,
+            host: GenHost::Plain,
+            connection: GenConnection::Absent,
+            expect_continue: false,
+            extra: vec![GenField {
+                name: 1,
+                value: Word(b"zz".to_vec()),
+            }],
+            body,
+            twist,
+        }
+    }
+
+    fn chunked() -> GenBody {
+        GenBody::Chunked {
+            chunks: vec![
+                GenChunk {
+                    data: b"hello".to_vec(),
+                    ext: Some((Word(b"a".to_vec()), Word(b"b".to_vec()))),
+                    upper: true,
+                    zeros: 2,
+                },
+                GenChunk {
+                    data: vec![0; 26],
+                    ext: None,
+                    upper: false,
+                    zeros: 0,
+                },
+            ],
+            trailers: vec![GenField {
+                name: 2,
+                value: Word(b"t".to_vec()),
+            }],
+        }
+    }
+
+    #[test]
+    fn pipelined_requests_round_trip() {
+        let requests = vec![
+            request(2, GenBody::Length(b"abc".to_vec()), None),
+            request(3, chunked(), None),
+            request(1, GenBody::None, None),
+            request(6, GenBody::None, None),
+            request(5, GenBody::Length(Vec::new()), None),
+        ];
+        for seed in [0, 1, 7, 200] {
+            check_structured(&Structured::Server {
+                seed,
+                requests: requests.clone(),
+                mutations: Vec::new(),
+            });
+        }
+    }
+
+    /// Every twist makes its request refused, whatever framing it is rendered with, and
+    /// a request queued behind it is never read.
+    #[test]
+    fn every_twist_is_refused() {
+        use Twist::*;
+        let twists = [
+            DuplicateContentLength,
+            ConflictingContentLength,
+            ContentLengthList,
+            SignedContentLength,
+            ContentLengthWithChunked,
+            GzipThenChunked,
+            ChunkedThenGzip,
+            Identity,
+            ChunkedTwice,
+            ObsFold,
+            SpaceBeforeColon,
+            BareLf,
+            UnknownExpect,
+        ];
+        for twist in twists {
+            for body in [
+                GenBody::None,
+                GenBody::Length(b"GET / HTTP/1.1\r\n\r\n".to_vec()),
+                chunked(),
+            ] {
+                let requests = vec![
+                    request(2, body, Some(twist)),
+                    request(0, GenBody::None, None),
+                ];
+                let (bytes, expected) = render_requests(&requests);
+                assert!(!expected[0].valid);
+                round_trip_requests(&bytes, &expected);
+                crate::differential::check_differential(&bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn connect_with_content_is_refused() {
+        let requests = vec![request(
+            6,
+            GenBody::Length(b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()),
+            None,
+        )];
+        let (bytes, expected) = render_requests(&requests);
+        assert!(!expected[0].valid);
+        round_trip_requests(&bytes, &expected);
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let response = |status, body, connection| GenResponse {
+            interim: 3,
+            status,
+            http10: false,
+            connection,
+            extra: vec![],
+            body,
+        };
+        let responses = vec![
+            response(0, GenBody::Length(b"hi".to_vec()), GenConnection::KeepAlive),
+            response(1, chunked(), GenConnection::Absent),
+            response(
+                2,
+                GenBody::Length(b"ignored".to_vec()),
+                GenConnection::Absent,
+            ),
+            response(
+                5,
+                GenBody::Length(b"ignored".to_vec()),
+                GenConnection::Absent,
+            ),
+            response(
+                6,
+                GenBody::UntilClose(b"rest".to_vec()),
+                GenConnection::Absent,
+            ),
+        ];
+        for head in [false, true] {
+            check_structured(&Structured::Client {
+                seed: 3,
+                head,
+                responses: responses.clone(),
+                mutations: Vec::new(),
+            });
+        }
+    }
+}
