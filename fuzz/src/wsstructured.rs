@@ -231,6 +231,55 @@ mod tests {
     }
 
     #[test]
+    fn close_between_pieces_of_a_bad_compressed_message() {
+        // Found by ws_structured: the close may end the connection before the bad part is
+        // decompressed.
+        let deflate = GenDeflate {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_bits: 7,
+            client_bits: 7,
+        };
+        let bad = Item::Message(GenMessage {
+            text: true,
+            body: Body::BadUtf8("x".repeat(300), BadUtf8::Ff, String::new()),
+            compress: true,
+            cuts: vec![1],
+            controls: vec![(0, GenControl::Close(GenClose::Empty))],
+            fault: None,
+        });
+        let run = check_structured(&scenario(false, Some(deflate), vec![bad]));
+        assert!(matches!(
+            run.rec.closed(),
+            Some(CloseReason::ByPeer { code: None, .. })
+        ));
+    }
+
+    #[test]
+    fn compressed_bytes_sent_as_plain_keep_the_context_in_step() {
+        // Found by ws_structured: a compressed message sent without RSV1 is not inflated by
+        // the receiver, so the peer's next message must not point into it.
+        let deflate = GenDeflate {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_bits: 7,
+            client_bits: 7,
+        };
+        let body = || Body::Chars("\0\0\0I\0\0\0\0\0'\0\0\0server_n".into());
+        let first = Item::Message(GenMessage {
+            text: false,
+            body: body(),
+            compress: true,
+            cuts: vec![],
+            controls: vec![],
+            fault: Some((0, FrameFault::NoRsv1)),
+        });
+        let second = message(false, body(), true, vec![]);
+        let run = check_structured(&scenario(true, Some(deflate), vec![first, second]));
+        assert_eq!(run.rec.events.len(), 3, "{:?}", run.rec.events);
+    }
+
+    #[test]
     fn mutated_inputs_run() {
         let mut s = scenario(false, None, vec![close(1000, "x")]);
         s.mutations = vec![Mutation::Flip(0, 3), Mutation::Truncate(5)];
