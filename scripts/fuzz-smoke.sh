@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-TARGETS=(h1_server h1_client h1_chunked h1_structured h1_differential ws_frames ws_conn ws_extensions pool_ops proxy_connect proxy_socks5 auth_challenge)
+TARGETS=(h1_server h1_client h1_chunked h1_structured h1_differential ws_frames ws_conn ws_extensions ws_structured ws_differential pool_ops proxy_connect proxy_socks5 auth_challenge)
 SANITIZER_ARGS=()
 if [[ -n ${FUZZ_SANITIZER:-} ]]; then
     SANITIZER_ARGS=(--sanitizer "$FUZZ_SANITIZER")

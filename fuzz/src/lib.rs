@@ -11,6 +11,9 @@
 //!
 //! The WebSocket targets (`ws_frames`, `ws_conn`) have their own driver and checks in [`ws`]:
 //! events are whole messages, so whole and split runs must give exactly the same events.
+//! `ws_structured` generates mostly-valid peer frame sequences ([`wsgen`]) and checks the
+//! decoded messages against them ([`wsstructured`]); `ws_differential` decodes the same bytes
+//! with tungstenite and compares ([`wsdiff`]).
 //! `ws_extensions` fuzzes the permessage-deflate negotiation of the handshake ([`extensions`]).
 //! `proxy_connect` and `proxy_socks5` feed arbitrary proxy answers to the client's proxy
 //! handshakes (`proxy.rs`).
@@ -33,6 +36,9 @@ mod server;
 mod split;
 pub mod structured;
 pub mod ws;
+pub mod wsdiff;
+pub mod wsgen;
+pub mod wsstructured;
 
 pub use chunked::{chunked_lenient, chunked_strict, Chunked};
 pub use client::{check_client, ClientDriver, ClientRequest};

@@ -143,7 +143,7 @@ fn negotiate(config: &WsConfig) -> DeflateParams {
 }
 
 /// Deterministic mask keys, different per frame.
-pub(crate) fn mask_keys(seed: u32) -> impl FnMut() -> [u8; 4] + Send + 'static {
+pub fn mask_keys(seed: u32) -> impl FnMut() -> [u8; 4] + Send + 'static {
     let mut n = seed;
     move || {
         n = n.wrapping_mul(1_103_515_245).wrapping_add(12345);
