@@ -16,6 +16,10 @@
 //! handshakes (`proxy.rs`).
 //! `auth_challenge` parses arbitrary `WWW-Authenticate` values: the encoding of what parses
 //! parses back the same, and accepted Digest challenges are answered (its own file only).
+//!
+//! `app_template` is a starting point for users: it drives a server connection the way an
+//! application does, with a small handler, and reads the output back with [`read_responses`]
+//! (`wire.rs`) to check that every request got exactly one well-framed response.
 
 mod chunked;
 mod client;
@@ -24,6 +28,7 @@ mod proxy;
 mod record;
 mod server;
 mod split;
+mod wire;
 pub mod ws;
 
 pub use chunked::{chunked_lenient, chunked_strict, Chunked};
@@ -33,3 +38,4 @@ pub use proxy::{check_proxy, Outcome};
 pub use record::{assert_same, fields, without_continue, Fields, Norm, Recorder};
 pub use server::{check_server, ServerDriver};
 pub use split::{event_limit, split, whole, Clock, Piece};
+pub use wire::{has_token, read_responses, WireResponse};
