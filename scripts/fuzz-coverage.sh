@@ -87,7 +87,11 @@ for target in "${TARGETS[@]}"; do
     fi
     if [[ -f fuzz/coverage/$target/coverage.profdata && -x $bin_dir/$target ]]; then
         profiles+=("fuzz/coverage/$target/coverage.profdata")
-        objects+=(-object "$bin_dir/$target")
+        # llvm-cov takes the first binary as an argument, the others with -object.
+        if ((${#objects[@]})); then
+            objects+=(-object)
+        fi
+        objects+=("$bin_dir/$target")
     else
         echo "fuzz-coverage: $target: no profile or binary; left out of the report" >&2
     fi

@@ -53,6 +53,9 @@ if ! cargo +nightly --version >/dev/null 2>&1; then
     exit 1
 fi
 
+# Bytes held by the files of a directory (not the disk blocks they take).
+bytes_in() { find "$@" -type f -printf '%s\n' 2>/dev/null | awk '{ n += $1 } END { print n + 0 }'; }
+
 # Refreshes fuzz/corpora/$1 from everything known for the target.
 minimize_target() {
     local target=$1 staging=fuzz/target/cmin/$1 dir file
@@ -91,7 +94,7 @@ minimize_target() {
         rm -rf "$staging"
     fi
     echo "fuzz-smoke: $target: $before inputs -> $(find "fuzz/corpora/$target" -type f 2>/dev/null | wc -l)" \
-        "($(du -sh "fuzz/corpora/$target" 2>/dev/null | cut -f1 || echo 0))" >&2
+        "($(bytes_in "fuzz/corpora/$target") bytes)" >&2
 }
 
 if [[ -n $minimize ]]; then
@@ -99,7 +102,8 @@ if [[ -n $minimize ]]; then
     for target in "${TARGETS[@]}"; do
         minimize_target "$target" || failed+=("$target")
     done
-    echo "fuzz-smoke: fuzz/corpora is $(du -sh fuzz/corpora 2>/dev/null | cut -f1)" >&2
+    echo "fuzz-smoke: fuzz/corpora holds $(bytes_in fuzz/corpora) bytes" \
+        "in $(find fuzz/corpora -type f | wc -l) files" >&2
     if ((${#failed[@]})); then
         echo "fuzz-smoke: minimizing FAILED: ${failed[*]}" >&2
         exit 1
