@@ -15,6 +15,9 @@
 #   target/fuzz-coverage/html/         llvm-cov's HTML report, with branch counts
 #   target/fuzz-coverage/export.json   llvm-cov's JSON summary
 #
+# llvm-cov warns that some functions "have mismatched data": generic functions instantiated
+# differently in different target binaries; their counts come from one of the binaries only.
+#
 # Needs llvm-profdata and llvm-cov of the nightly's LLVM major version: Debian's llvm-NN
 # package, installed here when missing (through sudo when not root). COVERAGE_JOBS (default
 # 1) is how many processes run the corpus of a target.
