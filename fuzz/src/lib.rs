@@ -23,6 +23,10 @@
 //! through the same machinery plus body bounds and an encode -> parse round trip
 //! ([`structured`]); `h1_differential` compares tether's request framing with an RFC 9112
 //! reference model ([`oracle`], compared in [`differential`]).
+//!
+//! `app_template` is a starting point for users: it drives a server connection the way an
+//! application does, with a small handler, and reads the output back with [`read_responses`]
+//! (`wire.rs`) to check that every request got exactly one well-framed response.
 
 mod chunked;
 mod client;
@@ -35,6 +39,7 @@ mod record;
 mod server;
 mod split;
 pub mod structured;
+mod wire;
 pub mod ws;
 pub mod wsdiff;
 pub mod wsgen;
@@ -47,3 +52,4 @@ pub use proxy::{check_proxy, Outcome};
 pub use record::{assert_same, fields, without_continue, Fields, Norm, Recorder};
 pub use server::{check_server, ServerDriver};
 pub use split::{event_limit, split, whole, Clock, Piece};
+pub use wire::{has_token, read_responses, WireResponse};
