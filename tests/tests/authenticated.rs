@@ -168,7 +168,9 @@ async fn basic_through_tinyproxy_and_dante() {
     let url = peer.url("/basic");
     for proxy in proxies {
         let origin_basic: Arc<dyn Authenticator> = Arc::new(BasicAuth::new("alice", "s3cret"));
-        let config = ClientConfig::default().proxy(proxy.clone()).auth(origin_basic);
+        let config = ClientConfig::default()
+            .proxy(proxy.clone())
+            .auth(origin_basic);
         let client = Client::new(config);
         for _ in 0..2 {
             let mut response = client.get(&url).send().await.expect("through the proxy");

@@ -423,9 +423,11 @@ fn the_smol_client_through_dante() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_and_websockets_name_their_own_proxy() {
     let origins = origins();
-    let (Some(http_proxy), Some(socks), Some(squid)) =
-        (tinyproxy(true), dante(true), squid(true, Some(&origins.pki)))
-    else {
+    let (Some(http_proxy), Some(socks), Some(squid)) = (
+        tinyproxy(true),
+        dante(true),
+        squid(true, Some(&origins.pki)),
+    ) else {
         return;
     };
     let Some(peer) = tether_tests::client_suite::peer_aiohttp_server() else {

@@ -62,7 +62,7 @@ struct Shared {
     config: ClientConfig,
     pool: Mutex<Pool>,
     /// Idle connections the pool may hand out again.
-    idle: Mutex<HashMap<ConnId, Conn>>,
+    idle: Mutex<HashMap<ConnId, Box<Conn>>>,
     /// Requests waiting for a pool grant.
     waiters: Mutex<HashMap<WaiterId, oneshot::Sender<Grant>>>,
     /// Expires idle connections; aborted when the client goes away.
@@ -174,7 +174,7 @@ impl Client {
             Ok(mut pool) => pool.close(),
             Err(_) => return,
         };
-        let conns: Vec<Conn> = match self.shared.idle.lock() {
+        let conns: Vec<Box<Conn>> = match self.shared.idle.lock() {
             Ok(mut idle) => ids.iter().filter_map(|id| idle.remove(id)).collect(),
             Err(_) => Vec::new(),
         };

@@ -265,7 +265,11 @@ impl Client {
                 Ok(Lease::new(
                     self,
                     id,
-                    Conn::new(self.shared.rt.clone(), stream, route.is_forwarding()),
+                    Box::new(Conn::new(
+                        self.shared.rt.clone(),
+                        stream,
+                        route.is_forwarding(),
+                    )),
                     false,
                 ))
             }
@@ -276,7 +280,7 @@ impl Client {
     fn release(
         &self,
         id: ConnId,
-        conn: Option<Conn>,
+        conn: Option<Box<Conn>>,
         reusable_hint: bool,
         keep_alive: Option<Duration>,
     ) {
@@ -368,7 +372,9 @@ impl ReaperWake {
 pub(super) struct Lease {
     client: Client,
     id: ConnId,
-    conn: Option<Conn>,
+    /// Boxed: a connection's state is large, and a lease moves (into the response, back to
+    /// the pool) with every request.
+    conn: Option<Box<Conn>>,
     /// Whether it came from the idle set (a stale-connection retry is allowed only then).
     reused: bool,
     /// The server's `Keep-Alive: timeout=N`: how long it keeps the connection open idle.
@@ -376,7 +382,7 @@ pub(super) struct Lease {
 }
 
 impl Lease {
-    fn new(client: &Client, id: ConnId, conn: Conn, reused: bool) -> Lease {
+    fn new(client: &Client, id: ConnId, conn: Box<Conn>, reused: bool) -> Lease {
         Lease {
             client: client.clone(),
             id,

@@ -214,7 +214,10 @@ impl RequestBuilder {
     pub async fn send(self) -> Result<ClientResponse, ClientError> {
         use tracing::Instrument;
         let span = log::request_span(&self.method);
-        let sent = self.send_in(&span).instrument(span.clone()).await;
+        // Boxed: the exchange's state (pool wait, connect, the request and the response head,
+        // redirects, authentication) is several kilobytes, which would be copied each time
+        // the caller's future moves; one allocation is cheaper.
+        let sent = Box::pin(self.send_in(&span)).instrument(span.clone()).await;
         if let Err(error) = &sent {
             let _entered = span.enter();
             log::failed(error);
@@ -269,14 +272,33 @@ impl RequestBuilder {
             let proxy_auth = route.forward_auth();
             if let Some(proxy_auth) = proxy_auth {
                 let target = AuthTarget::Proxy;
-                auth::authorize(&**proxy_auth, rt, &method, &uri, target, head.headers_mut())
-                    .await?;
+                let fields = head.headers_mut();
+                // Boxed, here and below: the request's future stays small for the requests
+                // (most) that have no authenticator.
+                Box::pin(auth::authorize(
+                    &**proxy_auth,
+                    rt,
+                    &method,
+                    &uri,
+                    target,
+                    fields,
+                ))
+                .await?;
             }
             // Credentials only for the origin the request started at.
             let auth = auth.as_ref().filter(|auth| auth.covers(&route.origin));
             if let Some(auth) = auth {
                 let target = AuthTarget::Origin;
-                auth::authorize(&*auth.auth, rt, &method, &uri, target, head.headers_mut()).await?;
+                let fields = head.headers_mut();
+                Box::pin(auth::authorize(
+                    &*auth.auth,
+                    rt,
+                    &method,
+                    &uri,
+                    target,
+                    fields,
+                ))
+                .await?;
             }
             let mut response = client
                 .exchange(&route, &head, &mut body, &mut timer, &mut retries)
@@ -300,7 +322,8 @@ impl RequestBuilder {
                 let fields = challenged.then(|| response.headers().clone());
                 if let Some(fields) = fields {
                     let (head, tries) = (&head, auth_retries);
-                    if !challenge(authenticator, target, &uri, head, &fields, tries).await? {
+                    let answer = challenge(authenticator, target, &uri, head, &fields, tries);
+                    if !Box::pin(answer).await? {
                         return done(response);
                     }
                     log::auth_retry(response.status());
