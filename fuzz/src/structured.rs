@@ -25,6 +25,7 @@ pub fn check_structured(input: &Structured) {
             mutate(&mut bytes, mutations);
             let (whole, _) = check_server(*seed, &bytes);
             check_request_bodies(&whole.rec.events);
+            check_client_frames_alike(&bytes);
             if bytes == rendered {
                 round_trip_requests(&bytes, &expected);
             }
@@ -49,6 +50,60 @@ pub fn check_structured(input: &Structured) {
                 round_trip_responses(&events, &expected);
             }
         }
+    }
+}
+
+/// A request body the server role accepted is framed the same by the client role: its
+/// framing fields (`Content-Length`, `Transfer-Encoding`) and the very bytes after its head,
+/// sent as the response to a `GET`, give the client the same body, and an `End`. The two
+/// roles share the body decoder, but not the code that decides the framing from the fields.
+pub fn check_client_frames_alike(bytes: &[u8]) {
+    let run = run_tether(bytes, true);
+    let mut start = 0;
+    for seen in &run.requests {
+        let Some(end) = seen.end else { break };
+        let message = &bytes[start..end];
+        start = end;
+        if seen.method == "CONNECT" || seen.method == "HEAD" {
+            continue;
+        }
+        let Some(head_len) = message.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let mut response = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for line in message[..head_len].split(|&b| b == b'\n').skip(1) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            if name.eq_ignore_ascii_case(b"content-length")
+                || name.eq_ignore_ascii_case(b"transfer-encoding")
+            {
+                response.extend_from_slice(line);
+                response.extend_from_slice(b"\r\n");
+            }
+        }
+        response.extend_from_slice(b"\r\n");
+        response.extend_from_slice(&message[head_len + 4..]);
+        let events = check_client(ClientRequest::Get, 0, &response);
+        let mut body = Vec::new();
+        let mut ended = false;
+        for event in &events {
+            match event {
+                Norm::Data(data) if !ended => body.extend_from_slice(data),
+                Norm::End { .. } => {
+                    ended = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            ended,
+            "the client role did not finish a body the server accepted: {events:?}"
+        );
+        assert_eq!(
+            body, seen.body,
+            "the client role framed a body the server accepted differently"
+        );
     }
 }
 
@@ -363,5 +418,15 @@ mod tests {
                 mutations: Vec::new(),
             });
         }
+    }
+
+    #[test]
+    fn bodies_the_server_accepts_are_framed_alike_by_the_client() {
+        check_client_frames_alike(
+            b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
+              4;ext=1\r\nwiki\r\n0\r\nT: 1\r\n\r\n\
+              PUT /b HTTP/1.1\r\nHost: h\r\ncontent-length: 005\r\n\r\nhello\
+              GET /c HTTP/1.1\r\nHost: h\r\n\r\n",
+        );
     }
 }
