@@ -15,7 +15,7 @@
 //! tokens or quoted strings, and their bytes above 0x7F are read as UTF-8.
 
 use super::ChallengeError;
-use crate::syntax::is_tchar;
+use crate::syntax::{is_tchar, is_token};
 use std::fmt;
 
 /// The most challenges accepted in one field value.
@@ -205,10 +205,6 @@ pub(super) fn push_quoted(out: &mut String, value: &str) {
 /// visible ASCII, obs-text.
 fn is_quotable(b: u8) -> bool {
     b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80
-}
-
-fn is_token(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b))
 }
 
 fn is_token68_char(b: u8) -> bool {

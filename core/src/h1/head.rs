@@ -498,6 +498,11 @@ fn build_request(
     if target.1 - target.0 > limits.max_target_len {
         return Err(RemoteError::new(Kind::TargetTooLong, target_at));
     }
+    // No request-target form has a fragment (RFC 9112 §3.2); the `http` crate would drop
+    // one silently, and a proxy forwarding the bytes would not.
+    if let Some(at) = head[target.0..target.1].iter().position(|&b| b == b'#') {
+        return Err(RemoteError::new(Kind::InvalidTarget, target_at + at as u64));
+    }
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
         .map_err(|_| RemoteError::new(Kind::InvalidTarget, target_at))?;
     check_target_form(&method, &uri).map_err(|k| RemoteError::new(k, target_at))?;
@@ -545,6 +550,16 @@ fn bare_lf(head: &[u8], method_start: usize, fields: &[FieldRange]) -> Option<us
 /// CONNECT, asterisk-form only for OPTIONS.
 fn check_target_form(method: &Method, uri: &Uri) -> Result<(), Kind> {
     let path = uri.path();
+    // An authority in the target (absolute form, CONNECT's authority form) is one a client
+    // could have connected to: a non-empty host and a numeric port (RFC 9110 §4.2.1: a
+    // recipient MUST reject an `http` URI with an empty host), no userinfo (§4.2.4). The
+    // `http` crate's parser is more lenient (`example.:com`).
+    if let Some(authority) = uri.authority() {
+        if authority.host().is_empty() || !super::host::is_valid_host(authority.as_str().as_bytes())
+        {
+            return Err(Kind::InvalidTarget);
+        }
+    }
     let ok = if *method == Method::CONNECT {
         uri.scheme().is_none() && uri.authority().is_some() && uri.path_and_query().is_none()
     } else if path == "*" {

@@ -4,6 +4,7 @@
 
 use super::config::WsConfig;
 use super::deflate::{self, DeflateNegotiationError, DeflateParams};
+use crate::syntax::{is_token, trim_ows};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -92,12 +93,17 @@ pub fn accept_key(key: &[u8]) -> String {
     BASE64.encode(sha.finalize())
 }
 
+/// What a field line that is not visible ASCII (obs-text) reads as: a value nothing
+/// matches, so that it still counts (a second `Sec-WebSocket-Key`, an unknown subprotocol)
+/// rather than vanishing.
+const OPAQUE: &str = "\u{fffd}";
+
 /// Comma-separated tokens of every `name` field, trimmed.
 fn tokens<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(name)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_str().unwrap_or(OPAQUE))
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|t| !t.is_empty())
@@ -107,11 +113,13 @@ fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
     tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
 }
 
+/// Every `name` field's value, without the whitespace around it (which is not part of a
+/// field value, RFC 9110 §5.5, though a programmatically built `HeaderValue` may hold it).
 fn values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
     headers
         .get_all(name)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_str().map_or(OPAQUE, trim_ows))
         .collect()
 }
 
@@ -126,8 +134,8 @@ pub struct ClientHandshake {
 impl ClientHandshake {
     /// Builds the upgrade request for `uri` (`ws://`, `wss://`, or `http(s)://`), with the
     /// key made from 16 random bytes of the host's, the `protocols` to offer (in order of
-    /// preference) and permessage-deflate if `config.deflate` is set. Add headers (Origin,
-    /// cookies, auth) to the request as needed before sending it.
+    /// preference; each must be a token) and permessage-deflate if `config.deflate` is
+    /// set. Add headers (Origin, cookies, auth) to the request as needed before sending it.
     pub fn new(
         uri: &Uri,
         key: [u8; 16],
@@ -151,6 +159,11 @@ impl ClientHandshake {
         let key_value = HeaderValue::from_str(&key).map_err(|_| HandshakeError::InvalidUri)?;
         headers.insert(SEC_WEBSOCKET_KEY, key_value);
         headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        // A subprotocol name must be a token (RFC 6455 §4.1): anything else could not be
+        // told apart in the comma-separated list.
+        if !protocols.iter().all(|p| is_token(p.as_bytes())) {
+            return Err(HandshakeError::BadRequest("invalid subprotocol name"));
+        }
         if !protocols.is_empty() {
             let list = HeaderValue::from_str(&protocols.join(", "))
                 .map_err(|_| HandshakeError::BadRequest("invalid subprotocol name"))?;
@@ -181,8 +194,8 @@ impl ClientHandshake {
         {
             return Err(HandshakeError::MissingUpgradeHeaders);
         }
-        let accept = headers.get(SEC_WEBSOCKET_ACCEPT).map(HeaderValue::as_bytes);
-        if accept != Some(self.expected_accept.as_bytes()) {
+        // Exactly one field line with our value: a second one, even equal, is a list.
+        if values(headers, SEC_WEBSOCKET_ACCEPT) != [self.expected_accept.as_str()] {
             return Err(HandshakeError::BadAccept);
         }
         let chosen: Vec<&str> = tokens(headers, SEC_WEBSOCKET_PROTOCOL).collect();
@@ -206,8 +219,8 @@ impl ClientHandshake {
 /// The server side: checks an upgrade request (RFC 6455 §4.2.1) and builds the `101`.
 ///
 /// `protocols` are the subprotocols the server speaks, in order of preference; the first
-/// one the client also offered is chosen. On refusal, answer with
-/// [`HandshakeError::response`].
+/// one the client also offered is chosen (names that are not tokens never are). On
+/// refusal, answer with [`HandshakeError::response`].
 pub fn accept(
     request: &Request<()>,
     protocols: &[&str],
@@ -231,7 +244,7 @@ pub fn accept(
         return Err(HandshakeError::UnsupportedVersion);
     }
     let key = match values(headers, SEC_WEBSOCKET_KEY)[..] {
-        [key] => key.trim(),
+        [key] => key,
         _ => {
             return Err(HandshakeError::BadRequest(
                 "need exactly one Sec-WebSocket-Key",
@@ -250,7 +263,7 @@ pub fn accept(
     let offered: Vec<&str> = tokens(headers, SEC_WEBSOCKET_PROTOCOL).collect();
     let protocol = protocols
         .iter()
-        .find(|p| offered.contains(p))
+        .find(|p| is_token(p.as_bytes()) && offered.contains(p))
         .map(|p| p.to_string());
     let deflate = config.deflate.as_ref().and_then(|deflate| {
         deflate::server_negotiate(deflate, &values(headers, SEC_WEBSOCKET_EXTENSIONS))
@@ -265,9 +278,10 @@ pub fn accept(
         .map_err(|_| HandshakeError::BadRequest("invalid key"))?;
     out.insert(SEC_WEBSOCKET_ACCEPT, accept);
     if let Some(protocol) = &protocol {
-        if let Ok(value) = HeaderValue::from_str(protocol) {
-            out.insert(SEC_WEBSOCKET_PROTOCOL, value);
-        }
+        // A token is always a valid field value.
+        let value = HeaderValue::from_str(protocol)
+            .map_err(|_| HandshakeError::BadRequest("invalid subprotocol name"))?;
+        out.insert(SEC_WEBSOCKET_PROTOCOL, value);
     }
     let deflate = match deflate {
         Some((params, answer)) => match HeaderValue::from_str(&answer) {

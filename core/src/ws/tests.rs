@@ -1106,3 +1106,73 @@ fn driver_settings_are_carried_for_the_driver() {
     let ws = WebSocket::server(config.clone(), None, ms(0));
     assert_eq!(ws.config(), &config);
 }
+
+#[test]
+fn a_second_accept_field_is_refused_even_when_equal() {
+    let uri: Uri = "ws://example.com/".parse().unwrap();
+    let (client, request) = ClientHandshake::new(&uri, [3; 16], &[], &plain()).unwrap();
+    let (good, _) = accept(&request, &[], &plain()).unwrap();
+    let mut twice = good.clone();
+    let value = good.headers()["sec-websocket-accept"].clone();
+    twice.headers_mut().append("sec-websocket-accept", value);
+    assert_eq!(client.validate(&twice), Err(HandshakeError::BadAccept));
+}
+
+#[test]
+fn whitespace_around_values_is_not_part_of_them() {
+    let uri: Uri = "ws://example.com/".parse().unwrap();
+    let (client, mut request) = ClientHandshake::new(&uri, [4; 16], &[], &plain()).unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-version",
+        http::HeaderValue::from_static(" 13\t"),
+    );
+    let (mut response, _) = accept(&request, &[], &plain()).unwrap();
+    let padded = format!(
+        " {} ",
+        response.headers()["sec-websocket-accept"].to_str().unwrap()
+    );
+    response
+        .headers_mut()
+        .insert("sec-websocket-accept", padded.parse().unwrap());
+    assert!(client.validate(&response).is_ok());
+}
+
+#[test]
+fn subprotocol_names_must_be_tokens() {
+    let uri: Uri = "ws://example.com/".parse().unwrap();
+    for name in ["a,b", "a b", "", "\"q\"", "x;y"] {
+        assert_eq!(
+            ClientHandshake::new(&uri, [5; 16], &["chat", name], &plain()).err(),
+            Some(HandshakeError::BadRequest("invalid subprotocol name")),
+            "{name:?}"
+        );
+    }
+    // A server never picks a name it could not send back as one.
+    let (_, request) = ClientHandshake::new(&uri, [5; 16], &["a", "b"], &plain()).unwrap();
+    let (response, negotiated) = accept(&request, &["a,b", "b"], &plain()).unwrap();
+    assert_eq!(negotiated.protocol.as_deref(), Some("b"));
+    assert_eq!(response.headers()["sec-websocket-protocol"], "b");
+}
+
+#[test]
+fn a_line_of_obs_text_still_counts() {
+    let uri: Uri = "ws://example.com/".parse().unwrap();
+    let (client, request) = ClientHandshake::new(&uri, [6; 16], &["a"], &plain()).unwrap();
+    let opaque = http::HeaderValue::from_bytes(b"\xe9t\xe9").unwrap();
+    let mut two_keys = request.clone();
+    two_keys
+        .headers_mut()
+        .append("sec-websocket-key", opaque.clone());
+    assert!(matches!(
+        accept(&two_keys, &["a"], &plain()),
+        Err(HandshakeError::BadRequest(_))
+    ));
+    let (mut response, _) = accept(&request, &["a"], &plain()).unwrap();
+    response
+        .headers_mut()
+        .insert("sec-websocket-protocol", opaque);
+    assert_eq!(
+        client.validate(&response),
+        Err(HandshakeError::UnofferedProtocol)
+    );
+}

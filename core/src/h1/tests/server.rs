@@ -1140,3 +1140,47 @@ fn connect_with_content_is_refused() {
         Some(ServerEvent::Request { .. })
     ));
 }
+
+/// The authority of an absolute-form or authority-form target must be one a client could
+/// have connected to. Found by `h1_structured`'s encode -> parse -> encode check: an
+/// HTTP/1.0 request for `http://example.:com/` (no Host) was accepted, and the client role,
+/// writing it as HTTP/1.1, put the authority in a Host field that the server then refused.
+#[test]
+fn a_target_authority_must_be_a_valid_host_and_port() {
+    for target in [
+        "http://example.:com/dt",
+        "http://:80/",
+        "http://user@example.com/",
+        "http://[:::]/",
+        "http://example.com:65536/",
+    ] {
+        for version in ["1.0", "1.1"] {
+            let input = format!("GET {target} HTTP/{version}\r\nHost: example.com\r\n\r\n");
+            assert_rejected(&input, K::InvalidTarget, 400);
+        }
+    }
+    // No form of request-target has a fragment (RFC 9112 §3.2). Found by `h1_differential`:
+    // the `http` crate dropped `#om/hhhhG` and read the authority as `example.`.
+    for target in ["/a#b", "http://example.#om/x", "http://example.com/#", "*#"] {
+        let input = format!("OPTIONS {target} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        assert_rejected(&input, K::InvalidTarget, 400);
+    }
+    for target in ["example.:com", ":443", "a@b:443"] {
+        let input = format!("CONNECT {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_rejected(&input, K::InvalidTarget, 400);
+    }
+    for target in [
+        "http://example.com/",
+        "http://example.com:8080/a?b",
+        "http://[::1]:80/",
+        "http://127.0.0.1/",
+    ] {
+        let mut conn = ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO);
+        let input = format!("GET {target} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        conn.handle_input(Instant::ZERO, input.as_bytes());
+        assert!(
+            matches!(conn.poll_event(), Some(ServerEvent::Request { .. })),
+            "{target}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The `Sec-WebSocket-Extensions` grammar (RFC 6455 §9.1 with RFC 9110 lists, tokens and
 //! quoted strings): splitting a field value into extensions and their parameters.
 
-use crate::syntax::is_tchar;
+use crate::syntax::{is_token, trim_ows};
 
 /// One parsed list element: `token *( OWS ";" OWS param )`.
 #[derive(Debug)]
@@ -46,15 +46,6 @@ pub(super) fn split_outside_quotes(s: &str, sep: u8) -> Vec<&str> {
     parts
 }
 
-/// Strips optional whitespace (SP / HTAB) from both ends.
-pub(super) fn trim_ows(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_tchar)
-}
-
 /// Parses a complete `quoted-string` and returns its unescaped content.
 fn parse_quoted_string(s: &str) -> Option<String> {
     let inner = s.strip_prefix('"')?.strip_suffix('"')?;
@@ -84,7 +75,7 @@ fn parse_quoted_string(s: &str) -> Option<String> {
 pub(super) fn parse_extension(element: &str) -> Option<Extension<'_>> {
     let mut parts = split_outside_quotes(element, b';').into_iter();
     let name = trim_ows(parts.next()?);
-    if !is_token(name) {
+    if !is_token(name.as_bytes()) {
         return None;
     }
     let mut params = Vec::new();
@@ -97,7 +88,7 @@ pub(super) fn parse_extension(element: &str) -> Option<Extension<'_>> {
                 let value = trim_ows(value);
                 let value = if value.starts_with('"') {
                     parse_quoted_string(value)?
-                } else if is_token(value) {
+                } else if is_token(value.as_bytes()) {
                     value.to_owned()
                 } else {
                     return None;
@@ -105,7 +96,7 @@ pub(super) fn parse_extension(element: &str) -> Option<Extension<'_>> {
                 (name, Some(value))
             }
         };
-        if !is_token(name) {
+        if !is_token(name.as_bytes()) {
             return None;
         }
         params.push(Param { name, value });

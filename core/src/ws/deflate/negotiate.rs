@@ -1,12 +1,13 @@
 //! Negotiating permessage-deflate: the client's offer, the server's choice among offers, and
 //! the client's check of the server's answer (RFC 7692 §5 and §7.1).
 
-use super::grammar::{parse_extension, split_outside_quotes, trim_ows, Param};
+use super::grammar::{parse_extension, split_outside_quotes, Param};
 use super::{
     DeflateConfig, DeflateNegotiationError, DeflateParams, CLIENT_MAX_WINDOW_BITS,
     CLIENT_NO_CONTEXT_TAKEOVER, EXTENSION_NAME, MAX_WINDOW_BITS, MIN_CODEC_WINDOW_BITS,
     MIN_WINDOW_BITS, SERVER_MAX_WINDOW_BITS, SERVER_NO_CONTEXT_TAKEOVER,
 };
+use crate::syntax::trim_ows;
 
 /// Client: the `server_max_window_bits` we ask for (8..=15; 15 means not asked).
 fn asked_server_window(config: &DeflateConfig) -> u8 {
