@@ -7,10 +7,9 @@ use http::Method;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tether_core::pool::{Origin, PoolStats};
+use tether_core::pool::PoolStats;
 use tether_rt::client::{
-    tls_handshake, tls_timing_wanted, ClientConfig, ClientError, Connector, Io, RequestBuilder,
-    WsRequest,
+    ClientConfig, ClientError, Io, RequestBuilder, SocketConnector, Sockets, WsRequest,
 };
 use tether_rt::{BoxFuture, WebSocket};
 use tokio::net::TcpStream;
@@ -33,7 +32,11 @@ impl Client {
     /// A client with `config` and these TLS settings (a private CA, a rustls configuration).
     pub fn with_tls(config: ClientConfig, tls: TlsConfig) -> Client {
         Client {
-            inner: tether_rt::Client::new(config, runtime(), Arc::new(TokioConnector { tls })),
+            inner: tether_rt::Client::new(
+                config,
+                runtime(),
+                Arc::new(SocketConnector::new(TokioSockets, tls)),
+            ),
         }
     }
 
@@ -95,91 +98,32 @@ impl From<Client> for tether_rt::Client {
     }
 }
 
-/// DNS and TCP from tokio, TLS from rustls.
-struct TokioConnector {
-    tls: TlsConfig,
-}
+/// DNS and TCP from tokio, TLS from tokio-rustls.
+struct TokioSockets;
 
-impl Connector for TokioConnector {
-    fn connect(&self, origin: &Origin) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
-        let origin = origin.clone();
-        let tls = self.tls.clone();
+impl Sockets for TokioSockets {
+    fn lookup(&self, host: String, port: u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
         Box::pin(async move {
-            let tcp = connect_tcp(&origin).await?;
-            match origin.scheme() {
-                "https" | "wss" => {
-                    // The handshake's time, for the request's span, when someone listens.
-                    let started = tls_timing_wanted().then(std::time::Instant::now);
-                    let stream = crate::tls::connect(tcp, origin.host(), &tls).await;
-                    if let Some(started) = started {
-                        tls_handshake(started.elapsed(), stream.is_ok());
-                    }
-                    stream
-                }
-                _ => Ok(Box::new(crate::TokioIo(tcp)) as Box<dyn Io>),
-            }
+            Ok(tokio::net::lookup_host((host.as_str(), port))
+                .await?
+                .collect())
         })
     }
 
-    fn connect_plain(&self, host: &str, port: u16) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
-        let host = host.to_owned();
+    fn tcp(&self, addr: SocketAddr) -> BoxFuture<io::Result<Box<dyn Io>>> {
         Box::pin(async move {
-            let tcp = connect_host(&host, port).await?;
-            Ok(Box::new(crate::TokioIo(tcp)) as Box<dyn Io>)
+            let stream = TcpStream::connect(addr).await?;
+            let _ = stream.set_nodelay(true);
+            Ok(Box::new(crate::TokioIo(stream)) as Box<dyn Io>)
         })
     }
 
-    fn resolve(&self, host: &str, port: u16) -> BoxFuture<Result<SocketAddr, ClientError>> {
-        let host = host.to_owned();
-        Box::pin(async move {
-            tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(ClientError::Dns)?
-                .next()
-                .ok_or_else(|| {
-                    ClientError::Dns(io::Error::new(io::ErrorKind::NotFound, "no address"))
-                })
-        })
-    }
-
-    fn start_tls(
+    fn tls(
         &self,
         io: Box<dyn Io>,
-        host: &str,
+        host: String,
+        config: TlsConfig,
     ) -> BoxFuture<Result<Box<dyn Io>, ClientError>> {
-        let host = host.to_owned();
-        let tls = self.tls.clone();
-        Box::pin(async move {
-            let started = tls_timing_wanted().then(std::time::Instant::now);
-            let stream = crate::tls::connect(crate::io::RtIo(io), &host, &tls).await;
-            if let Some(started) = started {
-                tls_handshake(started.elapsed(), stream.is_ok());
-            }
-            stream
-        })
+        Box::pin(async move { crate::tls::connect(crate::io::RtIo(io), &host, &config).await })
     }
-}
-
-/// The first address of `origin` that accepts, in the resolver's order.
-async fn connect_tcp(origin: &Origin) -> Result<TcpStream, ClientError> {
-    connect_host(origin.host(), origin.port()).await
-}
-
-/// The first address of `host:port` that accepts, in the resolver's order.
-async fn connect_host(host: &str, port: u16) -> Result<TcpStream, ClientError> {
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(ClientError::Dns)?
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(ClientError::Connect(last))
 }

@@ -23,8 +23,10 @@ mod request;
 mod response;
 #[cfg(feature = "tower")]
 mod service;
+mod sockets;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 mod ws;
 
 pub use auth::{
@@ -37,6 +39,8 @@ pub use log::{tls_handshake, tls_timing_wanted};
 pub use proxy::{open_tunnel, NoProxy, Proxy, ProxyScheme, ProxySettings, ProxyUrlError};
 pub use request::{BodyStream, RequestBuilder};
 pub use response::ClientResponse;
+pub use sockets::{SocketConnector, Sockets};
+pub use tls::TlsConfig;
 pub use ws::WsRequest;
 
 use crate::runtime::Rt;

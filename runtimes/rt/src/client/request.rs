@@ -269,29 +269,21 @@ impl RequestBuilder {
                 head.headers_mut()
                     .insert(http::header::PROXY_AUTHORIZATION, credentials.clone());
             }
-            let proxy_auth = route.forward_auth();
-            if let Some(proxy_auth) = proxy_auth {
-                let target = AuthTarget::Proxy;
+            // The authenticators this request meets: the forward proxy's, and its own, for
+            // the origin it started at only.
+            let proxy_auth = route
+                .forward_auth()
+                .map(|auth| (&**auth, AuthTarget::Proxy));
+            let origin_auth = auth
+                .as_ref()
+                .filter(|auth| auth.covers(&route.origin))
+                .map(|auth| (&*auth.auth, AuthTarget::Origin));
+            for (authenticator, target) in [proxy_auth, origin_auth].into_iter().flatten() {
                 let fields = head.headers_mut();
-                // Boxed, here and below: the request's future stays small for the requests
-                // (most) that have no authenticator.
+                // Boxed: the request's future stays small for the requests (most) that have
+                // no authenticator.
                 Box::pin(auth::authorize(
-                    &**proxy_auth,
-                    rt,
-                    &method,
-                    &uri,
-                    target,
-                    fields,
-                ))
-                .await?;
-            }
-            // Credentials only for the origin the request started at.
-            let auth = auth.as_ref().filter(|auth| auth.covers(&route.origin));
-            if let Some(auth) = auth {
-                let target = AuthTarget::Origin;
-                let fields = head.headers_mut();
-                Box::pin(auth::authorize(
-                    &*auth.auth,
+                    authenticator,
                     rt,
                     &method,
                     &uri,
@@ -310,10 +302,8 @@ impl RequestBuilder {
             // A challenge from the origin (401) or the forward proxy (407), to an
             // authenticator that may answer it.
             let challenger = match response.status() {
-                StatusCode::UNAUTHORIZED => auth.map(|auth| (&*auth.auth, AuthTarget::Origin)),
-                StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
-                    proxy_auth.map(|auth| (&**auth, AuthTarget::Proxy))
-                }
+                StatusCode::UNAUTHORIZED => origin_auth,
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED => proxy_auth,
                 _ => None,
             };
             if let Some((authenticator, target)) = challenger {
