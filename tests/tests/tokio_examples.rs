@@ -78,6 +78,51 @@ fn the_client_example_goes_through_a_proxy() {
 }
 
 #[test]
+fn the_client_example_authenticates() {
+    use tether_tests::auth_servers::{apache_digest, DIGEST_USER, HELLO};
+    let Some(server) = apache_digest() else {
+        return;
+    };
+    let url = server.url("/private/hello.txt");
+    let (user, password) = DIGEST_USER;
+    let right = format!("{user}:{password}");
+    let out = run_example("client", &[&url, "--digest", &right], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    assert!(stdout.starts_with("HTTP/1.1 200 OK\n"), "{stdout}");
+    assert!(stdout.ends_with(&format!("\n\n{HELLO}")), "{stdout}");
+    // A wrong password: Apache's 401 is the answer, printed as any response.
+    let wrong = format!("{user}:not it");
+    let out = run_example("client", &[&url, "--digest", &wrong], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("HTTP/1.1 401 Unauthorized\n"),
+        "{stdout}"
+    );
+    // Basic is not what Apache asks for here: sent, refused, and the 401 printed.
+    let out = run_example("client", &[&url, "--basic", &right], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("HTTP/1.1 401 Unauthorized\n"),
+        "{stdout}"
+    );
+    // Bad flags are said so.
+    let out = run_example("client", &[&url, "--digest", "no-colon"], "");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--digest needs USER:PASSWORD"), "{stderr}");
+    let out = run_example("client", &[&url, "--bearer", "line\nbreak"], "");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--bearer"), "{stderr}");
+}
+
+#[test]
 fn the_ws_client_example_echoes_stdin_lines() {
     let server = TokioServer::start(demo::app(), demo::config());
     let url = server.url("/ws").replace("http://", "ws://");
