@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-TARGETS=(h1_server h1_client h1_chunked h1_structured h1_differential ws_frames ws_conn ws_extensions ws_structured ws_differential pool_ops proxy_connect proxy_socks5 auth_challenge app_template)
+TARGETS=(h1_server h1_client h1_chunked h1_structured h1_differential ws_frames ws_conn ws_extensions ws_handshake ws_structured ws_differential pool_ops proxy_connect proxy_socks5 auth_challenge app_template)
 CORPUS_MAX_BYTES="${CORPUS_MAX_BYTES:-65536}"
 SANITIZER_ARGS=()
 if [[ -n ${FUZZ_SANITIZER:-} ]]; then

@@ -16,11 +16,13 @@
 #![no_main]
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
-use tether_core::h1::{RequestBody, ServerConnection, ServerConnectionConfig, ServerEvent};
+use tether_core::h1::{
+    GeneratedFields, RequestBody, ServerConnection, ServerConnectionConfig, ServerEvent,
+};
 use tether_core::time::Instant;
 use tether_fuzz::{has_token, read_responses, split, Clock};
 
@@ -259,12 +261,14 @@ impl App {
             .body(())
             .expect("valid response");
         *response.headers_mut() = reply.headers;
+        // As the adapters do: the Date and a known length written by the core
+        // (`GeneratedFields`), not inserted into the map.
+        let date = HeaderValue::from_static("Tue, 01 Dec 2026 06:00:00 GMT");
+        let mut generated = GeneratedFields::new().date(&date);
         if reply.length {
-            response
-                .headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from(reply.body.len()));
+            generated = generated.content_length(reply.body.len() as u64);
         }
-        if let Err(e) = self.conn.send_response(&response) {
+        if let Err(e) = self.conn.send_response_with(&response, generated) {
             panic!("send_response refused {response:?}: {e}");
         }
         if !reply.body.is_empty() {

@@ -89,7 +89,37 @@ pub enum GenHost {
     Missing,
     /// Two `Host` fields.
     Twice,
+    /// A valid host of a rarer shape (percent-encoded, IPvFuture, IPv4 with an embedded
+    /// IPv6, an empty port), chosen by the index.
+    Unusual(u8),
+    /// An invalid host (userinfo, a bad port, a malformed IP literal, a bad escape), chosen
+    /// by the index.
+    Invalid(u8),
 }
+
+/// Valid `Host` values of the rarer shapes (RFC 3986 §3.2.2-3.2.3).
+const UNUSUAL_HOSTS: [&str; 7] = [
+    "ex%41mple.com",
+    "[v1.fe80::a+en1]:80",
+    "[::ffff:192.0.2.1]",
+    "[2001:db8:0:0:1:0:0:1]:65535",
+    "example.com:",
+    "127.0.0.1:8080",
+    "",
+];
+
+/// `Host` values a server must refuse with 400 (RFC 9112 §3.2).
+const INVALID_HOSTS: [&str; 9] = [
+    "user@example.com",
+    "example.com:65536",
+    "example.com:http",
+    "[:::]",
+    "[1::2::3]",
+    "[v1]",
+    "[::1",
+    "ex%4g.com",
+    "a/b",
+];
 
 /// The `Connection` field (and `Upgrade`).
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -355,6 +385,14 @@ impl GenRequest {
                 add("Host: example.org".into());
                 false
             }
+            GenHost::Unusual(i) => {
+                add(format!("Host: {}", pick(&UNUSUAL_HOSTS, i)));
+                true
+            }
+            GenHost::Invalid(i) => {
+                add(format!("Host: {}", pick(&INVALID_HOSTS, i)));
+                false
+            }
         };
         let (mut close, mut keep_alive) = (false, false);
         match self.connection {
@@ -463,6 +501,12 @@ pub fn render_requests(requests: &[GenRequest]) -> (Vec<u8>, Vec<ExpectedRequest
     (out, expected)
 }
 
+/// `items[index]`, the index taken modulo the length: how a generator byte picks one of a
+/// list.
+pub(crate) fn pick<T: Copy>(items: &[T], index: u8) -> T {
+    items[usize::from(index) % items.len()]
+}
+
 /// Status codes of final responses, including the bodiless 204 and 304.
 const STATUSES: [u16; 8] = [200, 201, 204, 206, 301, 304, 404, 500];
 
@@ -496,6 +540,8 @@ pub struct ExpectedResponse {
     pub body: Vec<u8>,
     /// Trailer fields (chunked only).
     pub trailers: Option<usize>,
+    /// For a `101`: the bytes after its head, which belong to the new protocol.
+    pub switched: Option<Vec<u8>>,
 }
 
 impl GenResponse {
@@ -511,7 +557,7 @@ impl GenResponse {
             out.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n");
             interim.push(103);
         }
-        let status = STATUSES[usize::from(self.status) % STATUSES.len()];
+        let status = pick(&STATUSES, self.status);
         let version = if self.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
         out.extend_from_slice(format!("{version} {status} Whatever\r\n").as_bytes());
         let mut fields = 0;
@@ -577,9 +623,54 @@ impl GenResponse {
             fields,
             body,
             trailers,
+            switched: None,
         };
         (expected, persistent)
     }
+
+    /// Appends this response as a `101 Switching Protocols` (after its interim responses)
+    /// to an upgrade request, its extra fields included, followed by `tunnel`: bytes of the
+    /// new protocol, which the client must hand over untouched.
+    fn render_switch(&self, out: &mut Vec<u8>, tunnel: &[u8]) -> ExpectedResponse {
+        let mut interim = Vec::new();
+        if self.interim & 1 == 1 {
+            out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            interim.push(100);
+        }
+        if self.interim & 2 == 2 {
+            out.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n");
+            interim.push(103);
+        }
+        out.extend_from_slice(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+        );
+        let mut fields = 2;
+        for field in self.extra.iter().take(6) {
+            field.render(out);
+            fields += 1;
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(tunnel);
+        ExpectedResponse {
+            interim,
+            status: 101,
+            fields,
+            body: Vec::new(),
+            trailers: None,
+            switched: Some(tunnel.to_vec()),
+        }
+    }
+
+    /// Whether this, as the first response, answers an upgrade request with a `101`.
+    fn switches(&self) -> bool {
+        matches!(self.connection, GenConnection::Upgrade) && !self.http10
+    }
+}
+
+/// Whether the client's first request asks for an upgrade: the first response is a `101`
+/// (its `connection` is `Upgrade`) and the request was not HEAD.
+pub fn asks_upgrade(responses: &[GenResponse], head: bool) -> bool {
+    !head && responses.first().is_some_and(GenResponse::switches)
 }
 
 /// Renders responses to a first request (`head`: it was HEAD) and the GETs after it, up
@@ -587,6 +678,12 @@ impl GenResponse {
 pub fn render_responses(responses: &[GenResponse], head: bool) -> (Vec<u8>, Vec<ExpectedResponse>) {
     let mut out = Vec::new();
     let mut expected = Vec::new();
+    if let (true, [first, rest @ ..]) = (asks_upgrade(responses, head), responses) {
+        // The tunnel: the later responses' bytes, which are now just data.
+        let (tunnel, _) = render_responses(&rest[..rest.len().min(6)], false);
+        expected.push(first.render_switch(&mut out, &tunnel));
+        return (out, expected);
+    }
     for (i, response) in responses.iter().take(6).enumerate() {
         let (e, persistent) = response.render(&mut out, head && i == 0);
         expected.push(e);

@@ -14,7 +14,9 @@
 //! `ws_structured` generates mostly-valid peer frame sequences ([`wsgen`]) and checks the
 //! decoded messages against them ([`wsstructured`]); `ws_differential` decodes the same bytes
 //! with tungstenite and compares ([`wsdiff`]).
-//! `ws_extensions` fuzzes the permessage-deflate negotiation of the handshake ([`extensions`]).
+//! `ws_extensions` fuzzes the permessage-deflate negotiation of the handshake ([`extensions`]);
+//! `ws_handshake` the rest of the opening handshake, both sides against a reference reading of
+//! RFC 6455 §4 ([`handshake`]).
 //! `proxy_connect` and `proxy_socks5` feed arbitrary proxy answers to the client's proxy
 //! handshakes (`proxy.rs`).
 //! `auth_challenge` parses arbitrary `WWW-Authenticate` values: the encoding of what parses
@@ -33,9 +35,11 @@ mod client;
 pub mod differential;
 mod extensions;
 pub mod h1gen;
+pub mod handshake;
 pub mod oracle;
 mod proxy;
 mod record;
+pub mod reencode;
 mod server;
 mod split;
 pub mod structured;

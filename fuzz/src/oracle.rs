@@ -52,6 +52,9 @@ pub enum Policy {
     /// §6.3 would still frame the declared body: a server that used one rule behind a proxy
     /// that used the other would parse the body as the next request.
     ConnectWithContent,
+    /// A `Host` port above 65535 (RFC 3986 §3.2.3 allows any number of digits); no
+    /// connection can have been made to it, and a proxy may wrap it around.
+    PortOutOfRange,
 }
 
 /// A request the oracle accepted.
@@ -182,7 +185,7 @@ pub fn frame_requests(input: &[u8]) -> Framing {
 }
 
 /// `tchar` of RFC 9110 §5.6.2.
-fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -278,7 +281,10 @@ fn read_message(input: &[u8], start: usize) -> Step<Message> {
     for &(name, value) in &field_lines {
         let name = name.to_ascii_lowercase();
         match &name[..] {
-            b"host" => hosts += 1,
+            b"host" => {
+                hosts += 1;
+                check_host(value)?;
+            }
             b"content-length" => {
                 for item in value.split(|&b| b == b',').map(trim_ows) {
                     lengths.push(content_length(item)?);
@@ -294,10 +300,8 @@ fn read_message(input: &[u8], start: usize) -> Step<Message> {
                     keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
-            b"expect" => {
-                if list_elements(value).any(|e| !e.eq_ignore_ascii_case(b"100-continue")) {
-                    return policy(Policy::UnknownExpectation);
-                }
+            b"expect" if list_elements(value).any(|e| !e.eq_ignore_ascii_case(b"100-continue")) => {
+                return policy(Policy::UnknownExpectation);
             }
             _ => {}
         }
@@ -386,6 +390,10 @@ fn content_length(item: &[u8]) -> Step<u64> {
 /// asterisk-form only for OPTIONS, otherwise origin-form or absolute-form. Finer URI
 /// grammar is left to tether (its `InvalidTarget` is a tolerated rejection).
 fn check_target(method: &str, target: &str) -> Step<()> {
+    // RFC 9112 §3.2: none of the four forms has a fragment.
+    if target.contains('#') {
+        return rfc("request-target with a fragment");
+    }
     let ok = if method == "CONNECT" {
         !target.contains('/') && target != "*"
     } else if target == "*" {
@@ -393,11 +401,159 @@ fn check_target(method: &str, target: &str) -> Step<()> {
     } else {
         target.starts_with('/') || target.contains("://")
     };
-    if ok {
-        Ok(())
-    } else {
-        rfc("request-target form not allowed for the method")
+    if !ok {
+        return rfc("request-target form not allowed for the method");
     }
+    // The authority of an absolute-form or authority-form target: a non-empty host
+    // (RFC 9110 §4.2.1), no userinfo (§4.2.4), the same grammar as `Host`.
+    let authority = match target.split_once("://") {
+        Some((_, rest)) => Some(rest.split(['/', '?']).next().unwrap_or_default()),
+        None if method == "CONNECT" => Some(target),
+        None => None,
+    };
+    if let Some(authority) = authority {
+        let empty_host = authority.is_empty() || authority.starts_with(':');
+        if empty_host || check_host(authority.as_bytes()).is_err() {
+            return rfc("request-target authority is not uri-host [ \":\" port ]");
+        }
+    }
+    Ok(())
+}
+
+/// RFC 9112 §3.2: a `Host` value that is not `uri-host [ ":" port ]` (RFC 3986 §3.2.2-3)
+/// is answered 400. Written from the ABNF, one rule per function.
+fn check_host(value: &[u8]) -> Step<()> {
+    let (host, port) = match value.first() {
+        Some(b'[') => match value.iter().position(|&b| b == b']') {
+            Some(close) => (&value[..=close], &value[close + 1..]),
+            None => return rfc("Host: unclosed IP-literal"),
+        },
+        _ => match value.iter().position(|&b| b == b':') {
+            Some(colon) => (&value[..colon], &value[colon..]),
+            None => (value, &[][..]),
+        },
+    };
+    let host_ok = match host {
+        [b'[', inside @ .., b']'] => ipv6_address(inside) || ipv_future(inside),
+        _ => reg_name(host),
+    };
+    if !host_ok {
+        return rfc("Host: not a uri-host");
+    }
+    match port {
+        [] => Ok(()),
+        [b':', digits @ ..] if digits.iter().all(u8::is_ascii_digit) => {
+            let number = digits.iter().fold(0u64, |n, &d| {
+                n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+            });
+            if number > 65535 {
+                policy(Policy::PortOutOfRange)
+            } else {
+                Ok(())
+            }
+        }
+        _ => rfc("Host: port is not *DIGIT"),
+    }
+}
+
+/// `unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"`.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+/// `sub-delims = "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="`.
+fn sub_delim(b: u8) -> bool {
+    b"!$&'()*+,;=".contains(&b)
+}
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )` (an IPv4address is one too).
+fn reg_name(name: &[u8]) -> bool {
+    let mut rest = name;
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = if b == b'%' {
+            match tail {
+                [h, l, more @ ..] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => more,
+                _ => return false,
+            }
+        } else if unreserved(b) || sub_delim(b) {
+            tail
+        } else {
+            return false;
+        };
+    }
+    true
+}
+
+/// `IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`.
+fn ipv_future(inside: &[u8]) -> bool {
+    let Some(rest) = inside.strip_prefix(b"v").or(inside.strip_prefix(b"V")) else {
+        return false;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    match &rest[digits..] {
+        [b'.', address @ ..] => {
+            digits > 0
+                && !address.is_empty()
+                && address
+                    .iter()
+                    .all(|&b| unreserved(b) || sub_delim(b) || b == b':')
+        }
+        _ => false,
+    }
+}
+
+/// `IPv6address` of RFC 3986 §3.2.2: eight 16-bit pieces (`h16`, 1-4 hex digits), the last
+/// two of which may be an IPv4 address, with at most one `::` standing for one or more
+/// zero pieces.
+fn ipv6_address(text: &[u8]) -> bool {
+    fn pieces(part: &[u8], may_end_in_ipv4: bool) -> Option<usize> {
+        if part.is_empty() {
+            return Some(0);
+        }
+        let groups: Vec<&[u8]> = part.split(|&b| b == b':').collect();
+        let mut count = 0;
+        for (i, group) in groups.iter().enumerate() {
+            let last = i + 1 == groups.len();
+            if last && may_end_in_ipv4 && group.contains(&b'.') {
+                if !ipv4_address(group) {
+                    return None;
+                }
+                count += 2;
+            } else if (1..=4).contains(&group.len()) && group.iter().all(u8::is_ascii_hexdigit) {
+                count += 1;
+            } else {
+                return None;
+            }
+        }
+        Some(count)
+    }
+    match text.windows(2).position(|w| w == b"::") {
+        None => pieces(text, true) == Some(8),
+        Some(at) => {
+            let (before, after) = (&text[..at], &text[at + 2..]);
+            if after.windows(2).any(|w| w == b"::") {
+                return false;
+            }
+            match (pieces(before, false), pieces(after, true)) {
+                (Some(b), Some(a)) => b + a <= 7,
+                _ => false,
+            }
+        }
+    }
+}
+
+/// `IPv4address = dec-octet "." dec-octet "." dec-octet "." dec-octet`, where a dec-octet
+/// is 0-255 without leading zeros.
+fn ipv4_address(text: &[u8]) -> bool {
+    let octets: Vec<&[u8]> = text.split(|&b| b == b'.').collect();
+    octets.len() == 4
+        && octets.iter().all(|octet| {
+            matches!(octet.len(), 1..=3)
+                && octet.iter().all(u8::is_ascii_digit)
+                && (octet.len() == 1 || octet[0] != b'0')
+                && std::str::from_utf8(octet)
+                    .is_ok_and(|o| o.parse::<u16>().is_ok_and(|n| n <= 255))
+        })
 }
 
 /// Decodes a chunked body starting at `at` (RFC 9112 §7.1): the data, the number of
@@ -495,6 +651,61 @@ mod tests {
             End::Rejected { why, .. } => why,
             other => panic!("not rejected: {other:?}"),
         }
+    }
+
+    #[test]
+    fn host_values_follow_the_abnf() {
+        for good in [
+            "",
+            "a",
+            "example.com:8080",
+            "a:",
+            "[::1]:443",
+            "[1:2:3:4:5:6:7:8]",
+            "[::ffff:192.0.2.1]",
+            "[1::]",
+            "[v1.fe80::a+en1]",
+            "a%20b",
+            "!$&'()*+,;=",
+        ] {
+            let input = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert_eq!(
+                frame_requests(input.as_bytes()).messages.len(),
+                1,
+                "{good:?}"
+            );
+        }
+        for bad in [
+            "user@a",
+            "a b",
+            "a:80:80",
+            "a:http",
+            "[::1",
+            "[::1]x",
+            "[]",
+            "[:::]",
+            "[1::2::3]",
+            "[1:2:3:4:5:6:7:8:9]",
+            "[12345::1]",
+            "[::1.2.3]",
+            "[::01.2.3.4]",
+            "[::256.2.3.4]",
+            "[::1%25eth0]",
+            "[v1]",
+            "[v.x]",
+            "a%2",
+        ] {
+            let input = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+            let why = rejected_by(input.as_bytes());
+            assert!(
+                matches!(why, Why::Rfc(reason) if reason.starts_with("Host:")),
+                "{bad:?}: {why:?}"
+            );
+        }
+        assert_eq!(
+            rejected_by(b"GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n"),
+            Why::Policy(Policy::PortOutOfRange)
+        );
     }
 
     #[test]

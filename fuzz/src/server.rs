@@ -4,8 +4,8 @@ use crate::record::{assert_same, error_norm, fields, fnv, without_continue, Norm
 use crate::split::{event_limit, split, whole, Clock, Piece, GENTLE_CAP_MS};
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
-use tether_core::h1::{ServerConnection, ServerConnectionConfig, ServerEvent};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use tether_core::h1::{GeneratedFields, ServerConnection, ServerConnectionConfig, ServerEvent};
 use tether_core::time::Instant;
 
 /// How the response to one request is framed.
@@ -39,7 +39,13 @@ struct Plan {
     http10: bool,
     head_request: bool,
     head_sent: bool,
+    /// Send the head the adapters' way: `send_response_with` writing the `Date` and a
+    /// known length itself ([`GeneratedFields`]) instead of taking them from the map.
+    generated: bool,
 }
+
+/// The `Date` a generated head carries.
+static DATE: HeaderValue = HeaderValue::from_static("Tue, 01 Dec 2026 06:00:00 GMT");
 
 impl Plan {
     fn new(req: &Request<()>, index: u64) -> Plan {
@@ -76,25 +82,36 @@ impl Plan {
             http10: req.version() == Version::HTTP_10,
             head_request: *req.method() == Method::HEAD,
             head_sent: false,
+            generated: (h >> 5) & 1 == 1,
         }
     }
 
-    fn head(&self) -> Response<()> {
+    /// The head, and the length for [`GeneratedFields`] to write instead of a
+    /// `Content-Length` in the map (when `generated`).
+    fn head(&self) -> (Response<()>, Option<u64>) {
         let mut builder = Response::builder().status(self.status);
+        let mut length = None;
         match self.framing {
+            Framing::Empty | Framing::Hello if self.generated => {
+                length = Some(if self.framing == Framing::Hello { 5 } else { 0 });
+            }
             Framing::Empty => builder = builder.header(CONTENT_LENGTH, "0"),
             Framing::Hello => builder = builder.header(CONTENT_LENGTH, "5"),
             Framing::Chunked | Framing::ChunkedTrailers if !self.http10 => {
                 builder = builder.header(TRANSFER_ENCODING, "chunked")
             }
             Framing::Chunked | Framing::ChunkedTrailers | Framing::NoContent => {}
+            Framing::Close if self.generated => {
+                length = Some(0);
+                builder = builder.header(CONNECTION, "close")
+            }
             Framing::Close => {
                 builder = builder
                     .header(CONTENT_LENGTH, "0")
                     .header(CONNECTION, "close")
             }
         }
-        builder.body(()).expect("valid response head")
+        (builder.body(()).expect("valid response head"), length)
     }
 
     fn switch_head(&self) -> Response<()> {
@@ -270,8 +287,15 @@ impl ServerDriver {
     }
 
     fn send_head(&mut self, plan: &mut Plan) {
-        let head = plan.head();
-        if let Err(e) = self.conn.send_response(&head) {
+        let (head, length) = plan.head();
+        let mut generated = GeneratedFields::new();
+        if plan.generated {
+            generated = generated.date(&DATE);
+        }
+        if let Some(length) = length {
+            generated = generated.content_length(length);
+        }
+        if let Err(e) = self.conn.send_response_with(&head, generated) {
             panic!("send_response({head:?}) failed: {e} (plan {plan:?})");
         }
         plan.head_sent = true;
@@ -329,12 +353,62 @@ pub fn check_server(seed: u8, data: &[u8]) -> (ServerDriver, ServerDriver) {
             "Upgraded trailing bytes are not the tail of the input"
         );
     }
+    check_output(&whole_run);
     (whole_run, split_run)
+}
+
+/// When the client closed cleanly between requests (so every response is complete) and
+/// nothing switched protocols, the bytes written are a well-framed response stream with one
+/// final response per request: the generated `Content-Length` and `Date` included.
+fn check_output(run: &ServerDriver) {
+    let clean = matches!(run.rec.events.last(), Some(Norm::Closed))
+        && !run
+            .rec
+            .events
+            .iter()
+            .any(|e| matches!(e, Norm::Note(note) if note == "switched"));
+    if !clean {
+        return;
+    }
+    let heads: Vec<bool> = run
+        .rec
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Norm::Request { method, .. } => Some(method == "HEAD"),
+            _ => None,
+        })
+        .collect();
+    let responses = crate::wire::read_responses(&run.wire, |i| heads.get(i) == Some(&true));
+    assert_eq!(
+        responses.len(),
+        heads.len(),
+        "one response per request\nevents: {:#?}",
+        run.rec.events
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_are_well_framed_both_ways_of_writing_heads() {
+        let mut data = Vec::new();
+        for i in 0..32 {
+            let method = if i % 3 == 0 { "HEAD" } else { "GET" };
+            data.extend_from_slice(format!("{method} /{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+        }
+        let (whole, _) = check_server(0, &data);
+        assert!(matches!(whole.rec.events.last(), Some(Norm::Closed)));
+        let wire = String::from_utf8_lossy(&whole.wire);
+        // Both kinds of head were written: generated (with the Date) and from the map.
+        let generated = wire.matches("date: Tue, 01 Dec 2026").count();
+        assert!(
+            generated > 0 && generated < 32,
+            "{generated} generated heads"
+        );
+    }
 
     #[test]
     fn pipelined_requests_agree() {

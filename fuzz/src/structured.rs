@@ -7,7 +7,8 @@
 use crate::client::{check_client, ClientRequest};
 use crate::differential::{run_tether, SeenEnd};
 use crate::h1gen::{
-    mutate, render_requests, render_responses, ExpectedRequest, ExpectedResponse, Structured,
+    asks_upgrade, mutate, render_requests, render_responses, ExpectedRequest, ExpectedResponse,
+    Structured,
 };
 use crate::record::{Fields, Norm};
 use crate::server::check_server;
@@ -26,6 +27,7 @@ pub fn check_structured(input: &Structured) {
             let (whole, _) = check_server(*seed, &bytes);
             check_request_bodies(&whole.rec.events);
             check_client_frames_alike(&bytes);
+            crate::reencode::check_reencode_requests(&bytes);
             if bytes == rendered {
                 round_trip_requests(&bytes, &expected);
             }
@@ -41,10 +43,15 @@ pub fn check_structured(input: &Structured) {
             mutate(&mut bytes, mutations);
             let first = if *head {
                 ClientRequest::Head
+            } else if asks_upgrade(responses, *head) {
+                ClientRequest::Upgrade
             } else {
                 ClientRequest::Get
             };
             let events = check_client(first, *seed, &bytes);
+            if first == ClientRequest::Get {
+                crate::reencode::check_reencode_responses(&bytes);
+            }
             check_response_bodies(&events, *head);
             if bytes == rendered {
                 round_trip_responses(&events, &expected);
@@ -178,6 +185,7 @@ fn check_request_bodies(events: &[Norm]) {
 fn check_response_bodies(events: &[Norm], head: bool) {
     check_bounded(events, |event, index| match event {
         Norm::Response { status, .. } if *status == 204 || *status == 304 => Some(Some(0)),
+        Norm::Response { status: 101, .. } => None,
         Norm::Response { .. } if head && index == 0 => Some(Some(0)),
         Norm::Response { headers, .. } => declared_length(headers).filter(Option::is_some),
         _ => None,
@@ -243,6 +251,15 @@ pub fn round_trip_responses(events: &[Norm], expected: &[ExpectedResponse]) {
             head_ok,
             "response {i}: head differs from {e:?}\nevents: {events:#?}"
         );
+        if let Some(tunnel) = &e.switched {
+            assert_eq!(
+                next(),
+                Some(Norm::Upgraded(tunnel.clone())),
+                "response {i}: the bytes after a 101 are handed over\nevents: {events:#?}"
+            );
+            assert_eq!(seen.next(), None, "nothing after Upgraded");
+            return;
+        }
         let mut event = next();
         if !e.body.is_empty() {
             assert_eq!(
@@ -417,6 +434,60 @@ mod tests {
                 responses: responses.clone(),
                 mutations: Vec::new(),
             });
+        }
+    }
+
+    /// A `101` to an upgrade request ends HTTP: what follows it (here the bytes of two more
+    /// responses) is handed over as it came, after the interim responses and the 101's head.
+    #[test]
+    fn a_switch_hands_over_the_bytes_after_it() {
+        let response = |connection, body| GenResponse {
+            interim: 3,
+            status: 0,
+            http10: false,
+            connection,
+            extra: vec![GenField {
+                name: 2,
+                value: Word(b"id".to_vec()),
+            }],
+            body,
+        };
+        let responses = vec![
+            response(GenConnection::Upgrade, GenBody::None),
+            response(GenConnection::Upgrade, GenBody::Length(b"x".to_vec())),
+            response(GenConnection::Absent, chunked()),
+        ];
+        assert!(asks_upgrade(&responses, false));
+        assert!(!asks_upgrade(&responses, true));
+        let (bytes, expected) = render_responses(&responses, false);
+        assert_eq!(expected.len(), 1);
+        let tunnel = expected[0].switched.as_ref().expect("a 101");
+        assert!(tunnel.starts_with(b"HTTP/1.1 100 Continue"));
+        assert!(bytes.ends_with(tunnel));
+        for seed in [0, 3, 99] {
+            check_structured(&Structured::Client {
+                seed,
+                head: false,
+                responses: responses.clone(),
+                mutations: Vec::new(),
+            });
+        }
+    }
+
+    /// The rarer valid `Host` shapes are accepted and the invalid ones refused, by tether
+    /// and by the reference model alike.
+    #[test]
+    fn unusual_hosts_are_accepted_and_invalid_ones_refused() {
+        for i in 0..=255u8 {
+            for host in [GenHost::Unusual(i), GenHost::Invalid(i)] {
+                let mut first = request(0, GenBody::None, None);
+                first.host = host;
+                let requests = vec![first, request(0, GenBody::None, None)];
+                let (bytes, expected) = render_requests(&requests);
+                assert_eq!(expected[0].valid, matches!(host, GenHost::Unusual(_)));
+                round_trip_requests(&bytes, &expected);
+                crate::differential::check_differential(&bytes);
+            }
         }
     }
 
