@@ -207,7 +207,11 @@ impl ClientHandshake {
         let extensions = values(headers, SEC_WEBSOCKET_EXTENSIONS);
         let deflate = match &self.config.deflate {
             Some(config) => deflate::client_accept(config, &extensions)?,
-            None if extensions.iter().any(|e| !e.trim().is_empty()) => {
+            // Empty list elements (`,`) name nothing (RFC 9110 §5.6.1.2).
+            None if extensions
+                .iter()
+                .any(|v| v.split(',').any(|e| !trim_ows(e).is_empty())) =>
+            {
                 return Err(HandshakeError::UnofferedExtension)
             }
             None => None,

@@ -638,6 +638,24 @@ fn client_rejects_bad_answers() {
         client.validate(&bad),
         Err(HandshakeError::UnofferedExtension)
     );
+    // An extensions field of empty list elements names no extension (RFC 9110 §5.6.1.2);
+    // found by the ws_handshake fuzz target.
+    for empty in [",", " , ,\t", ""] {
+        let mut answer = good.clone();
+        answer
+            .headers_mut()
+            .insert("sec-websocket-extensions", empty.parse().unwrap());
+        assert!(client.validate(&answer).is_ok(), "{empty:?}");
+    }
+    let mut bad = good.clone();
+    bad.headers_mut().insert(
+        "sec-websocket-extensions",
+        ", permessage-deflate".parse().unwrap(),
+    );
+    assert_eq!(
+        client.validate(&bad),
+        Err(HandshakeError::UnofferedExtension)
+    );
     let mut bad = good.clone();
     bad.headers_mut().remove("upgrade");
     assert_eq!(
