@@ -115,7 +115,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tether_tests::pki::{pki, Pki};
 use tether_tokio::auth::{Authenticator, DigestAuth};
-use tether_tokio::proxy::{Proxy, ProxyError};
+use tether_tokio::proxy::{Proxy, ProxyError, Socks5Reply};
 use tether_tokio::tls::{ServerTls, TlsConfig};
 use tether_tokio::websocket::Message;
 use tether_tokio::{Client, ClientConfig, ClientError, Server};
@@ -389,6 +389,64 @@ async fn a_proxy_that_stalls_or_closes_is_a_typed_error() {
         other => panic!("{other:?}"),
     }
     assert_eq!(client.pool_stats(&url).unwrap_or_default().in_use, 0);
+}
+
+/// A proxy that cannot reach the target refuses, and the refusal is typed: Dante's SOCKS5
+/// reply "connection refused" (RFC 1928 §6, `X'05'`) for a closed port, with local and
+/// proxy-side resolution; tinyproxy's and squid's non-2xx answer to the `CONNECT`, with its
+/// status. A plain request forwarded to the closed port gets the proxy's error response,
+/// which is the answer (the proxy, not the origin, sent it). No pool slot is left in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_cannot_reach_the_target_refuses_with_a_typed_error() {
+    let origins = origins();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let plain = format!("http://127.0.0.1:{closed}/");
+    let secure = format!("https://localhost:{closed}/");
+    if let Some(proxy) = dante(true) {
+        let (user, password) = SOCKS_USER;
+        for scheme in ["socks5", "socks5h"] {
+            let client = client_via(
+                &format!("{scheme}://{user}:{password}@{}", proxy.addr),
+                &origins.ca,
+            );
+            for url in [&plain, &secure] {
+                match client.get(url).send().await {
+                    Err(ClientError::Proxy(ProxyError::Socks5(reply))) => {
+                        assert_eq!(reply, Socks5Reply::ConnectionRefused, "{scheme} {url}")
+                    }
+                    other => panic!("{scheme} {url}: {other:?}\n{}", proxy.log()),
+                }
+                assert_eq!(client.pool_stats(url).unwrap_or_default().in_use, 0);
+            }
+        }
+    }
+    let (user, password) = HTTP_PROXY_USER;
+    let http_proxies = [("tinyproxy", tinyproxy(true)), ("squid", squid(true, None))];
+    for (name, proxy) in http_proxies {
+        let Some(proxy) = proxy else {
+            continue;
+        };
+        let client = client_via(
+            &format!("http://{user}:{password}@{}", proxy.addr),
+            &origins.ca,
+        );
+        match client.get(&secure).send().await {
+            Err(ClientError::Proxy(ProxyError::Refused { status, .. })) => {
+                assert!(status.is_server_error(), "{name}: {status}")
+            }
+            other => panic!("{name}: {other:?}\n{}", proxy.log()),
+        }
+        let response = client.get(&plain).send().await.expect("the proxy's answer");
+        assert!(response.status().is_server_error(), "{name}: {response:?}");
+        drop(response);
+        for url in [&plain, &secure] {
+            let stats = client.pool_stats(url).unwrap_or_default();
+            assert_eq!(stats.in_use, 0, "no pool slot leaked ({name}, {url})");
+        }
+    }
 }
 
 /// The async-std/smol adapter's client through Dante too (same shared layer, its own
