@@ -336,6 +336,132 @@ fn render_chunked(
     (data, trailers.len())
 }
 
+/// Who a message's framing lines are for: a request writes `Content-Length` only for a
+/// non-empty body, and a field twist (obs-fold, bare LF, `Expect`) replaces it, since the
+/// request is refused at its head anyway; a response always writes it (`0` included) and
+/// keeps it beside a field twist, since a client may accept the response and must then
+/// frame its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FramingFor {
+    Request { body: bool },
+    Response,
+}
+
+/// The framing field lines (each with its line end) for a body that is `chunked` or `n`
+/// bytes long, bent by `twist`.
+fn framing_lines(twist: Option<Twist>, chunked: bool, n: usize, role: FramingFor) -> Vec<Vec<u8>> {
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut add = |text: String| lines.push(format!("{text}\r\n").into_bytes());
+    let te = match twist {
+        Some(Twist::GzipThenChunked) => Some("gzip, chunked"),
+        Some(Twist::ChunkedThenGzip) => Some("chunked, gzip"),
+        Some(Twist::ChunkedTwice) => Some("chunked, chunked"),
+        Some(Twist::Identity) if !chunked => Some("identity"),
+        Some(Twist::Identity) => Some("identity, chunked"),
+        _ if chunked => Some("chunked"),
+        Some(Twist::ContentLengthWithChunked) => Some("chunked"),
+        _ => None,
+    };
+    if let Some(te) = te {
+        add(format!("Transfer-Encoding: {te}"));
+    }
+    let plain_length = match role {
+        FramingFor::Request { body } => !chunked && body,
+        FramingFor::Response => !chunked,
+    };
+    match twist {
+        Some(Twist::DuplicateContentLength) => {
+            add(format!("Content-Length: {n}"));
+            add(format!("content-length: {n}"));
+        }
+        Some(Twist::ConflictingContentLength) => {
+            add(format!("Content-Length: {n}"));
+            add(format!("Content-Length: {}", n + 1));
+        }
+        Some(Twist::ContentLengthList) => add(format!("Content-Length: {n}, {n}")),
+        Some(Twist::SignedContentLength) => add(format!("Content-Length: +{n}")),
+        Some(Twist::SpaceBeforeColon) => add(format!("Content-Length : {n}")),
+        Some(Twist::ContentLengthWithChunked | Twist::Identity) => {
+            add(format!("Content-Length: {n}"))
+        }
+        Some(twist @ (Twist::UnknownExpect | Twist::ObsFold | Twist::BareLf)) => {
+            if role == FramingFor::Response && plain_length {
+                add(format!("Content-Length: {n}"));
+            }
+            match twist {
+                Twist::UnknownExpect => add("Expect: 200-ok".into()),
+                Twist::ObsFold => lines.push(b"X-Folded: a\r\n b\r\n".to_vec()),
+                _ => lines.push(b"X-Bare: a\n".to_vec()),
+            }
+        }
+        _ if plain_length => add(format!("Content-Length: {n}")),
+        _ => {}
+    }
+    lines
+}
+
+impl Twist {
+    /// Whether the twist bends a chunked body's fields (else a `Content-Length` body's, or
+    /// any body's).
+    fn for_chunked(self) -> Option<bool> {
+        match self {
+            Twist::ContentLengthWithChunked
+            | Twist::GzipThenChunked
+            | Twist::ChunkedThenGzip
+            | Twist::ChunkedTwice
+            | Twist::Identity => Some(true),
+            Twist::DuplicateContentLength
+            | Twist::ConflictingContentLength
+            | Twist::ContentLengthList
+            | Twist::SignedContentLength
+            | Twist::SpaceBeforeColon => Some(false),
+            Twist::ObsFold | Twist::BareLf | Twist::UnknownExpect => None,
+        }
+    }
+
+    /// What a client must make of a response bent by this twist (RFC 9112 §6.3, RFC 9110
+    /// §8.6), and where tether is stricter than the RFC requires, the rule that says why.
+    fn response_outcome(self) -> ResponseOutcome {
+        match self {
+            // Equal values may be merged into one (RFC 9110 §8.6); tether's client does, as
+            // browsers and curl do.
+            Twist::DuplicateContentLength | Twist::ContentLengthList => ResponseOutcome::Framed,
+            // A coding before `chunked` is the content's; the framing is chunked.
+            Twist::GzipThenChunked => ResponseOutcome::Framed,
+            // The client role takes a bare LF, as browsers do; `Expect` means nothing in a
+            // response.
+            Twist::BareLf | Twist::UnknownExpect => ResponseOutcome::Framed,
+            // Transfer-Encoding overrides Content-Length, and the message "ought to be
+            // handled as an error" (RFC 9112 §6.3 item 3): framed as chunked, and the
+            // connection is not used again.
+            Twist::ContentLengthWithChunked | Twist::Identity => ResponseOutcome::FramedThenClosed,
+            // An invalid Content-Length: the client must discard the response (item 5);
+            // `chunked` twice is forbidden to senders (RFC 9112 §7); whitespace before the
+            // colon is forbidden (§5.1).
+            Twist::ConflictingContentLength
+            | Twist::SignedContentLength
+            | Twist::ChunkedTwice
+            | Twist::SpaceBeforeColon => ResponseOutcome::Refused,
+            // Stricter than the RFC, by choice: `chunked, gzip` would be read until the
+            // connection closes (item 4), a body no client could decode; a user agent must
+            // unfold obs-fold (RFC 9112 §5.2), but tether refuses it in both roles, so that
+            // a folded line can never be read two ways.
+            Twist::ChunkedThenGzip | Twist::ObsFold => ResponseOutcome::Refused,
+        }
+    }
+}
+
+/// What a correct client does with a response bent by a [`Twist`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseOutcome {
+    /// Reads it as usual.
+    Framed,
+    /// Reads it, then does not use the connection again.
+    FramedThenClosed,
+    /// Refuses it with an error.
+    Refused,
+}
+
 impl GenRequest {
     fn method(&self) -> &'static str {
         METHODS[usize::from(self.method) % METHODS.len()]
@@ -432,40 +558,14 @@ impl GenRequest {
             }
         };
         let n = if chunked { 5 } else { body.len() };
-        let te = match self.twist {
-            Some(Twist::GzipThenChunked) => Some("gzip, chunked"),
-            Some(Twist::ChunkedThenGzip) => Some("chunked, gzip"),
-            Some(Twist::ChunkedTwice) => Some("chunked, chunked"),
-            Some(Twist::Identity) if !chunked => Some("identity"),
-            Some(Twist::Identity) => Some("identity, chunked"),
-            _ if chunked => Some("chunked"),
-            Some(Twist::ContentLengthWithChunked) => Some("chunked"),
-            _ => None,
-        };
-        if let Some(te) = te {
-            add(format!("Transfer-Encoding: {te}"));
-        }
-        match self.twist {
-            Some(Twist::DuplicateContentLength) => {
-                add(format!("Content-Length: {n}"));
-                add(format!("content-length: {n}"));
-            }
-            Some(Twist::ConflictingContentLength) => {
-                add(format!("Content-Length: {n}"));
-                add(format!("Content-Length: {}", n + 1));
-            }
-            Some(Twist::ContentLengthList) => add(format!("Content-Length: {n}, {n}")),
-            Some(Twist::SignedContentLength) => add(format!("Content-Length: +{n}")),
-            Some(Twist::SpaceBeforeColon) => add(format!("Content-Length : {n}")),
-            Some(Twist::ContentLengthWithChunked | Twist::Identity) => {
-                add(format!("Content-Length: {n}"))
-            }
-            Some(Twist::UnknownExpect) => add("Expect: 200-ok".into()),
-            Some(Twist::ObsFold) => fields.push(b"X-Folded: a\r\n b\r\n".to_vec()),
-            Some(Twist::BareLf) => fields.push(b"X-Bare: a\n".to_vec()),
-            _ if !chunked && !body.is_empty() => add(format!("Content-Length: {n}")),
-            _ => {}
-        }
+        fields.extend(framing_lines(
+            self.twist,
+            chunked,
+            n,
+            FramingFor::Request {
+                body: !body.is_empty(),
+            },
+        ));
         for field in &fields {
             out.extend_from_slice(field);
         }
@@ -525,6 +625,9 @@ pub struct GenResponse {
     pub extra: Vec<GenField>,
     /// Body.
     pub body: GenBody,
+    /// A smuggling-style deviation of its framing fields (applied only where it fits the
+    /// body: see [`Twist::for_chunked`]; not to HTTP/1.0, bodiless or `101` answers).
+    pub twist: Option<Twist>,
 }
 
 /// What a correct client must make of one rendered response.
@@ -542,6 +645,8 @@ pub struct ExpectedResponse {
     pub trailers: Option<usize>,
     /// For a `101`: the bytes after its head, which belong to the new protocol.
     pub switched: Option<Vec<u8>>,
+    /// It must be refused with an error (its head), and nothing after it read.
+    pub refused: bool,
 }
 
 impl GenResponse {
@@ -579,11 +684,24 @@ impl GenResponse {
             fields += 1;
         }
         let bodiless = head || status == 204 || status == 304;
+        let chunked_body = matches!(self.body, GenBody::Chunked { .. });
+        let twist = self.twist.filter(|t| {
+            !bodiless
+                && !self.http10
+                && matches!(self.body, GenBody::Length(_) | GenBody::Chunked { .. })
+                && t.for_chunked().is_none_or(|c| c == chunked_body)
+        });
+        let outcome = twist.map_or(ResponseOutcome::Framed, Twist::response_outcome);
+        let mut framing = |out: &mut Vec<u8>, chunked: bool, n: usize| {
+            let lines = framing_lines(twist, chunked, n, FramingFor::Response);
+            fields += lines.len();
+            lines.iter().for_each(|line| out.extend_from_slice(line));
+            out.extend_from_slice(b"\r\n");
+        };
         let mut trailers = None;
         let body = match &self.body {
             GenBody::Length(data) if status != 204 => {
-                out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", data.len()).as_bytes());
-                fields += 1;
+                framing(out, false, data.len());
                 if bodiless {
                     Vec::new()
                 } else {
@@ -595,8 +713,7 @@ impl GenResponse {
                 chunks,
                 trailers: t,
             } if !bodiless && !self.http10 => {
-                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-                fields += 1;
+                framing(out, true, 5);
                 let (data, count) = render_chunked(out, chunks, t);
                 trailers = Some(count);
                 data
@@ -617,6 +734,10 @@ impl GenResponse {
                 Vec::new()
             }
         };
+        match outcome {
+            ResponseOutcome::Framed => {}
+            ResponseOutcome::FramedThenClosed | ResponseOutcome::Refused => persistent = false,
+        }
         let expected = ExpectedResponse {
             interim,
             status,
@@ -624,6 +745,7 @@ impl GenResponse {
             body,
             trailers,
             switched: None,
+            refused: outcome == ResponseOutcome::Refused,
         };
         (expected, persistent)
     }
@@ -658,6 +780,7 @@ impl GenResponse {
             body: Vec::new(),
             trailers: None,
             switched: Some(tunnel.to_vec()),
+            refused: false,
         }
     }
 

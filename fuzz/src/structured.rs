@@ -245,6 +245,17 @@ pub fn round_trip_responses(events: &[Norm], expected: &[ExpectedResponse]) {
                 "response {i}: interim {status} expected\nevents: {events:#?}"
             );
         }
+        if e.refused {
+            assert!(
+                matches!(next(), Some(Norm::RemoteError { .. })),
+                "response {i}: must be refused: {e:?}\nevents: {events:#?}"
+            );
+            assert!(
+                seen.all(|e| matches!(e, Norm::Closed)),
+                "nothing read after a refused response\nevents: {events:#?}"
+            );
+            return;
+        }
         let head_ok = matches!(next(), Some(Norm::Response { status, headers, .. })
             if status == e.status && headers.len() == e.fields);
         assert!(
@@ -407,6 +418,7 @@ mod tests {
             connection,
             extra: vec![],
             body,
+            twist: None,
         };
         let responses = vec![
             response(0, GenBody::Length(b"hi".to_vec()), GenConnection::KeepAlive),
@@ -437,6 +449,70 @@ mod tests {
         }
     }
 
+    /// Every twist, on a response with the body it fits, followed by a plain response: the
+    /// client frames it, frames it and stops, or refuses it, as `Twist::response_outcome`
+    /// says; the unmutated run is checked event by event.
+    #[test]
+    fn every_twist_on_a_response_has_its_outcome() {
+        use Twist::*;
+        let response = |body, twist| GenResponse {
+            interim: 0,
+            status: 0,
+            http10: false,
+            connection: GenConnection::Absent,
+            extra: vec![],
+            body,
+            twist,
+        };
+        let expected_after = |twist| {
+            let responses = vec![
+                response(
+                    match twist {
+                        ContentLengthWithChunked
+                        | GzipThenChunked
+                        | ChunkedThenGzip
+                        | ChunkedTwice
+                        | Identity => chunked(),
+                        _ => GenBody::Length(b"twisted".to_vec()),
+                    },
+                    Some(twist),
+                ),
+                response(GenBody::Length(b"next".to_vec()), None),
+            ];
+            let (_, expected) = render_responses(&responses, false);
+            for seed in [0, 7] {
+                check_structured(&Structured::Client {
+                    seed,
+                    head: false,
+                    responses: responses.clone(),
+                    mutations: Vec::new(),
+                });
+            }
+            expected
+        };
+        // (twist, responses read: 2 when the connection goes on, refused)
+        let outcomes = [
+            (DuplicateContentLength, 2, false),
+            (ContentLengthList, 2, false),
+            (GzipThenChunked, 2, false),
+            (BareLf, 2, false),
+            (UnknownExpect, 2, false),
+            (ContentLengthWithChunked, 1, false),
+            (Identity, 1, false),
+            (ConflictingContentLength, 1, true),
+            (SignedContentLength, 1, true),
+            (ChunkedTwice, 1, true),
+            (SpaceBeforeColon, 1, true),
+            (ChunkedThenGzip, 1, true),
+            (ObsFold, 1, true),
+        ];
+        for (twist, read, refused) in outcomes {
+            let expected = expected_after(twist);
+            assert_eq!(expected.len(), read, "{twist:?}");
+            assert_eq!(expected[0].refused, refused, "{twist:?}");
+        }
+    }
+
     /// A `101` to an upgrade request ends HTTP: what follows it (here the bytes of two more
     /// responses) is handed over as it came, after the interim responses and the 101's head.
     #[test]
@@ -451,6 +527,7 @@ mod tests {
                 value: Word(b"id".to_vec()),
             }],
             body,
+            twist: None,
         };
         let responses = vec![
             response(GenConnection::Upgrade, GenBody::None),
