@@ -10,7 +10,7 @@
 # New corpus entries go to fuzz/corpus/TARGET, crashes to fuzz/artifacts/TARGET (both
 # gitignored). Read-only inputs: the committed minimized corpus fuzz/corpora/TARGET, the seeds
 # fuzz/seeds/TARGET and the dictionaries (fuzz/http.dict for the h1 targets and app_template,
-# fuzz/ws.dict for the WebSocket ones, none for pool_ops).
+# fuzz/ws.dict for the WebSocket ones, none for pool_ops and request_timer).
 #
 # --minimize runs no fuzzer: for each target it merges fuzz/corpus/TARGET, fuzz/corpora/TARGET
 # and the seeds, minimizes the lot with `cargo fuzz cmin` and writes the result back to
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-TARGETS=(h1_server h1_client h1_chunked h1_structured h1_differential ws_frames ws_conn ws_extensions ws_handshake ws_structured ws_differential pool_ops proxy_connect proxy_socks5 auth_challenge app_template)
+TARGETS=(h1_server h1_client h1_chunked h1_structured h1_differential ws_frames ws_conn ws_extensions ws_handshake ws_structured ws_differential pool_ops proxy_connect proxy_socks5 auth_challenge request_timer app_template)
 CORPUS_MAX_BYTES="${CORPUS_MAX_BYTES:-65536}"
 SANITIZER_ARGS=()
 if [[ -n ${FUZZ_SANITIZER:-} ]]; then
@@ -120,7 +120,7 @@ for target in "${TARGETS[@]}"; do
     dict_args=(-dict=fuzz/http.dict)
     if [[ $target == ws_* ]]; then
         dict_args=(-dict=fuzz/ws.dict)
-    elif [[ $target == pool_* ]]; then
+    elif [[ $target == pool_* || $target == request_timer ]]; then
         dict_args=()
     fi
     # The first directory takes new inputs; the others are only read.

@@ -26,6 +26,9 @@
 //! ([`structured`]); `h1_differential` compares tether's request framing with an RFC 9112
 //! reference model ([`oracle`], compared in [`differential`]).
 //!
+//! `request_timer` drives the client's request deadlines against a model of their rules
+//! ([`timer`]).
+//!
 //! `app_template` is a starting point for users: it drives a server connection the way an
 //! application does, with a small handler, and reads the output back with [`read_responses`]
 //! (`wire.rs`) to check that every request got exactly one well-framed response.
@@ -43,6 +46,7 @@ pub mod reencode;
 mod server;
 mod split;
 pub mod structured;
+pub mod timer;
 mod wire;
 pub mod ws;
 pub mod wsdiff;
