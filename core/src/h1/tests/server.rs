@@ -254,6 +254,39 @@ fn early_response_skips_a_buffered_body_and_keeps_alive() {
     assert!(matches!(&s.events[0], Ev::Head(h) if h.starts_with("GET /n")));
 }
 
+/// After an early answer the core skips the buffered rest of the body without events; bytes
+/// after it are the next request, and a bad one gets its own `400` (found by the
+/// `app_template` fuzz target, whose model had taken that `400` for a second answer).
+#[test]
+fn early_response_skips_a_buffered_body_then_answers_a_bad_next_head() {
+    let mut s = Server::new();
+    s.auto_respond = false;
+    s.conn.handle_input(
+        Instant::ZERO,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\x01\x00\x1d",
+    );
+    assert!(matches!(
+        s.conn.poll_event(),
+        Some(ServerEvent::Request { .. })
+    ));
+    let res = Response::builder()
+        .status(413)
+        .header("content-length", "0")
+        .body(())
+        .unwrap();
+    s.conn.send_response(&res).unwrap();
+    s.conn.send_end(None).unwrap();
+    s.drain();
+    assert!(matches!(&s.events[..], [Ev::Error(..)]), "{:?}", s.events);
+    let wire = s.wire_str();
+    let second = wire
+        .find("HTTP/1.1 400 ")
+        .expect("the bad head's own answer");
+    assert!(wire.starts_with("HTTP/1.1 413 "));
+    assert!(wire[second..].contains("connection: close"));
+    assert!(s.conn.is_closed());
+}
+
 #[test]
 fn early_response_with_body_still_coming_closes() {
     let mut s = Server::new();
