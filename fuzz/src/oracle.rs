@@ -394,20 +394,26 @@ fn check_target(method: &str, target: &str) -> Step<()> {
     if target.contains('#') {
         return rfc("request-target with a fragment");
     }
+    // absolute-form: `scheme "://" authority ...` (RFC 3986 §3); an origin-form target
+    // starts with "/" and has no authority, whatever follows (`/://` is a path).
+    let after_scheme = target
+        .split_once("://")
+        .filter(|(scheme, _)| is_scheme(scheme))
+        .map(|(_, rest)| rest);
     let ok = if method == "CONNECT" {
         !target.contains('/') && target != "*"
     } else if target == "*" {
         method == "OPTIONS"
     } else {
-        target.starts_with('/') || target.contains("://")
+        target.starts_with('/') || after_scheme.is_some()
     };
     if !ok {
         return rfc("request-target form not allowed for the method");
     }
     // The authority of an absolute-form or authority-form target: a non-empty host
     // (RFC 9110 §4.2.1), no userinfo (§4.2.4), the same grammar as `Host`.
-    let authority = match target.split_once("://") {
-        Some((_, rest)) => Some(rest.split(['/', '?']).next().unwrap_or_default()),
+    let authority = match after_scheme {
+        Some(rest) => Some(rest.split(['/', '?']).next().unwrap_or_default()),
         None if method == "CONNECT" => Some(target),
         None => None,
     };
@@ -418,6 +424,13 @@ fn check_target(method: &str, target: &str) -> Step<()> {
         }
     }
     Ok(())
+}
+
+/// `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 §3.1).
+fn is_scheme(scheme: &str) -> bool {
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// RFC 9112 §3.2: a `Host` value that is not `uri-host [ ":" port ]` (RFC 3986 §3.2.2-3)
@@ -706,6 +719,27 @@ mod tests {
             rejected_by(b"GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n"),
             Why::Policy(Policy::PortOutOfRange)
         );
+    }
+
+    /// An origin-form target is a path, whatever it holds (found by h1_differential:
+    /// `/://` had been read as an absolute-form target with an empty authority).
+    #[test]
+    fn an_origin_form_target_has_no_authority() {
+        for target in ["/://", "/a://b@c", "/x?u=http://a@b"] {
+            let input = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(
+                frame_requests(input.as_bytes()).messages.len(),
+                1,
+                "{target:?}"
+            );
+        }
+        for target in ["http://u@a/", "http:///", "1http://a/"] {
+            let input = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert!(
+                matches!(rejected_by(input.as_bytes()), Why::Rfc(_)),
+                "{target:?}"
+            );
+        }
     }
 
     #[test]
