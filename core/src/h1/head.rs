@@ -560,6 +560,11 @@ fn check_target_form(method: &Method, uri: &Uri) -> Result<(), Kind> {
             return Err(Kind::InvalidTarget);
         }
     }
+    // `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 §3.1); the `http`
+    // crate takes other bytes too (`h~ttp://`).
+    if uri.scheme_str().is_some_and(|scheme| !is_scheme(scheme)) {
+        return Err(Kind::InvalidTarget);
+    }
     let ok = if *method == Method::CONNECT {
         uri.scheme().is_none() && uri.authority().is_some() && uri.path_and_query().is_none()
     } else if path == "*" {
@@ -574,6 +579,12 @@ fn check_target_form(method: &Method, uri: &Uri) -> Result<(), Kind> {
     } else {
         Err(Kind::InvalidTarget)
     }
+}
+
+fn is_scheme(scheme: &str) -> bool {
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// Request rules of RFC 9112 §3.2 and §6: Host, and no ambiguous framing.

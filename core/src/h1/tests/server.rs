@@ -1202,6 +1202,25 @@ fn a_target_authority_must_be_a_valid_host_and_port() {
         let input = format!("CONNECT {target} HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_rejected(&input, K::InvalidTarget, 400);
     }
+    // A scheme is `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 §3.1). Found by
+    // `h1_differential`: the `http` crate took `h~ttp` as a scheme.
+    for target in [
+        "h~ttp://example.com/x",
+        "1http://example.com/",
+        "ht_tp://a/",
+    ] {
+        let input = format!("GET {target} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        assert_rejected(&input, K::InvalidTarget, 400);
+    }
+    for target in ["svn+ssh://example.com/x", "a.b-c://example.com/"] {
+        let input = format!("GET {target} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        let mut conn = ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO);
+        conn.handle_input(Instant::ZERO, input.as_bytes());
+        assert!(
+            matches!(conn.poll_event(), Some(ServerEvent::Request { .. })),
+            "{target}"
+        );
+    }
     for target in [
         "http://example.com/",
         "http://example.com:8080/a?b",
