@@ -83,6 +83,7 @@ minimize_target() {
     # libFuzzer names merged inputs by the SHA-1 of their content: drop the seeds' copies.
     if [[ -d fuzz/seeds/$target ]]; then
         for file in "fuzz/seeds/$target"/*; do
+            [[ -f $file ]] || continue # an empty seeds directory
             rm -f "$staging/$(sha1sum <"$file" | cut -d' ' -f1)"
         done
     fi
