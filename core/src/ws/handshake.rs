@@ -98,14 +98,15 @@ pub fn accept_key(key: &[u8]) -> String {
 /// rather than vanishing.
 const OPAQUE: &str = "\u{fffd}";
 
-/// Comma-separated tokens of every `name` field, trimmed.
+/// The list elements of every `name` field, without the whitespace around them; empty
+/// elements (`a,,b`, a lone `,`) name nothing and are skipped.
 fn tokens<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(name)
         .iter()
         .map(|v| v.to_str().unwrap_or(OPAQUE))
         .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .map(trim_ows)
         .filter(|t| !t.is_empty())
 }
 
@@ -208,10 +209,7 @@ impl ClientHandshake {
         let deflate = match &self.config.deflate {
             Some(config) => deflate::client_accept(config, &extensions)?,
             // Empty list elements (`,`) name nothing (RFC 9110 §5.6.1.2).
-            None if extensions
-                .iter()
-                .any(|v| v.split(',').any(|e| !trim_ows(e).is_empty())) =>
-            {
+            None if tokens(headers, SEC_WEBSOCKET_EXTENSIONS).next().is_some() => {
                 return Err(HandshakeError::UnofferedExtension)
             }
             None => None,

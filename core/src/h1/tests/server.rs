@@ -216,14 +216,7 @@ fn expect_continue_rejected_without_reading_closes() {
         s.conn.poll_event(),
         Some(ServerEvent::Request { .. })
     ));
-    let res = Response::builder()
-        .status(417)
-        .header("content-length", "0")
-        .body(())
-        .unwrap();
-    s.conn.send_response(&res).unwrap();
-    s.conn.send_end(None).unwrap();
-    s.drain();
+    s.answer_empty(417);
     let wire = s.wire_str();
     assert!(!wire.contains("100 Continue"));
     assert!(wire.starts_with("HTTP/1.1 417 Expectation Failed\r\n"));
@@ -243,13 +236,7 @@ fn early_response_skips_a_buffered_body_and_keeps_alive() {
         s.conn.poll_event(),
         Some(ServerEvent::Request { .. })
     ));
-    let res = Response::builder()
-        .header("content-length", "0")
-        .body(())
-        .unwrap();
-    s.conn.send_response(&res).unwrap();
-    s.conn.send_end(None).unwrap();
-    s.drain();
+    s.answer_empty(200);
     assert!(!s.conn.is_closed());
     assert!(matches!(&s.events[0], Ev::Head(h) if h.starts_with("GET /n")));
 }
@@ -269,14 +256,7 @@ fn early_response_skips_a_buffered_body_then_answers_a_bad_next_head() {
         s.conn.poll_event(),
         Some(ServerEvent::Request { .. })
     ));
-    let res = Response::builder()
-        .status(413)
-        .header("content-length", "0")
-        .body(())
-        .unwrap();
-    s.conn.send_response(&res).unwrap();
-    s.conn.send_end(None).unwrap();
-    s.drain();
+    s.answer_empty(413);
     assert!(matches!(&s.events[..], [Ev::Error(..)]), "{:?}", s.events);
     let wire = s.wire_str();
     let second = wire
@@ -292,14 +272,7 @@ fn early_response_with_body_still_coming_closes() {
     let mut s = Server::new();
     s.auto_respond = false;
     s.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc");
-    let res = Response::builder()
-        .status(413)
-        .header("content-length", "0")
-        .body(())
-        .unwrap();
-    s.conn.send_response(&res).unwrap();
-    s.conn.send_end(None).unwrap();
-    s.drain();
+    s.answer_empty(413);
     assert!(
         s.conn.is_closed(),
         "the rest of the body is still on its way"
@@ -476,14 +449,7 @@ fn connect_refused_goes_on_as_http() {
         s.conn.send_response(&ok_with_length).is_err(),
         "a 2xx to CONNECT switches and may not declare a body"
     );
-    let refused = Response::builder()
-        .status(403)
-        .header("content-length", "0")
-        .body(())
-        .unwrap();
-    s.conn.send_response(&refused).unwrap();
-    s.conn.send_end(None).unwrap();
-    s.drain();
+    s.answer_empty(403);
     assert!(matches!(&s.events[2], Ev::Head(h) if h.starts_with("GET /")));
     assert!(s.wire_str().starts_with("HTTP/1.1 403 Forbidden\r\n"));
 }
@@ -1212,16 +1178,9 @@ fn a_target_authority_must_be_a_valid_host_and_port() {
         let input = format!("GET {target} HTTP/1.1\r\nHost: example.com\r\n\r\n");
         assert_rejected(&input, K::InvalidTarget, 400);
     }
-    for target in ["svn+ssh://example.com/x", "a.b-c://example.com/"] {
-        let input = format!("GET {target} HTTP/1.1\r\nHost: example.com\r\n\r\n");
-        let mut conn = ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO);
-        conn.handle_input(Instant::ZERO, input.as_bytes());
-        assert!(
-            matches!(conn.poll_event(), Some(ServerEvent::Request { .. })),
-            "{target}"
-        );
-    }
     for target in [
+        "svn+ssh://example.com/x",
+        "a.b-c://example.com/",
         "http://example.com/",
         "http://example.com:8080/a?b",
         "http://[::1]:80/",

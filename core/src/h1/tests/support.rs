@@ -154,6 +154,19 @@ impl Server {
         }
     }
 
+    /// Answers the current request with an empty `status` response (`Content-Length: 0`),
+    /// whatever its body's state, then drains.
+    pub(crate) fn answer_empty(&mut self, status: u16) {
+        let res = Response::builder()
+            .status(status)
+            .header("content-length", "0")
+            .body(())
+            .unwrap();
+        self.conn.send_response(&res).unwrap();
+        self.conn.send_end(None).unwrap();
+        self.drain();
+    }
+
     pub(crate) fn wire_str(&self) -> String {
         String::from_utf8_lossy(&self.wire).into_owned()
     }
