@@ -13,15 +13,59 @@ use tether_core::h1::{
 };
 use tether_core::time::Instant;
 
-/// One request as the server role read it, whole.
+/// One message as a role read it, whole.
 #[derive(Debug, Clone)]
-pub struct WholeRequest {
+pub struct Whole<H> {
     /// The head.
-    pub head: Request<()>,
+    pub head: H,
     /// Every `Data` event, joined.
     pub body: Vec<u8>,
     /// The trailer section of a chunked body.
     pub trailers: Option<HeaderMap>,
+}
+
+/// One request as the server role read it.
+pub type WholeRequest = Whole<Request<()>>;
+/// One final response as the client role read it.
+pub type WholeResponse = Whole<Response<()>>;
+
+/// Joins a connection's head, `Data` and `End` events into whole messages.
+struct Assembler<H> {
+    current: Option<Whole<H>>,
+    done: Vec<Whole<H>>,
+}
+
+impl<H> Assembler<H> {
+    fn new() -> Assembler<H> {
+        Assembler {
+            current: None,
+            done: Vec::new(),
+        }
+    }
+
+    fn head(&mut self, head: H) {
+        self.current = Some(Whole {
+            head,
+            body: Vec::new(),
+            trailers: None,
+        });
+    }
+
+    fn data(&mut self, data: &[u8]) {
+        if let Some(message) = self.current.as_mut() {
+            message.body.extend_from_slice(data);
+        }
+    }
+
+    /// The current message ends; `false` if none had begun.
+    fn end(&mut self, trailers: Option<HeaderMap>) -> bool {
+        let Some(mut message) = self.current.take() else {
+            return false;
+        };
+        message.trailers = trailers;
+        self.done.push(message);
+        true
+    }
 }
 
 /// The requests the server role reads from `bytes` in full, answering each with a 404 so
@@ -30,28 +74,15 @@ pub fn parse_requests(bytes: &[u8]) -> Vec<WholeRequest> {
     let mut conn = ServerConnection::new(ServerConnectionConfig::default(), Instant::ZERO);
     conn.handle_input(Instant::ZERO, bytes);
     conn.handle_eof();
-    let mut done = Vec::new();
-    let mut current: Option<WholeRequest> = None;
+    let mut requests = Assembler::new();
     while let Some(event) = conn.poll_event() {
         match event {
-            ServerEvent::Request { head, .. } => {
-                current = Some(WholeRequest {
-                    head,
-                    body: Vec::new(),
-                    trailers: None,
-                })
-            }
-            ServerEvent::Data(data) => {
-                if let Some(request) = current.as_mut() {
-                    request.body.extend_from_slice(&data);
-                }
-            }
+            ServerEvent::Request { head, .. } => requests.head(head),
+            ServerEvent::Data(data) => requests.data(&data),
             ServerEvent::End { trailers } => {
-                let Some(mut request) = current.take() else {
+                if !requests.end(trailers) {
                     continue;
-                };
-                request.trailers = trailers;
-                done.push(request);
+                }
                 let response = Response::builder()
                     .status(StatusCode::NOT_FOUND)
                     .header("content-length", "0")
@@ -65,7 +96,7 @@ pub fn parse_requests(bytes: &[u8]) -> Vec<WholeRequest> {
         }
         while conn.poll_transmit(Instant::ZERO).is_some() {}
     }
-    done
+    requests.done
 }
 
 /// `request` written by a fresh client connection (in absolute form if its target has a
@@ -146,17 +177,6 @@ pub fn check_reencode_requests(bytes: &[u8]) {
     }
 }
 
-/// One final response as the client role read it, whole.
-#[derive(Debug, Clone)]
-pub struct WholeResponse {
-    /// The head.
-    pub head: Response<()>,
-    /// Every `Data` event, joined.
-    pub body: Vec<u8>,
-    /// The trailer section of a chunked body.
-    pub trailers: Option<HeaderMap>,
-}
-
 fn get() -> Request<()> {
     Request::get("/")
         .header("host", "h")
@@ -175,29 +195,13 @@ pub fn parse_responses(bytes: &[u8]) -> Vec<WholeResponse> {
     send(&mut conn);
     conn.handle_input(Instant::ZERO, bytes);
     conn.handle_eof();
-    let mut done = Vec::new();
-    let mut current: Option<WholeResponse> = None;
+    let mut responses = Assembler::new();
     while let Some(event) = conn.poll_event() {
         match event {
-            ClientEvent::Response(head) => {
-                current = Some(WholeResponse {
-                    head,
-                    body: Vec::new(),
-                    trailers: None,
-                })
-            }
-            ClientEvent::Data(data) => {
-                if let Some(response) = current.as_mut() {
-                    response.body.extend_from_slice(&data);
-                }
-            }
+            ClientEvent::Response(head) => responses.head(head),
+            ClientEvent::Data(data) => responses.data(&data),
             ClientEvent::End { trailers } => {
-                let Some(mut response) = current.take() else {
-                    continue;
-                };
-                response.trailers = trailers;
-                done.push(response);
-                if !send(&mut conn) {
+                if responses.end(trailers) && !send(&mut conn) {
                     break;
                 }
             }
@@ -205,7 +209,7 @@ pub fn parse_responses(bytes: &[u8]) -> Vec<WholeResponse> {
         }
         while conn.poll_transmit(Instant::ZERO).is_some() {}
     }
-    done
+    responses.done
 }
 
 /// `response` written by a fresh server connection as its answer to `GET /`, or `None`
